@@ -1,0 +1,92 @@
+/**
+ * One error type for the whole tool, and the one table that maps error codes to exit codes.
+ *
+ * Every error that can reach a user carries a stable `code` (documented in README.md and
+ * docs/errors.md) and the exit code the CLI ends with. Commands never call process.exit:
+ * `src/lib/render/cli.ts` (BaseCommand.catch) turns a thrown StmpError into a message on stderr
+ * (or a JSON envelope with --json) and the exit code below.
+ */
+
+/** Exit codes, the same for every command (README "Exit codes"). */
+export const ExitCode = {
+  OK: 0,
+  /** A bug: an exception that is not a StmpError. */
+  INTERNAL: 1,
+  /** Bad flag, argument, URL, file or input that cannot be read. */
+  USAGE: 2,
+  /** Cannot connect, or the handshake was refused. */
+  CONNECT: 3,
+  /** A request or the connection timed out. */
+  TIMEOUT: 4,
+  /** A protocol error on the wire, or in input given to `decode`. */
+  PROTOCOL: 5,
+  /** The server answered with a 4xx status. */
+  STATUS_4XX: 6,
+  /** The server answered with a 5xx status. */
+  STATUS_5XX: 7,
+  /** `bench`: an SLO gate failed, or no request succeeded. */
+  SLO: 8,
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+export interface StmpErrorOptions {
+  /** Byte offset in the input where the offending frame starts (protocol errors). */
+  offset?: number
+  /** The WebSocket-style close code a live connection should send for this error. */
+  closeCode?: number
+  /** The exit code; derived from the code's family when absent. */
+  exitCode?: ExitCode
+  /** A response status, for errors that carry one (handshake refused, 4xx/5xx). */
+  status?: number
+  cause?: unknown
+}
+
+/** Codes of the usage family (exit 2). */
+const USAGE_CODES = new Set([
+  'USAGE', 'BAD_URL', 'BAD_FLAG', 'BAD_INPUT', 'BAD_FILE', 'BAD_PAYLOAD', 'BAD_PROTO', 'BAD_ROUTES', 'BAD_HANDLER',
+])
+const CONNECT_CODES = new Set(['CONNECT_FAILED', 'HANDSHAKE_REFUSED', 'CONNECTION_CLOSED', 'CONNECTION_RESET'])
+const TIMEOUT_CODES = new Set(['TIMEOUT', 'HANDSHAKE_TIMEOUT', 'PING_TIMEOUT'])
+
+export function exitCodeFor(code: string, status?: number): ExitCode {
+  if (USAGE_CODES.has(code)) return ExitCode.USAGE
+  if (CONNECT_CODES.has(code)) return ExitCode.CONNECT
+  if (TIMEOUT_CODES.has(code)) return ExitCode.TIMEOUT
+  if (code === 'STATUS') {
+    if (status !== undefined && status >= 500) return ExitCode.STATUS_5XX
+    return ExitCode.STATUS_4XX
+  }
+  if (code === 'SLO_FAILED' || code === 'NO_SUCCESS') return ExitCode.SLO
+  if (code === 'INTERNAL') return ExitCode.INTERNAL
+  // Everything else is a wire/protocol code (BAD_LENGTH, TRUNCATED, ... see codec/errors.ts).
+  return ExitCode.PROTOCOL
+}
+
+export class StmpError extends Error {
+  readonly code: string
+  readonly offset?: number
+  readonly closeCode?: number
+  readonly status?: number
+  readonly exitCode: ExitCode
+
+  constructor(code: string, message: string, options: StmpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'StmpError'
+    this.code = code
+    this.offset = options.offset
+    this.closeCode = options.closeCode
+    this.status = options.status
+    this.exitCode = options.exitCode ?? exitCodeFor(code, options.status)
+  }
+
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = { code: this.code, message: this.message }
+    if (this.offset !== undefined) out.offset = this.offset
+    if (this.status !== undefined) out.status = this.status
+    return out
+  }
+}
+
+export function isStmpError(err: unknown): err is StmpError {
+  return err instanceof StmpError
+}
