@@ -1,0 +1,16 @@
+/**
+ * The STMP codec: frame model, binary and text formats, LENGTH, handshake, streaming decoder,
+ * fragmentation. Pure: no sockets, no files, no timers (style.md "The codec is a pure unit").
+ */
+export * from './types.js'
+export * from './errors.js'
+export { readLength, writeLength, lengthSize, LENGTH_INCOMPLETE, LENGTH_INVALID } from './varint.js'
+export { readTextNumber, writeTextNumber, textNumber } from './text-number.js'
+export { headByte } from './binary.js'
+export { encodeHandshakeRequest, encodeHandshakeResponse, handshakeRequestText } from './handshake.js'
+export { stmpV3, type WireDialect } from './dialect.js'
+export { encodeFrame, encodeFragmented } from './encode.js'
+export { decodeMessage } from './message.js'
+export { StreamDecoder, type StreamDecoderOptions, type FrameHandler, type ProtocolErrorHandler } from './stream-decoder.js'
+export { Reassembler } from './reassembler.js'
+export { frameToJson, frameFromJson, type FrameJson } from './json.js'

@@ -1,0 +1,265 @@
+import { stmpV3, type WireDialect } from './dialect.js'
+import { StmpProtocolError } from './errors.js'
+import type { AnyFrame, Frame, FrameOptions, Limits } from './types.js'
+import { DEFAULT_LIMITS, KIND_CODE, KIND_BY_CODE } from './types.js'
+import { LENGTH_INCOMPLETE, LENGTH_INVALID } from './varint.js'
+
+/**
+ * The streaming decoder for stream transports (tcp, tls, unix): bytes in, frames out, no I/O.
+ * Live sessions and `decode` (hex dumps, pcap reassembly) feed the very same code.
+ *
+ * Fed chunks of any size (one byte at a time included). Where a frame lies inside one chunk the
+ * emitted frame's payload is a view into that chunk; only a frame that spans chunks is copied
+ * once into a buffer of its exact size. It keeps references to the caller's chunks while a
+ * frame is incomplete, so callers must not reuse a chunk's memory after writing it (sockets
+ * never do).
+ */
+
+export interface StreamDecoderOptions extends Partial<Limits> {
+  serverLatency?: boolean
+  /** The stream starts with a handshake frame from this side (wire notes §8). */
+  handshake?: 'none' | 'client' | 'server'
+  /**
+   * Go on after a protocol error wherever LENGTH allows (`decode`). A live session stops at the
+   * first error (it closes with 1002/1009), which is the default.
+   */
+  continueAfterError?: boolean
+  dialect?: WireDialect
+}
+
+/** Called for each frame with the offset of its LENGTH byte and its size including LENGTH. */
+export type FrameHandler = (frame: AnyFrame, offset: number, length: number) => void
+export type ProtocolErrorHandler = (error: StmpProtocolError) => void
+
+export class StreamDecoder {
+  /** Bytes consumed so far: the stream offset of the next chunk's first byte. */
+  offset = 0
+  /** Set after a protocol error when not continuing, or after BAD_LENGTH (no way to resync). */
+  failed = false
+
+  private readonly frameOptions: FrameOptions
+  private readonly limits: Limits
+  private readonly dialect: WireDialect
+  private readonly continueAfterError: boolean
+  private handshake: 'none' | 'client' | 'server'
+  private readonly lengthOut = { size: 0 }
+
+  /** Chunks held while a frame is incomplete, and where the first of them starts. */
+  private pending: Buffer[] = []
+  private pendingLength = 0
+  private pendingStart = 0
+  /** Size of the incomplete frame including LENGTH, or -1 while its LENGTH is incomplete. */
+  private needed = -1
+  /** Bytes left of an oversized frame being skipped without buffering (TOO_LARGE). */
+  private skipping = 0
+  private skipStart = 0
+
+  /** Open fragmented messages: key (kind << 16 | id) -> payload bytes so far (wire notes §7). */
+  private readonly open = new Map<number, number>()
+
+  constructor(
+    private readonly onFrame: FrameHandler,
+    private readonly onError: ProtocolErrorHandler,
+    options: StreamDecoderOptions = {},
+  ) {
+    this.frameOptions = { format: 'binary', framing: 'stream', serverLatency: options.serverLatency ?? false }
+    this.limits = {
+      maxFrameSize: options.maxFrameSize ?? DEFAULT_LIMITS.maxFrameSize,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize,
+      maxOpenMessages: options.maxOpenMessages ?? DEFAULT_LIMITS.maxOpenMessages,
+    }
+    this.dialect = options.dialect ?? stmpV3
+    this.continueAfterError = options.continueAfterError ?? false
+    this.handshake = options.handshake ?? 'none'
+  }
+
+  /** The handshake decides it for a live session; `decode` takes it from a flag. */
+  set serverLatency(value: boolean) {
+    this.frameOptions.serverLatency = value
+  }
+
+  get serverLatency(): boolean {
+    return this.frameOptions.serverLatency
+  }
+
+  /** Whether bytes of an unfinished frame are held. */
+  get buffered(): number {
+    return this.pendingLength + this.skipping
+  }
+
+  write(chunk: Buffer): void {
+    if (this.failed) {
+      this.offset += chunk.length
+      return
+    }
+    let base = this.offset
+    this.offset += chunk.length
+    let pos = 0
+    if (this.skipping > 0) {
+      pos = Math.min(this.skipping, chunk.length)
+      this.skipping -= pos
+      if (pos === chunk.length) return
+    }
+    if (this.pendingLength > 0) {
+      if (this.needed < 0) {
+        // LENGTH itself was split: join the few held bytes with this chunk and parse afresh.
+        this.pending.push(pos === 0 ? chunk : chunk.subarray(pos))
+        chunk = Buffer.concat(this.pending, this.pendingLength + chunk.length - pos)
+        base = this.pendingStart
+        pos = 0
+        this.clearPending()
+      } else {
+        const missing = this.needed - this.pendingLength
+        if (chunk.length - pos < missing) {
+          this.pending.push(pos === 0 ? chunk : chunk.subarray(pos))
+          this.pendingLength += chunk.length - pos
+          return
+        }
+        this.pending.push(chunk.subarray(pos, pos + missing))
+        const frame = Buffer.concat(this.pending, this.needed)
+        const start = this.pendingStart
+        this.clearPending()
+        this.decodeFrame(frame, 0, frame.length, start)
+        pos += missing
+        if (this.failed) return
+      }
+    }
+    this.parse(chunk, pos, base)
+  }
+
+  /** The input is over: an unfinished frame is TRUNCATED. */
+  end(): void {
+    if (this.failed) return
+    if (this.pendingLength > 0 || this.skipping > 0) {
+      const start = this.skipping > 0 ? this.skipStart : this.pendingStart
+      this.clearPending()
+      this.skipping = 0
+      this.fail(new StmpProtocolError('TRUNCATED', 'the input ends inside a frame', start))
+    }
+  }
+
+  /** Fragmented messages still open (their continuation frames have not all arrived). */
+  get openMessages(): number {
+    return this.open.size
+  }
+
+  private clearPending(): void {
+    this.pending = []
+    this.pendingLength = 0
+    this.needed = -1
+  }
+
+  private parse(chunk: Buffer, pos: number, base: number): void {
+    const end = chunk.length
+    const out = this.lengthOut
+    while (pos < end) {
+      const length = this.dialect.readLength(chunk, pos, end, out)
+      if (length === LENGTH_INCOMPLETE) {
+        this.hold(chunk, pos, base + pos, -1)
+        return
+      }
+      if (length === LENGTH_INVALID) {
+        // No way to find the next frame boundary: the rest of the stream is undecodable.
+        this.fail(new StmpProtocolError('BAD_LENGTH', 'LENGTH needs a fifth byte', base + pos), true)
+        return
+      }
+      const total = out.size + length
+      if (length > this.limits.maxFrameSize) {
+        this.tooLarge(chunk, pos, out.size, length, base + pos)
+        if (this.failed) return
+        const available = end - pos
+        if (available < total) {
+          this.skipping = total - available
+          this.skipStart = base + pos
+          return
+        }
+        pos += total
+        continue
+      }
+      if (end - pos < total) {
+        this.hold(chunk, pos, base + pos, total)
+        return
+      }
+      this.decodeFrame(chunk, pos, pos + total, base + pos, out.size)
+      if (this.failed) return
+      pos += total
+    }
+  }
+
+  private hold(chunk: Buffer, pos: number, start: number, needed: number): void {
+    this.pending.push(pos === 0 ? chunk : chunk.subarray(pos))
+    this.pendingLength = chunk.length - pos
+    this.pendingStart = start
+    this.needed = needed
+  }
+
+  /** Decodes the frame in buf[start, end) that starts at stream offset `offset`. */
+  private decodeFrame(buf: Buffer, start: number, end: number, offset: number, lengthSize = -1): void {
+    if (lengthSize < 0) {
+      this.dialect.readLength(buf, start, end, this.lengthOut)
+      lengthSize = this.lengthOut.size
+    }
+    const bodyStart = start + lengthSize
+    let frame: AnyFrame
+    try {
+      if (this.handshake !== 'none') {
+        frame = this.handshake === 'client'
+          ? this.dialect.decodeHandshakeRequest(buf, bodyStart, end, offset)
+          : this.dialect.decodeHandshakeResponse(buf, bodyStart, end, offset)
+        this.handshake = 'none'
+      } else {
+        frame = this.dialect.decodeBody(buf, bodyStart, end, offset, this.frameOptions)
+        if (frame.kind !== 'ping' && frame.kind !== 'close' && (frame.follow || frame.fin)) this.trackFragment(frame, offset)
+      }
+    } catch (err) {
+      if (!(err instanceof StmpProtocolError)) throw err
+      this.fail(err)
+      return
+    }
+    this.onFrame(frame, offset, end - start)
+  }
+
+  /** Enforces wire notes §7 (continuations need an open message) and the message limits. */
+  private trackFragment(frame: Frame & { follow: boolean; fin: boolean; id: number; payload: Buffer }, offset: number): void {
+    const key = (KIND_CODE[frame.kind] << 16) | frame.id
+    const size = this.open.get(key)
+    if (!frame.follow) {
+      if (size !== undefined) {
+        throw new StmpProtocolError('BAD_FRAGMENT', `${frame.kind} ${frame.id} starts again while its fragments are open`, offset, { kind: frame.kind, messageId: frame.id })
+      }
+      if (this.open.size >= this.limits.maxOpenMessages) {
+        throw new StmpProtocolError('TOO_LARGE', `more than ${this.limits.maxOpenMessages} fragmented messages open`, offset, { kind: frame.kind, messageId: frame.id, closeCode: 1008 })
+      }
+      this.checkMessageSize(frame, frame.payload.length, offset)
+      this.open.set(key, frame.payload.length)
+      return
+    }
+    if (size === undefined) {
+      throw new StmpProtocolError('BAD_FRAGMENT', `continuation of ${frame.kind} ${frame.id} with nothing to continue`, offset, { kind: frame.kind, messageId: frame.id })
+    }
+    const total = size + frame.payload.length
+    if (!frame.fin) this.open.delete(key)
+    this.checkMessageSize(frame, total, offset)
+    if (frame.fin) this.open.set(key, total)
+  }
+
+  private checkMessageSize(frame: Frame & { id: number }, size: number, offset: number): void {
+    if (size > this.limits.maxMessageSize) {
+      this.open.delete((KIND_CODE[frame.kind] << 16) | frame.id)
+      throw new StmpProtocolError('TOO_LARGE', `message over the ${this.limits.maxMessageSize}-byte limit`, offset, { kind: frame.kind, messageId: frame.id })
+    }
+  }
+
+  /** Reports an oversized frame, with its kind and id when they lie in this chunk (for a 413). */
+  private tooLarge(chunk: Buffer, pos: number, lengthSize: number, length: number, offset: number): void {
+    const head = pos + lengthSize
+    const kind = head < chunk.length ? KIND_BY_CODE[(chunk[head] >> 4) & 7] : undefined
+    const messageId = head + 2 < chunk.length ? (chunk[head + 1] << 8) | chunk[head + 2] : undefined
+    this.fail(new StmpProtocolError('TOO_LARGE', `frame of ${length} bytes is over the ${this.limits.maxFrameSize}-byte limit`, offset, { kind, messageId }))
+  }
+
+  private fail(error: StmpProtocolError, fatal = false): void {
+    if (fatal || !this.continueAfterError) this.failed = true
+    this.onError(error)
+  }
+}
