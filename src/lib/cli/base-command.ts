@@ -1,0 +1,37 @@
+import { Command, Errors } from '@oclif/core'
+import { ExitCode, StmpError, isStmpError } from '../errors.js'
+
+/**
+ * The base of every stmpcat command: the one place that turns errors into a message on stderr
+ * (or `{"error": {...}}` on stdout with --json) and an exit code from the table in errors.ts.
+ * Commands never call process.exit; bin/run.js exits once stdout is flushed.
+ */
+export abstract class StmpCommand extends Command {
+  static override enableJsonFlag = true
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
+    const error = toStmpError(err)
+    if (this.jsonEnabled()) {
+      process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`)
+    } else {
+      process.stderr.write(`stmpcat: ${error.code}: ${error.message}\n`)
+      if (error.exitCode === ExitCode.INTERNAL && process.env.STMPCAT_DEBUG) process.stderr.write(`${err.stack}\n`)
+    }
+    process.exitCode = error.exitCode
+  }
+}
+
+/** Maps anything thrown to a StmpError: oclif's parse errors are usage errors (exit 2). */
+export function toStmpError(err: unknown): StmpError {
+  if (isStmpError(err)) return err
+  if (err instanceof Errors.ExitError) {
+    return new StmpError('EXIT', `exit ${err.oclif.exit}`, { exitCode: (err.oclif.exit ?? 1) as ExitCode })
+  }
+  if (err instanceof Errors.CLIError) {
+    // Flag and argument parse failures (unknown flag, missing argument, bad option value).
+    const message = err.message.replace(/\n\s*See more help with --help$/, '').trim()
+    return new StmpError('USAGE', message, { exitCode: ExitCode.USAGE })
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  return new StmpError('INTERNAL', `unexpected error: ${message} (set STMPCAT_DEBUG=1 for the stack)`, { cause: err })
+}
