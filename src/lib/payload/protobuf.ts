@@ -65,8 +65,10 @@ export class ProtoRegistry {
 
   private constructor(readonly root: protobuf.Root) {
     for (const obj of walk(root)) {
-      if (obj instanceof protobuf.Method) index(this.methodsByName, obj.fullName.slice(1), obj)
-      else if (obj instanceof protobuf.Type) index(this.typesByName, obj.fullName.slice(1), obj)
+      // A method needs at least `Service.Method`: a bare method name says too little. A
+      // push may name a message type by its bare name.
+      if (obj instanceof protobuf.Method) index(this.methodsByName, obj.fullName.slice(1), obj, 2)
+      else if (obj instanceof protobuf.Type) index(this.typesByName, obj.fullName.slice(1), obj, 1)
     }
   }
 
@@ -99,14 +101,10 @@ export class ProtoRegistry {
       throw new StmpError('BAD_PROTO', `${origin}${line === undefined ? '' : `:${line}`}: import "${target}" not found in ${searched.join(', ')}`)
     }
     try {
+      // loadSync ends with resolveAll(), which throws for a type name that names nothing.
       root.loadSync(files, { keepCase: options.keepCase ?? true })
     } catch (err) {
-      throw protoError(err)
-    }
-    try {
-      root.resolveAll()
-    } catch (err) {
-      throw unresolvedError(root, err)
+      throw protoError(root, err)
     }
     return new ProtoRegistry(root)
   }
@@ -372,10 +370,10 @@ function* walk(ns: protobuf.NamespaceBase): Generator<protobuf.ReflectionObject>
   }
 }
 
-/** Index a full name under every dotted suffix of two or more parts (`Service.Method`). */
-function index<T>(map: Map<string, T[]>, fullName: string, obj: T): void {
+/** Index a full name under every dotted suffix of at least `minParts` parts. */
+function index<T>(map: Map<string, T[]>, fullName: string, obj: T, minParts: number): void {
   const parts = fullName.split('.')
-  for (let i = 0; i < parts.length; i++) {
+  for (let i = 0; i <= parts.length - minParts; i++) {
     const key = parts.slice(i).join('.')
     const list = map.get(key)
     if (list === undefined) map.set(key, [obj])
@@ -421,8 +419,9 @@ function describeFields(type: protobuf.Type, seen: Set<string>): ProtoFieldInfo[
 // Load errors
 
 /** protobufjs parse errors end in `(file, line N)`; file read errors carry `path`. */
-function protoError(err: unknown): StmpError {
+function protoError(root: protobuf.Root, err: unknown): StmpError {
   if (err instanceof StmpError) return err
+  if (err instanceof Error && /^no such /.test(err.message)) return unresolvedError(root, err)
   const e = err as NodeJS.ErrnoException
   if (e.code === 'ENOENT' || e.code === 'EISDIR' || e.code === 'EACCES') {
     return new StmpError('BAD_PROTO', `${e.path ?? 'a .proto file'}: cannot read (${e.code})`, { cause: err })
