@@ -1,0 +1,3 @@
+export * from './address.js'
+export * from './transport.js'
+export * from './net.js'

@@ -1,0 +1,205 @@
+import { once } from 'node:events'
+import { existsSync, unlinkSync, statSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import tls from 'node:tls'
+import { WebSocket, WebSocketServer } from 'ws'
+import { StmpError } from '../errors.js'
+import { type Address, formatAddress, handshakeUrl, isStreamScheme } from './address.js'
+import { StreamTransport, type Transport, WebSocketTransport } from './transport.js'
+
+/** Client TLS settings: `--ca` files' contents, `--insecure`. */
+export interface ClientTlsOptions {
+  ca?: Buffer[]
+  insecure?: boolean
+}
+
+export interface DialOptions {
+  /** Headers for the WebSocket upgrade (stream transports send them in the STMP handshake). */
+  headers?: Record<string, string>
+  /** Connect (and WebSocket upgrade) timeout in ms. */
+  timeout?: number
+  tls?: ClientTlsOptions
+  /** Largest WebSocket message accepted (ws maxPayload). */
+  maxMessageSize?: number
+  perMessageDeflate?: boolean
+}
+
+const DEFAULT_CONNECT_TIMEOUT = 10_000
+
+function connectError(address: Address, err: NodeJS.ErrnoException): StmpError {
+  const target = formatAddress(address)
+  const why = err.code === 'ECONNREFUSED' ? 'connection refused'
+    : err.code === 'ENOENT' ? 'no such socket file'
+      : err.code === 'ENOTFOUND' ? 'host not found'
+        : err.code === 'ECONNRESET' ? 'connection reset'
+          : err.message
+  return new StmpError('CONNECT_FAILED', `cannot connect to ${target}: ${why}`, { cause: err })
+}
+
+/** Opens a transport to `address`. Errors: CONNECT_FAILED, TIMEOUT, HANDSHAKE_REFUSED (WebSocket). */
+export async function dial(address: Address, options: DialOptions = {}): Promise<Transport> {
+  const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT
+  if (!isStreamScheme(address.scheme)) return dialWebSocket(address, options, timeout)
+  return new Promise<Transport>((resolve, reject) => {
+    let socket: net.Socket
+    const tlsOptions = { ca: options.tls?.ca, rejectUnauthorized: !options.tls?.insecure, servername: net.isIP(address.host) ? undefined : address.host }
+    if (address.scheme === 'unix') socket = net.connect({ path: address.socketPath as string })
+    else if (address.scheme === 'tls') socket = tls.connect({ host: address.host, port: address.port, ...tlsOptions })
+    else socket = net.connect({ host: address.host, port: address.port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new StmpError('TIMEOUT', `connecting to ${formatAddress(address)} timed out after ${timeout} ms`))
+    }, timeout)
+    const onError = (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      reject(connectError(address, err))
+    }
+    socket.once('error', onError)
+    socket.once(address.scheme === 'tls' ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer)
+      socket.off('error', onError)
+      resolve(new StreamTransport(socket, address.scheme === 'unix' ? address.socketPath : undefined))
+    })
+  })
+}
+
+async function dialWebSocket(address: Address, options: DialOptions, timeout: number): Promise<Transport> {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host
+  const url = `${address.scheme}://${host}:${address.port}${handshakeUrl(address)}`
+  const ws = new WebSocket(url, {
+    headers: options.headers,
+    handshakeTimeout: timeout,
+    maxPayload: options.maxMessageSize,
+    perMessageDeflate: options.perMessageDeflate ?? false,
+    ca: options.tls?.ca,
+    rejectUnauthorized: !options.tls?.insecure,
+  })
+  return new Promise<Transport>((resolve, reject) => {
+    ws.once('open', () => {
+      ws.removeAllListeners('error')
+      const socket = (ws as unknown as { _socket: net.Socket })._socket
+      resolve(new WebSocketTransport(ws, socket))
+    })
+    ws.once('unexpected-response', (_req, res) => {
+      // The server refused the upgrade: its status and body are the handshake's answer (§8).
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { if (body.length < 4096) body += d })
+      res.on('end', () => {
+        ws.terminate()
+        reject(new StmpError('HANDSHAKE_REFUSED', `handshake refused: ${res.statusCode} ${body.trim() || res.statusMessage}`, { status: res.statusCode }))
+      })
+    })
+    ws.once('error', (err: NodeJS.ErrnoException) => {
+      if (/timed out/i.test(err.message)) reject(new StmpError('TIMEOUT', `WebSocket upgrade to ${url} timed out after ${timeout} ms`))
+      else reject(connectError(address, err))
+    })
+  })
+}
+
+/** Server TLS settings: `--cert` and `--key` files' contents. */
+export interface ServerTlsOptions {
+  cert: Buffer
+  key: Buffer
+}
+
+export interface UpgradeInfo {
+  url: string
+  headers: Record<string, string>
+  remote: string
+}
+
+export interface ListenOptions {
+  tls?: ServerTlsOptions
+  /**
+   * Decides a WebSocket upgrade before it is accepted: 200 accepts; anything else refuses with
+   * that HTTP status and the message as body (wire notes §8). Stream transports decide in the
+   * STMP handshake instead (the session does).
+   */
+  upgrade?: (info: UpgradeInfo) => { status: number; message: string }
+  maxMessageSize?: number
+  perMessageDeflate?: boolean
+  onConnection(transport: Transport, upgrade?: UpgradeInfo): void
+}
+
+export interface Listener {
+  /** The bound address (port 0 resolved to the real port). */
+  address: Address
+  /** Stops accepting; open connections are the session layer's to close. */
+  close(): Promise<void>
+}
+
+function listenError(address: Address, err: NodeJS.ErrnoException): StmpError {
+  const why = err.code === 'EADDRINUSE' ? 'address in use' : err.code === 'EACCES' ? 'permission denied' : err.message
+  return new StmpError('LISTEN_FAILED', `cannot listen on ${formatAddress(address)}: ${why}`, { exitCode: 3, cause: err })
+}
+
+export async function listen(address: Address, options: ListenOptions): Promise<Listener> {
+  if (address.scheme === 'tls' || address.scheme === 'wss') {
+    if (!options.tls) throw new StmpError('BAD_FLAG', `${formatAddress(address)} needs --cert and --key`)
+  }
+  if (address.scheme === 'unix') await removeStaleSocket(address.socketPath as string)
+  let server: net.Server
+  if (isStreamScheme(address.scheme)) {
+    const onSocket = (socket: net.Socket) => options.onConnection(new StreamTransport(socket, address.scheme === 'unix' ? `${address.socketPath}#${socket.remotePort ?? ''}` : undefined))
+    server = address.scheme === 'tls'
+      ? tls.createServer({ cert: options.tls?.cert, key: options.tls?.key }, onSocket)
+      : net.createServer(onSocket)
+    if (address.scheme === 'tls') server.on('tlsClientError', (_err, socket) => socket.destroy())
+  } else {
+    server = webSocketServer(address, options)
+  }
+  server.on('error', () => undefined)
+  const listening = once(server, 'listening')
+  const failed = once(server, 'error').then(([err]) => { throw listenError(address, err as NodeJS.ErrnoException) })
+  if (address.scheme === 'unix') server.listen(address.socketPath)
+  else server.listen(address.port, address.host)
+  await Promise.race([listening, failed])
+  const bound = server.address()
+  const port = typeof bound === 'object' && bound ? bound.port : 0
+  return {
+    address: { ...address, port },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+function webSocketServer(address: Address, options: ListenOptions): net.Server {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageSize, perMessageDeflate: options.perMessageDeflate ?? false })
+  const reply = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'Upgrade' })
+    res.end('this is an STMP WebSocket endpoint: connect with a WebSocket client\n')
+  }
+  const server = address.scheme === 'wss' ? https.createServer({ cert: options.tls?.cert, key: options.tls?.key }, reply) : http.createServer(reply)
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const url = req.url ?? '/'
+    const headers: Record<string, string> = {}
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
+    const info: UpgradeInfo = { url, headers, remote: `${socket.remoteAddress}:${socket.remotePort}` }
+    const path = url.split('?')[0]
+    const decision = path !== address.path && address.path !== '/'
+      ? { status: 404, message: `no STMP endpoint at ${path} (try ${address.path})` }
+      : options.upgrade?.(info) ?? { status: 200, message: 'OK' }
+    if (decision.status !== 200) {
+      const body = Buffer.from(decision.message, 'utf8')
+      socket.end(`HTTP/1.1 ${decision.status} ${http.STATUS_CODES[decision.status] ?? 'Refused'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${decision.message}`)
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => options.onConnection(new WebSocketTransport(ws, socket), info))
+  })
+  return server
+}
+
+/** A socket file left by a server that died is removed; one with a live server is not. */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return
+  if (!statSync(path).isSocket()) throw new StmpError('BAD_URL', `${path} exists and is not a socket`)
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path })
+    probe.once('connect', () => { probe.destroy(); resolve(true) })
+    probe.once('error', () => resolve(false))
+  })
+  if (alive) throw new StmpError('LISTEN_FAILED', `cannot listen on unix:${path}: a server is listening there`, { exitCode: 3 })
+  unlinkSync(path)
+}
