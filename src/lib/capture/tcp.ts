@@ -101,7 +101,11 @@ export class TcpReassembler {
     return this.connections.size
   }
 
-  /** Feeds one segment; returns false when it belongs to no connection (a stray ACK, or over the limit). */
+  /**
+   * Feeds one segment; returns false when it was dropped because `maxConnections` are open. A
+   * segment with no payload and no SYN for an unknown connection (the last ACK after a close, a
+   * stray RST) carries nothing and is ignored.
+   */
   segment(ip: IpDatagram, tcp: TcpSegment, time: bigint): boolean {
     const src: Endpoint = { ip: ip.src, port: tcp.srcPort }
     const dst: Endpoint = { ip: ip.dst, port: tcp.dstPort }
@@ -112,6 +116,7 @@ export class TcpReassembler {
       conn = undefined
     }
     if (conn === undefined) {
+      if (!this.opensConnection(tcp)) return true
       conn = this.open(key, src, dst, tcp, time)
       if (conn === undefined) return false
     }
@@ -134,10 +139,13 @@ export class TcpReassembler {
     return half.isn !== undefined && half.isn !== tcp.seq
   }
 
+  private opensConnection(tcp: TcpSegment): boolean {
+    if ((tcp.flags & TcpFlag.RST) !== 0) return false
+    return (tcp.flags & TcpFlag.SYN) !== 0 || tcp.payload.length > 0
+  }
+
   private open(key: string, src: Endpoint, dst: Endpoint, tcp: TcpSegment, time: bigint): TcpConnection | undefined {
     const syn = (tcp.flags & TcpFlag.SYN) !== 0
-    const rst = (tcp.flags & TcpFlag.RST) !== 0
-    if ((!syn && tcp.payload.length === 0) || rst) return undefined
     if (this.connections.size >= this.maxConnections) {
       if (!this.connectionLimitReported) {
         this.connectionLimitReported = true

@@ -67,7 +67,10 @@ export interface PacketSkippedEvent {
   type: 'packet-skipped'
   packetIndex: number
   time: bigint
-  /** Why: `link-type` (linktype not understood), `not-ip`, `not-tcp`, `malformed`, `no-connection`. */
+  /**
+   * Why: `link-type` (linktype not understood), `not-ip`, `not-tcp`, `malformed` (a header cut
+   * short or invalid), `no-connection` (dropped because `maxConnections` are open).
+   */
   reason: 'link-type' | 'not-ip' | 'not-tcp' | 'malformed' | 'no-connection'
   /** Running count of skipped packets, all reasons together. */
   skipped: number
