@@ -7,9 +7,14 @@
  * 2. `xxd` (also `-a`, `-u`, `-g N`, `-c N`): every data line is `OFFSET: HEX  ASCII`.
  * 3. `hexdump -C` (also `-v`): `OFFSET  HH HH ...  |ASCII|`, the last line the end offset.
  * 4. `od -Ax -tx1` (also `-v`, `-Ao`/`-Ad` offsets, `-tx1z`): `OFFSET HH HH ...`, the last line
- *    the end offset. Offsets are read as hex; octal or decimal only when hex does not add up.
+ *    the end offset. The radix of the offsets is not written: 6-digit offsets (od -Ax) are read
+ *    as hex first, 7-digit ones (od's default -Ao, and -Ad) as octal first, then the other
+ *    radixes until the offsets add up. (A dump of one line and a `*` adds up in more than one.)
  * 5. Plain hex: hex digits with whitespace, `:` and `,` separators and `0x` / `\x` prefixes.
- * 6. Base64, standard or URL-safe, padded or not, wrapped or not.
+ * 6. Base64, standard or URL-safe, padded or not, wrapped at line breaks. Auto mode wants no
+ *    spaces inside a line, so that prose stays raw; a single word such as `hello` is valid
+ *    base64 and is read as base64 (a raw binary STMP capture is never printable text: its
+ *    head and id bytes are control characters).
  * 7. Anything else is raw bytes.
  *
  * A `*` line in a dump (xxd -a, hexdump -C, od without -v) means "the previous line repeats
@@ -64,7 +69,7 @@ export function parseInput(bytes: Buffer, mode: InputMode, options: ParseInputOp
       if (src.text.trim() === '') return { bytes, detected: 'raw' }
       const hex = parseDumpOrHex(src, maxBytes, false)
       if (hex !== undefined) return hex
-      const b64 = parseBase64(src, false)
+      const b64 = looksLikeBase64(src.text) ? parseBase64(src, false) : undefined
       if (b64 !== undefined) return { bytes: b64, detected: 'base64' }
       return { bytes, detected: 'raw' }
     }
@@ -153,7 +158,7 @@ function parseDumpOrHex(src: TextSource, maxBytes: number, strict: boolean): Par
     const od = parseOd(src, maxBytes)
     if (od !== undefined) return { bytes: od, detected: 'od' }
   }
-  const nonEmpty = src.lines.filter((l) => l.trim() !== '')
+  const nonEmpty = src.lines.map((l) => l.trimEnd()).filter((l) => l !== '')
   if (nonEmpty.every((l) => WORD_DUMP_LINE.test(l) || /^[0-9a-f]{7}$/.test(l) || l.trim() === '*') && nonEmpty.length >= 2) {
     throw src.error(first, 0, 'this looks like `hexdump` or `od -x` output (16-bit words in host byte order); use `hexdump -C`, `xxd` or `od -Ax -tx1`')
   }
@@ -228,7 +233,8 @@ function parseOd(src: TextSource, maxBytes: number): Buffer | undefined {
   const startsAtZero = lines[0].offsetText !== undefined && /^0+$/.test(lines[0].offsetText)
   if (odShaped < 2 && !startsAtZero) return undefined
   let firstError: unknown
-  for (const radix of [16, 8, 10]) {
+  const width = (lines.find((l) => l.offsetText !== undefined)?.offsetText ?? '').length
+  for (const radix of width === 7 ? [8, 10, 16] : [16, 8, 10]) {
     try {
       return assemble(src, lines, radix, maxBytes)
     } catch (err) {
@@ -397,6 +403,11 @@ function startsRun(s: string, i: number): boolean {
 }
 
 const B64_CHAR = /[A-Za-z0-9+/_-]/
+
+/** Auto mode: base64 is wrapped at line breaks, never split by spaces inside a line. */
+function looksLikeBase64(text: string): boolean {
+  return !text.split(/\r?\n/).some((l) => /\s/.test(l.trim()))
+}
 
 /**
  * Standard or URL-safe base64 (both alphabets are accepted, as Buffer does), whitespace and
