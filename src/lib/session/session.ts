@@ -1,0 +1,620 @@
+import {
+  type AnyFrame, type Format, type Frame, type FrameOptions, type HandshakeRequestFrame, type MessageFrame,
+  Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, encodeFragmented, encodeFrame, stmpV3,
+} from '../codec/index.js'
+import { StmpError } from '../errors.js'
+import type { Transport } from '../transport/index.js'
+import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './options.js'
+
+/**
+ * One STMP connection, the same code on both ends (the protocol is symmetric past the
+ * handshake): requests correlated by id, pushes, pings, close, fragmentation, backpressure.
+ * It sees only the Transport interface; payloads are bytes (payload codecs sit above it).
+ */
+
+export interface IncomingRequest {
+  id: number
+  action: string
+  payload: Buffer
+  /** The format it arrived in: the response goes back in it (wire notes §1). */
+  format: Format
+  /** performance.now() when it arrived; the latency field measures from here. */
+  receivedAt: number
+  respond(status: number, payload?: Buffer): void
+}
+
+export interface IncomingPush {
+  id: number
+  action: string
+  payload: Buffer
+  format: Format
+}
+
+export interface ResponseInfo {
+  id: number
+  action: string
+  status: number
+  /** The server's latency field in ms, null when not negotiated. */
+  latency: number | null
+  payload: Buffer
+  /** Round trip measured here, in ms. */
+  elapsed: number
+}
+
+export interface CloseInfo {
+  code: number
+  message: string
+  /** Who started the close: this side, the peer, or the transport dropping. */
+  initiator: 'local' | 'remote' | 'transport'
+  /** The protocol error that caused it, when there was one. */
+  error?: StmpError
+}
+
+export interface SessionStats {
+  bytesIn: number
+  bytesOut: number
+  requestsIn: number
+  requestsOut: number
+  responsesIn: number
+  responsesOut: number
+  pushesIn: number
+  pushesOut: number
+  /** Last ping round trip in ms. */
+  rtt: number | null
+  openedAt: number
+}
+
+export type SessionState = 'handshake' | 'open' | 'closing' | 'closed'
+
+interface Pending {
+  action: string
+  sentAt: number
+  timer?: NodeJS.Timeout
+  resolve(response: ResponseInfo): void
+  reject(error: Error): void
+}
+
+interface Waiting {
+  action: string
+  payload: Buffer
+  timeout?: number
+  resolve(response: ResponseInfo): void
+  reject(error: Error): void
+}
+
+/** Past this many queued bytes a flush happens inline instead of at the end of the tick. */
+const INLINE_FLUSH_BYTES = 32 * 1024
+let nextSessionId = 1
+
+export class Session {
+  readonly id = nextSessionId++
+  state: SessionState
+  /** Handshake URL (path and query) and headers, keys lower-cased. */
+  url = '/'
+  headers: Record<string, string> = {}
+  contentType = 'application/json'
+  readonly stats: SessionStats
+  /** Free for the layer above (rooms a server connection joined, ...). */
+  readonly data = new Map<string, unknown>()
+
+  onRequest?: (request: IncomingRequest) => void
+  onPush?: (push: IncomingPush) => void
+  /** Every frame in and out, for `--log` and `-v`; unset costs nothing. */
+  onTrace?: (direction: 'in' | 'out', frame: AnyFrame) => void
+  /** Server on a stream: decides the client's handshake (status 200 accepts). */
+  onHandshake?: (handshake: HandshakeRequestFrame) => { status: number; message: string; contentType?: string; serverLatency?: boolean }
+  onOpen?: () => void
+
+  readonly closed: Promise<CloseInfo>
+  private resolveClosed!: (info: CloseInfo) => void
+  private readonly options: SessionOptions
+  private readonly frameOptions: FrameOptions
+  private readonly decoder?: StreamDecoder
+  private readonly reassembler: Reassembler
+  private lastFormat: Format
+  private nextMessageId = 0
+  private readonly pending = new Map<number, Pending>()
+  private readonly waiting: Waiting[] = []
+  private readonly pings = new Map<number, { sentAt: number; timer: NodeJS.Timeout; resolve(rtt: number): void; reject(e: Error): void }>()
+  private nextPingId = 0
+  private incoming = 0
+  private paused = false
+  private queue: Buffer[] = []
+  private queueBytes = 0
+  private flushScheduled = false
+  private readonly fragments: Buffer[][] = []
+  private keepaliveTimer?: NodeJS.Timeout
+  private closeSent = false
+  private closeCode = 1000
+  private closeMessage = ''
+  private closeInitiator: CloseInfo['initiator'] = 'transport'
+  private closeError?: StmpError
+  private handshakeWaiter?: { resolve(): void; reject(e: Error): void }
+
+  constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
+    this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
+    this.frameOptions = { format: 'binary', framing: transport.framing, serverLatency: this.options.serverLatency }
+    this.lastFormat = this.options.role === 'client' ? this.options.format : 'binary'
+    this.stats = { bytesIn: 0, bytesOut: 0, requestsIn: 0, requestsOut: 0, responsesIn: 0, responsesOut: 0, pushesIn: 0, pushesOut: 0, rtt: null, openedAt: Date.now() }
+    this.reassembler = new Reassembler(this.options.limits)
+    this.closed = new Promise((resolve) => { this.resolveClosed = resolve })
+    // Streams start with the STMP handshake; on WebSocket the HTTP upgrade was the handshake.
+    this.state = transport.framing === 'stream' ? 'handshake' : 'open'
+    if (transport.framing === 'stream') {
+      this.decoder = new StreamDecoder((frame, offset) => this.onFrame(frame, offset), (err) => this.onProtocolError(err), {
+        ...this.options.limits,
+        serverLatency: this.options.serverLatency,
+        handshake: this.options.role === 'server' ? 'client' : 'server',
+      })
+    }
+    transport.attach({
+      onData: (data, text) => this.onData(data, text),
+      onDrain: () => this.onDrain(),
+      onClose: (info) => this.onTransportClose(info),
+    })
+  }
+
+  get serverLatency(): boolean {
+    return this.frameOptions.serverLatency
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size
+  }
+
+  /** Marks a WebSocket session (or one whose handshake was done elsewhere) open. */
+  accept(url: string, headers: Record<string, string>, options: { contentType?: string; serverLatency?: boolean } = {}): void {
+    this.url = url
+    this.headers = headers
+    if (options.contentType) this.contentType = options.contentType
+    if (options.serverLatency !== undefined) this.setServerLatency(options.serverLatency)
+    this.open()
+  }
+
+  /** Client on a stream: sends the handshake and waits for the server's answer (wire notes §8). */
+  handshake(url: string, headers: Record<string, string>, timeout = 10_000): Promise<void> {
+    this.url = url
+    this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
+    const frame = { kind: 'handshake-request' as const, url, headers }
+    this.onTrace?.('out', frame)
+    this.writeRaw(stmpV3.encodeHandshakeRequest(frame))
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms`))
+        this.transport.destroy()
+      }, timeout)
+      this.handshakeWaiter = {
+        resolve: () => { clearTimeout(timer); resolve() },
+        reject: (e) => { clearTimeout(timer); reject(e) },
+      }
+    })
+  }
+
+  /** Sends a request; resolves with the response, rejects with a coded StmpError. */
+  request(action: string, payload: Buffer = Buffer.alloc(0), options: { timeout?: number } = {}): Promise<ResponseInfo> {
+    return new Promise<ResponseInfo>((resolve, reject) => {
+      if (this.state !== 'open') {
+        reject(this.notOpenError())
+        return
+      }
+      if (this.pending.size >= this.options.maxInFlight) {
+        if (this.waiting.length >= this.options.maxQueued) {
+          reject(new StmpError('BACKPRESSURE', `more than ${this.options.maxQueued} requests waiting for one of ${this.options.maxInFlight} in-flight slots`))
+          return
+        }
+        this.waiting.push({ action, payload, timeout: options.timeout, resolve, reject })
+        return
+      }
+      this.sendRequest(action, payload, options.timeout, resolve, reject)
+    })
+  }
+
+  /** Sends a push (fire and forget; the id is for tracing, wire notes §6). */
+  push(action: string, payload: Buffer = Buffer.alloc(0)): void {
+    if (this.state !== 'open') throw this.notOpenError()
+    this.stats.pushesOut++
+    this.sendMessage({ kind: 'push', id: this.allocateId(), action, payload, follow: false, fin: false }, this.outFormat())
+  }
+
+  /** Pings the peer; resolves with the round trip in ms. No answer in pingTimeout closes. */
+  ping(): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      if (this.state !== 'open') {
+        reject(this.notOpenError())
+        return
+      }
+      let id = this.nextPingId
+      do id = (id % 0xffff) + 1
+      while (this.pings.has(id))
+      this.nextPingId = id
+      const timer = setTimeout(() => {
+        this.pings.delete(id)
+        const error = new StmpError('PING_TIMEOUT', `no answer to ping ${id} within ${this.options.pingTimeout} ms`)
+        reject(error)
+        this.closeError = error
+        void this.close(1001, 'ping timeout')
+        setTimeout(() => this.transport.destroy(), 50).unref()
+      }, this.options.pingTimeout)
+      this.pings.set(id, { sentAt: performance.now(), timer, resolve, reject })
+      this.sendFrame({ kind: 'ping', id }, this.outFormat())
+    })
+  }
+
+  /**
+   * Closes with a code and message: sends Close (on WebSocket the WebSocket close frame), stops
+   * sending, and ends the transport when the peer's Close arrives or after closeTimeout.
+   */
+  close(code = 1000, message = ''): Promise<CloseInfo> {
+    if (this.state === 'closed' || this.state === 'closing') return this.closed
+    this.closeInitiator = 'local'
+    this.closeCode = code
+    this.closeMessage = message
+    this.state = 'closing'
+    this.sendClose(code, message)
+    const timer = setTimeout(() => this.transport.destroy(), this.options.closeTimeout)
+    timer.unref()
+    void this.closed.then(() => clearTimeout(timer))
+    return this.closed
+  }
+
+  // ---- receiving ----
+
+  private onData(data: Buffer, text: boolean): void {
+    this.stats.bytesIn += data.length
+    if (this.state === 'closed') return
+    if (this.decoder) {
+      this.decoder.write(data)
+      return
+    }
+    const format: Format = text ? 'text' : 'binary'
+    let frame: Frame
+    try {
+      frame = decodeMessage(data, { format, serverLatency: this.frameOptions.serverLatency })
+    } catch (err) {
+      if (err instanceof StmpProtocolError) this.onProtocolError(err)
+      else throw err
+      return
+    }
+    this.lastFormat = format
+    this.onFrame(frame, 0)
+  }
+
+  private onFrame(frame: AnyFrame, offset: number): void {
+    this.onTrace?.('in', frame)
+    switch (frame.kind) {
+      case 'handshake-request':
+        return this.onHandshakeRequest(frame)
+      case 'handshake-response':
+        if (frame.status === 200) {
+          this.open()
+          this.handshakeWaiter?.resolve()
+        } else {
+          const error = new StmpError('HANDSHAKE_REFUSED', `handshake refused: ${frame.status} ${frame.message}`, { status: frame.status })
+          this.closeError = error
+          this.handshakeWaiter?.reject(error)
+          this.transport.end()
+        }
+        return
+      case 'ping':
+        return this.onPing(frame.id)
+      case 'close':
+        return this.onClose(frame.status, frame.message)
+      default:
+        break
+    }
+    if (this.state !== 'open' && this.state !== 'closing') return
+    let message: MessageFrame | undefined
+    try {
+      message = this.reassembler.push(frame, offset)
+    } catch (err) {
+      if (err instanceof StmpProtocolError) return this.onProtocolError(err)
+      throw err
+    }
+    if (!message) return
+    if (message.kind === 'response') this.onResponse(message)
+    else if (message.kind === 'request') this.onIncomingRequest(message.id, message.action as string, message.payload)
+    else {
+      this.stats.pushesIn++
+      this.onPush?.({ id: message.id, action: message.action as string, payload: message.payload, format: this.lastFormat })
+    }
+  }
+
+  private onHandshakeRequest(frame: HandshakeRequestFrame): void {
+    const decision = this.onHandshake?.(frame) ?? { status: 200, message: 'OK' }
+    const answer = { kind: 'handshake-response' as const, status: decision.status, message: decision.message }
+    this.onTrace?.('out', answer)
+    this.writeRaw(stmpV3.encodeHandshakeResponse(answer))
+    if (decision.status !== 200) {
+      this.closeInitiator = 'local'
+      this.closeCode = 1008
+      this.closeMessage = `handshake refused: ${decision.status} ${decision.message}`
+      this.state = 'closing'
+      this.flush()
+      this.transport.end()
+      return
+    }
+    this.url = frame.url
+    this.headers = frame.headers
+    if (decision.contentType) this.contentType = decision.contentType
+    if (decision.serverLatency !== undefined) this.setServerLatency(decision.serverLatency)
+    this.open()
+  }
+
+  private onIncomingRequest(id: number, action: string, payload: Buffer): void {
+    this.stats.requestsIn++
+    const format = this.lastFormat
+    const receivedAt = performance.now()
+    if (!this.onRequest) {
+      this.sendResponse(id, 404, Buffer.from(`no handler for ${action}`), format, receivedAt)
+      return
+    }
+    this.incoming++
+    let answered = false
+    this.updateReading()
+    this.onRequest({
+      id, action, payload, format, receivedAt,
+      respond: (status, body = Buffer.alloc(0)) => {
+        if (answered) return
+        answered = true
+        this.incoming--
+        this.sendResponse(id, status, body, format, receivedAt)
+        this.updateReading()
+      },
+    })
+  }
+
+  private onResponse(frame: MessageFrame & { kind: 'response' }): void {
+    this.stats.responsesIn++
+    const pending = this.pending.get(frame.id)
+    // A response to a request that timed out (or never was) is dropped: its caller was told.
+    if (!pending) return
+    this.pending.delete(frame.id)
+    if (pending.timer) clearTimeout(pending.timer)
+    pending.resolve({
+      id: frame.id, action: pending.action, status: frame.status as number, latency: frame.latency ?? null,
+      payload: frame.payload, elapsed: performance.now() - pending.sentAt,
+    })
+    this.drainWaiting()
+  }
+
+  private onPing(id: number): void {
+    const own = this.pings.get(id)
+    if (own) {
+      // A Ping that matches an outstanding one is its answer (wire notes §6: no pong kind).
+      this.pings.delete(id)
+      clearTimeout(own.timer)
+      const rtt = performance.now() - own.sentAt
+      this.stats.rtt = rtt
+      own.resolve(rtt)
+      return
+    }
+    if (this.state === 'open') this.sendFrame({ kind: 'ping', id }, this.outFormat())
+  }
+
+  private onClose(code: number, message: string): void {
+    if (this.state === 'closed') return
+    if (!this.closeSent) {
+      // The peer started it: answer with its code, then end (wire notes §6).
+      this.closeInitiator = 'remote'
+      this.closeCode = code
+      this.closeMessage = message
+      this.state = 'closing'
+      this.sendClose(code, message)
+    }
+    this.flush()
+    this.transport.end(code, message)
+  }
+
+  private onProtocolError(err: StmpProtocolError): void {
+    this.closeError = err
+    // An oversized request whose id is known gets a 413 before the close (wire notes §10).
+    if (err.code === 'TOO_LARGE' && err.kind === 'request' && err.messageId !== undefined && this.state === 'open') {
+      this.sendResponse(err.messageId, 413, Buffer.from(err.message), this.lastFormat, performance.now())
+    }
+    void this.close(err.closeCode, err.closeMessage())
+  }
+
+  private onTransportClose(info: { code?: number; reason?: string; error?: Error }): void {
+    if (this.state === 'closed') return
+    const wasOpen = this.state === 'open'
+    this.state = 'closed'
+    if (info.code !== undefined && this.closeInitiator !== 'local') {
+      // WebSocket: the close frame carried the peer's code and reason.
+      this.closeInitiator = info.code === 1006 ? 'transport' : 'remote'
+      this.closeCode = info.code
+      this.closeMessage = info.reason ?? ''
+    } else if (this.closeInitiator === 'transport') {
+      this.closeCode = 1006
+      this.closeMessage = info.error ? info.error.message : 'connection dropped'
+    }
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer)
+    const reason = this.closeError ?? new StmpError(
+      info.error && (info.error as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED',
+      `connection closed (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${wasOpen ? '' : ' before the handshake finished'}`,
+    )
+    this.handshakeWaiter?.reject(reason)
+    // Nothing waits forever: every pending request and ping is told (wire notes §10).
+    for (const [id, p] of this.pending) {
+      if (p.timer) clearTimeout(p.timer)
+      p.reject(new StmpError(reason.code, `request ${p.action} (id ${id}) failed: ${reason.message}`, { status: reason.status, exitCode: reason.exitCode }))
+    }
+    this.pending.clear()
+    for (const w of this.waiting.splice(0)) w.reject(new StmpError(reason.code, `request ${w.action} not sent: ${reason.message}`, { exitCode: reason.exitCode }))
+    for (const p of this.pings.values()) {
+      clearTimeout(p.timer)
+      p.reject(reason)
+    }
+    this.pings.clear()
+    this.reassembler.clear()
+    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError })
+  }
+
+  private onDrain(): void {
+    this.updateReading()
+    if (this.fragments.length > 0) this.scheduleFlush()
+  }
+
+  // ---- sending ----
+
+  private open(): void {
+    this.state = 'open'
+    if (this.options.keepalive > 0) {
+      this.keepaliveTimer = setInterval(() => {
+        if (this.state === 'open' && this.pings.size === 0) this.ping().catch(() => undefined)
+      }, this.options.keepalive)
+      this.keepaliveTimer.unref()
+    }
+    this.onOpen?.()
+  }
+
+  private setServerLatency(on: boolean): void {
+    this.frameOptions.serverLatency = on
+    if (this.decoder) this.decoder.serverLatency = on
+  }
+
+  private outFormat(): Format {
+    return this.transport.framing === 'stream' ? 'binary' : this.lastFormat
+  }
+
+  private allocateId(): number {
+    // 1..65535, wrapping to 1 and skipping ids still waiting for a response (wire notes §6).
+    let id = this.nextMessageId
+    do id = (id % 0xffff) + 1
+    while (this.pending.has(id))
+    this.nextMessageId = id
+    return id
+  }
+
+  private sendRequest(action: string, payload: Buffer, timeout: number | undefined, resolve: (r: ResponseInfo) => void, reject: (e: Error) => void): void {
+    const id = this.allocateId()
+    const entry: Pending = { action, sentAt: performance.now(), resolve, reject }
+    const ms = timeout ?? this.options.requestTimeout
+    if (ms > 0) {
+      entry.timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new StmpError('TIMEOUT', `request ${action} (id ${id}) got no response within ${ms} ms`))
+        this.drainWaiting()
+      }, ms)
+    }
+    this.pending.set(id, entry)
+    this.stats.requestsOut++
+    this.sendMessage({ kind: 'request', id, action, payload, follow: false, fin: false }, this.outFormat())
+  }
+
+  private drainWaiting(): void {
+    while (this.waiting.length > 0 && this.pending.size < this.options.maxInFlight && this.state === 'open') {
+      const w = this.waiting.shift() as Waiting
+      this.sendRequest(w.action, w.payload, w.timeout, w.resolve, w.reject)
+    }
+  }
+
+  private sendResponse(id: number, status: number, payload: Buffer, format: Format, receivedAt: number): void {
+    if (this.state === 'closed') return
+    this.stats.responsesOut++
+    const latency = this.frameOptions.serverLatency ? Math.min(Math.round(performance.now() - receivedAt), 0xffff) : null
+    this.sendMessage({ kind: 'response', id, status, latency, payload, follow: false, fin: false }, format)
+  }
+
+  private sendClose(code: number, message: string): void {
+    if (this.closeSent) return
+    this.closeSent = true
+    if (this.transport.framing === 'websocket') {
+      // The WebSocket close frame replaces the STMP Close frame (wire notes §6).
+      this.onTrace?.('out', { kind: 'close', status: code, message })
+      this.transport.end(code, message)
+      return
+    }
+    this.sendFrame({ kind: 'close', status: code, message: truncateUtf8(message, 1024) }, 'binary')
+    this.flush()
+  }
+
+  /** Request, Push or Response: fragmented on a stream when over fragmentSize (wire notes §7). */
+  private sendMessage(frame: MessageFrame, format: Format): void {
+    if (this.transport.framing === 'stream' && frame.payload.length + 64 > this.options.fragmentSize) {
+      const parts = encodeFragmented(frame, this.frameOptions, this.options.fragmentSize)
+      if (parts.length > 1) {
+        this.onTrace?.('out', frame)
+        this.fragments.push(parts)
+        this.scheduleFlush()
+        return
+      }
+    }
+    this.sendFrame(frame, format)
+  }
+
+  private sendFrame(frame: Frame, format: Format): void {
+    this.onTrace?.('out', frame)
+    const options = format === this.frameOptions.format ? this.frameOptions : { ...this.frameOptions, format }
+    const bytes = encodeFrame(frame, options)
+    if (this.transport.framing === 'websocket') {
+      this.stats.bytesOut += bytes.length
+      this.transport.write(bytes, format === 'text')
+      return
+    }
+    this.writeRaw(bytes)
+  }
+
+  /** Writes coalesce within a tick: one flush per tick, inline past INLINE_FLUSH_BYTES. */
+  private writeRaw(bytes: Buffer): void {
+    this.queue.push(bytes)
+    this.queueBytes += bytes.length
+    if (this.queueBytes >= INLINE_FLUSH_BYTES) this.flush()
+    else this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    process.nextTick(() => this.flush())
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.queue.length > 0) {
+      const queue = this.queue
+      this.stats.bytesOut += this.queueBytes
+      if (queue.length === 1) this.transport.write(queue[0])
+      else if (this.queueBytes < INLINE_FLUSH_BYTES) this.transport.write(Buffer.concat(queue, this.queueBytes))
+      else this.transport.writev(queue)
+      this.queue = []
+      this.queueBytes = 0
+    }
+    // One fragment of each large message per flush, so other frames flow between them; stop at
+    // the high-water mark and go on at 'drain'.
+    if (this.fragments.length > 0 && this.transport.bufferedAmount < this.options.highWaterMark) {
+      for (let i = 0; i < this.fragments.length; i++) {
+        const part = this.fragments[i].shift() as Buffer
+        this.stats.bytesOut += part.length
+        this.transport.write(part)
+        if (this.fragments[i].length === 0) this.fragments.splice(i--, 1)
+      }
+      if (this.fragments.length > 0 && this.transport.bufferedAmount < this.options.highWaterMark) {
+        setImmediate(() => this.scheduleFlush())
+      }
+    }
+    this.updateReading()
+  }
+
+  /** Stops reading from the peer while too much is in hand; reads again once it drains. */
+  private updateReading(): void {
+    const over = this.incoming >= this.options.maxIncoming || this.transport.bufferedAmount > this.options.highWaterMark
+    if (over && !this.paused) {
+      this.paused = true
+      this.transport.pause()
+    } else if (!over && this.paused) {
+      this.paused = false
+      this.transport.resume()
+    }
+  }
+
+  private notOpenError(): StmpError {
+    return new StmpError('CONNECTION_CLOSED', `the connection is ${this.state}`)
+  }
+}
+
+function truncateUtf8(text: string, max: number): string {
+  let t = text
+  while (Buffer.byteLength(t) > max) t = t.slice(0, -1)
+  return t
+}
