@@ -9,6 +9,16 @@ import { ExitCode, StmpError, isStmpError } from '../errors.js'
 export abstract class StmpCommand extends Command {
   static override enableJsonFlag = true
 
+  /**
+   * Ends the command with `code` and no error message, for a command that finished and has
+   * already reported what went wrong in its own output: `decode` prints every protocol error as
+   * a row or an NDJSON line, so throwing would print one more error (and, with --json, a line
+   * that is not a frame). Everything else throws a StmpError and lets `catch` report it.
+   */
+  protected setExitCode(code: ExitCode): void {
+    process.exitCode = code
+  }
+
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
     const error = toStmpError(err)
     if (this.jsonEnabled()) {

@@ -1,0 +1,217 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { hexdumpC, odT1, odX1z, xxd } from '../helpers/dumps.js'
+import { loadVectors, pick, vectorBytes, vectorHandshake, type Vector } from '../helpers/vectors.js'
+
+/**
+ * `stmpcat decode` as a user runs it: the built CLI in a child process, input on stdin or in a
+ * file, NDJSON on stdout, the exit code. Every public conformance vector goes through it.
+ */
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const BIN = join(ROOT, 'bin/run.js')
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function stmpcat(args: string[], stdin: string | Buffer = ''): Promise<Run> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.on('error', reject)
+    child.on('close', (code) => resolveRun({ code, stdout, stderr }))
+    child.stdin.end(stdin)
+  })
+}
+
+interface Lines { frames: Record<string, unknown>[]; errors: { code: string; message: string; offset: number }[]; all: Record<string, unknown>[] }
+
+function ndjson(stdout: string): Lines {
+  const all = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+  return {
+    all,
+    frames: all.filter((o) => !('error' in o)),
+    errors: all.filter((o) => 'error' in o).map((o) => o.error as Lines['errors'][number]),
+  }
+}
+
+/** The flags that tell `decode` what a vector's input is. */
+function vectorFlags(v: Vector): string[] {
+  const flags = ['--transport', v.transport, '--format', v.format]
+  if (v.serverLatency) flags.push('--server-latency')
+  if (v.transport === 'stream') flags.push('--handshake', vectorHandshake(v))
+  if (v.format === 'text') flags.push('--input', 'raw')
+  return flags
+}
+
+/** Binary vectors as hex text on stdin (as a user pastes them), text vectors as the raw message. */
+function vectorStdin(v: Vector): string {
+  return v.format === 'text' ? (v.inputText ?? '') : `${vectorBytes(v).toString('hex').replace(/(..)(?!$)/g, '$1 ')}\n`
+}
+
+function expectVector(v: Vector, run: Run): void {
+  const out = ndjson(run.stdout)
+  expect(out.frames.map((f, i) => pick(f, v.frames[i] ?? {}))).toEqual(v.frames)
+  expect(out.frames).toHaveLength(v.frames.length)
+  if (v.error) {
+    expect(out.errors.length).toBeGreaterThanOrEqual(1)
+    expect({ code: out.errors[0].code, offset: out.errors[0].offset }).toEqual(v.error)
+    expect(run.code).toBe(5)
+  } else {
+    expect(out.errors).toEqual([])
+    expect(run.code).toBe(0)
+  }
+}
+
+const vectors = loadVectors()
+const tmp = mkdtempSync(join(tmpdir(), 'stmpcat-decode-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+describe.concurrent('decode --json: every conformance vector', () => {
+  for (const v of vectors) {
+    it(v.name, async () => {
+      expectVector(v, await stmpcat(['decode', '--json', ...vectorFlags(v)], vectorStdin(v)))
+    })
+  }
+})
+
+describe.concurrent('decode --json: output fields', () => {
+  it('adds offset and length to every frame, and errors in input order among them', async () => {
+    // ping, a request without its "\n" (NO_ACTION_END), then a good push: LENGTH lets decoding go on.
+    const hex = '03000007' + '0d1000016e6f2e6e65776c696e65' + '0e200002612e620a7b2278223a317d'
+    const run = await stmpcat(['decode', '--json', '--input', 'hex'], hex)
+    expect(run.code).toBe(5)
+    const out = ndjson(run.stdout)
+    expect(out.all.map((o) => ('error' in o ? 'error' : o.kind))).toEqual(['ping', 'error', 'push'])
+    expect(out.all[0]).toMatchObject({ kind: 'ping', id: 7, offset: 0, length: 4 })
+    expect(out.all[1]).toEqual({ error: { code: 'NO_ACTION_END', message: expect.any(String), offset: 4 } })
+    expect(out.all[2]).toMatchObject({ kind: 'push', id: 2, action: 'a.b', offset: 18, length: 15, payload: { x: 1 } })
+    // exactly frameToJson's fields plus offset, length and payload
+    expect(Object.keys(out.all[2]).sort()).toEqual(['action', 'fin', 'follow', 'id', 'kind', 'length', 'offset', 'payload', 'payloadHex'])
+  })
+
+  it('adds payload only when the payload is valid JSON', async () => {
+    const bin = vectors.find((v) => v.name === 'two-byte LENGTH')
+    expect(bin).toBeDefined()
+    const run = await stmpcat(['decode', '--json', '--input', 'hex'], vectorBytes(bin as Vector).toString('hex'))
+    const [frame] = ndjson(run.stdout).frames
+    expect(frame).not.toHaveProperty('payload')
+    expect(frame).toHaveProperty('payloadHex')
+  })
+
+  it('reads a file argument, and "-" as stdin', async () => {
+    const file = join(tmp, 'request.hex')
+    const v = vectors.find((x) => x.name === 'request, stream') as Vector
+    writeFileSync(file, vectorStdin(v))
+    expectVector(v, await stmpcat(['decode', '--json', file]))
+    expectVector(v, await stmpcat(['decode', '--json', '-'], vectorStdin(v)))
+  })
+
+  it('reads raw bytes from a file with --input raw', async () => {
+    const v = vectors.find((x) => x.name === 'three frames back to back') as Vector
+    const file = join(tmp, 'three.bin')
+    writeFileSync(file, vectorBytes(v))
+    expectVector(v, await stmpcat(['decode', '--json', '--input', 'raw', file]))
+  })
+
+  it('reads base64 with --input base64', async () => {
+    const v = vectors.find((x) => x.name === 'response with server latency') as Vector
+    expectVector(v, await stmpcat(['decode', '--json', '--input', 'base64', '--server-latency'], vectorBytes(v).toString('base64')))
+  })
+
+  it('reports TOO_LARGE for a frame over --max-frame and goes on after it', async () => {
+    // a 40-byte request, then a ping
+    const v = vectors.find((x) => x.name === 'request, stream') as Vector
+    const hex = vectorBytes(v).toString('hex') + '03000007'
+    const run = await stmpcat(['decode', '--json', '--input', 'hex', '--max-frame', '16'], hex)
+    expect(run.code).toBe(5)
+    const out = ndjson(run.stdout)
+    expect(out.errors.map((e) => [e.code, e.offset])).toEqual([['TOO_LARGE', 0]])
+    expect(out.frames).toMatchObject([{ kind: 'ping', id: 7, offset: 40 }])
+  })
+})
+
+describe.concurrent('decode: dumps through auto-detection', () => {
+  const multi = vectors.find((v) => v.name === 'request in three fragments') as Vector
+  const dumps: [string, (b: Buffer) => string][] = [['xxd', xxd], ['hexdump -C', hexdumpC], ['od -t x1', odT1]]
+  for (const [name, dump] of dumps) {
+    it(`${name} of a vector`, async () => {
+      for (const v of [multi, vectors.find((x) => x.name === 'unicode payload') as Vector]) {
+        expectVector(v, await stmpcat(['decode', '--json'], dump(vectorBytes(v))))
+      }
+    })
+  }
+
+  it('od -A x -t x1z of whole 16-byte lines', async () => {
+    // four pings, 16 bytes: every line of the dump is full
+    const pings = Buffer.from('03000001030000020300000303000004', 'hex')
+    const run = await stmpcat(['decode', '--json'], odX1z(pings))
+    expect(run.code).toBe(0)
+    expect(ndjson(run.stdout).frames.map((f) => [f.kind, f.id, f.offset])).toEqual([['ping', 1, 0], ['ping', 2, 4], ['ping', 3, 8], ['ping', 4, 12]])
+  })
+
+  it('plain hex and base64 without --input', async () => {
+    const v = vectors.find((x) => x.name === 'close') as Vector
+    expectVector(v, await stmpcat(['decode', '--json'], vectorBytes(v).toString('hex')))
+    expectVector(v, await stmpcat(['decode', '--json'], vectorBytes(v).toString('base64')))
+  })
+})
+
+describe.concurrent('decode: usage errors exit 2', () => {
+  it('a missing file is BAD_FILE, as a JSON envelope with --json', async () => {
+    const run = await stmpcat(['decode', '--json', join(tmp, 'no-such-file.hex')])
+    expect(run.code).toBe(2)
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'BAD_FILE' } })
+  })
+
+  it('a missing file is BAD_FILE on stderr without --json', async () => {
+    const run = await stmpcat(['decode', join(tmp, 'no-such-file.hex')])
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toContain('BAD_FILE')
+  })
+
+  it('a bad flag value', async () => {
+    const runs = await Promise.all([
+      stmpcat(['decode', '--json', '--input', 'ebcdic'], '03000007'),
+      stmpcat(['decode', '--json', '--max-frame', 'lots'], '03000007'),
+      stmpcat(['decode', '--json', '--format', 'text'], 'pAAE'),
+      stmpcat(['decode', '--json', '--transport', 'websocket', '--handshake', 'client'], '03000007'),
+    ])
+    for (const run of runs) {
+      expect(run.code).toBe(2)
+      expect((JSON.parse(run.stdout) as { error: { code: string } }).error.code).toMatch(/^(USAGE|BAD_FLAG)$/)
+    }
+  })
+})
+
+describe.concurrent('decode: the table', () => {
+  it('prints one row per frame and per error, no colour when not a TTY, a summary on stderr', async () => {
+    const run = await stmpcat(['decode', '--input', 'hex'], '03000007 0d1000016e6f2e6e65776c696e65 0e200002612e620a7b2278223a317d')
+    expect(run.code).toBe(5)
+    expect(run.stdout).not.toContain('\u001b[')
+    const rows = run.stdout.split('\n').filter((l) => /^│/.test(l))
+    const kinds = rows.map((r) => r.split('│')[3]?.trim()).filter((k) => k !== '')
+    expect(kinds).toEqual(['kind', 'ping', 'error', 'push'])
+    expect(run.stdout).toContain('NO_ACTION_END')
+    expect(run.stderr.trim().split('\n')).toHaveLength(1)
+  })
+
+  it('colours with FORCE_COLOR even on a pipe', async () => {
+    const child = await new Promise<Run>((resolveRun) => {
+      const p = spawn(process.execPath, [BIN, 'decode', '--input', 'hex'], { cwd: ROOT, env: { ...process.env, FORCE_COLOR: '1', NO_COLOR: undefined } })
+      let stdout = ''
+      p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+      p.on('close', (code) => resolveRun({ code, stdout, stderr: '' }))
+      p.stdin.end('03000007')
+    })
+    expect(child.code).toBe(0)
+    expect(child.stdout).toContain('\u001b[')
+  })
+})
