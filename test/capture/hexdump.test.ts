@@ -55,6 +55,9 @@ const TOOLS: Array<{ tool: string; args: string[]; detected: string }> = [
   { tool: 'od', args: ['-Ax', '-tx1'], detected: 'od' },
   { tool: 'od', args: ['-Ax', '-tx1', '-v'], detected: 'od' },
   { tool: 'od', args: ['-tx1'], detected: 'od' },
+  { tool: 'od', args: ['-Ax', '-tx1z'], detected: 'od' },
+  // Decimal offsets with `*` can read as octal (see hexdump.ts); -v has no `*`.
+  { tool: 'od', args: ['-Ad', '-tx1', '-v'], detected: 'od' },
   { tool: 'xxd', args: ['-p'], detected: 'hex' },
 ]
 

@@ -141,6 +141,13 @@ describe('msgpack', () => {
     expect(msgpack.decode(bytes, ctx)).toEqual(v)
   })
 
+  it('keeps a __proto__ key (msgpackr alone would rename it)', () => {
+    const v = JSON.parse('{"__proto__": {"a": [1]}, "b": 2}') as unknown
+    expect(JSON.stringify(msgpack.decode(msgpack.encode(v, ctx), ctx))).toBe('{"__proto__":{"a":[1]},"b":2}')
+    // map {1: "x", true: "y"}: non-string keys print as their JSON text
+    expect(msgpack.decode(Buffer.from('8201a178c3a179', 'hex'), ctx)).toEqual({ 1: 'x', true: 'y' })
+  })
+
   it('fromText parses JSON then packs', () => {
     expect(msgpack.fromText('{"a":1}', ctx).toString('hex')).toBe('81a16101')
     expect(msgpack.fromText('', ctx).length).toBe(0)

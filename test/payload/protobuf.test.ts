@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StmpError } from '../../src/lib/errors.js'
 import { getPayloadCodec, ProtoRegistry, type PayloadCodec, type PayloadContext } from '../../src/lib/payload/index.js'
@@ -244,6 +245,9 @@ describe('protobuf codec', () => {
       { email: 'a', phone: 'b' }, // two members of one oneof
       { delta: 2 ** 31 },
       { nosuchfield: 1 },
+      JSON.parse('{"__proto__": {"id": 1}}'),
+      { toString: 1 },
+      { constructor: {} },
       [1, 2],
       'text',
     ]
@@ -267,5 +271,58 @@ describe('protobuf codec', () => {
     const pb = getPayloadCodec('protobuf', { protoRegistry: reg })
     expect(codeOf(() => pb.encode({ x: 1 }, { action: 'S/Do', role: 'request' }))).toBe('BAD_PAYLOAD')
     expect(pb.encode({ x: 1 }, { action: 'b.S/Do', role: 'request' }).toString('hex')).toBe('0801')
+  })
+
+  it('property: encode and decode throw nothing but BAD_PAYLOAD on random input', () => {
+    const req: PayloadContext = { action: 'OrderService/Place', role: 'request' }
+    const keys = fc.constantFrom('id', 'lines', 'priority', 'token', 'tags', 'email', 'phone', 'ids', 'delta', 'sku', 'price', 'x')
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(keys, tie('v'), { maxKeys: 4 })),
+    })).v
+    fc.assert(
+      fc.property(fc.dictionary(keys, value, { maxKeys: 5 }), (obj) => {
+        try {
+          const bytes = codec.encode(obj, req)
+          // Whatever was accepted decodes again.
+          expect(typeof codec.decode(bytes, req)).toBe('object')
+        } catch (err) {
+          expect(err).toBeInstanceOf(StmpError)
+          expect((err as StmpError).code).toBe('BAD_PAYLOAD')
+        }
+      }),
+      { numRuns: 500 },
+    )
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (arr) => {
+        try {
+          codec.decode(Buffer.from(arr), req)
+        } catch (err) {
+          expect(err).toBeInstanceOf(StmpError)
+          expect((err as StmpError).code).toBe('BAD_PAYLOAD')
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('property: decode output encodes back to the same bytes', () => {
+    const req: PayloadContext = { action: 'OrderService/Place', role: 'request' }
+    const line = fc.record({ sku: fc.string(), quantity: fc.nat(), price: fc.record({ currency: fc.string(), units: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String) }) })
+    const orders = fc.record({
+      id: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String),
+      lines: fc.array(line, { maxLength: 3 }),
+      priority: fc.constantFrom('PRIORITY_UNSPECIFIED', 'LOW', 'HIGH'),
+      token: fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b).toString('base64')),
+      tags: fc.dictionary(fc.string(), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxKeys: 3 }),
+      delta: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    })
+    fc.assert(
+      fc.property(orders, (o) => {
+        const bytes = codec.encode(o, req)
+        const back = codec.decode(bytes, req)
+        expect(codec.encode(back, req).equals(bytes)).toBe(true)
+      }),
+      { numRuns: 300 },
+    )
   })
 })

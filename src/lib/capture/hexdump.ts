@@ -9,7 +9,8 @@
  * 4. `od -Ax -tx1` (also `-v`, `-Ao`/`-Ad` offsets, `-tx1z`): `OFFSET HH HH ...`, the last line
  *    the end offset. The radix of the offsets is not written: 6-digit offsets (od -Ax) are read
  *    as hex first, 7-digit ones (od's default -Ao, and -Ad) as octal first, then the other
- *    radixes until the offsets add up. (A dump of one line and a `*` adds up in more than one.)
+ *    radixes until the offsets add up. A dump whose repeats follow its first line can add up
+ *    in two radixes (`-Ad` with `*` reads as `-Ao`): use `od -Ax` or `-v` for such data.
  * 5. Plain hex: hex digits with whitespace, `:` and `,` separators and `0x` / `\x` prefixes.
  * 6. Base64, standard or URL-safe, padded or not, wrapped at line breaks. Auto mode wants no
  *    spaces inside a line, so that prose stays raw; a single word such as `hello` is valid
@@ -139,7 +140,7 @@ interface DumpLine {
 
 const XXD_LINE = /^([0-9a-fA-F]+): /
 const HEXDUMP_LINE = /^([0-9a-fA-F]+) {2}[0-9a-fA-F]{2}[ 0-9a-fA-F]*\|/
-const OD_LINE = /^([0-9a-fA-F]{6,})((?: [0-9a-fA-F]{2})+)(?: {2}>.*<)?$/
+const OD_LINE = /^([0-9a-fA-F]{6,})((?: [0-9a-fA-F]{2})+)(?: +>.*<)?$/
 const LONE_OFFSET = /^[0-9a-fA-F]+$/
 /** `hexdump` without -C and `od -x`: 16-bit words in host byte order, not byte order. */
 const WORD_DUMP_LINE = /^[0-9a-f]{7}(?: [0-9a-f]{4})+$/

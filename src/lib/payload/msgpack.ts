@@ -9,8 +9,10 @@ import type { PayloadCodec } from './types.js'
  *
  * `useRecords: false`: msgpackr's record extension (type 0x72 structures) is msgpackr-only;
  * plain maps can be read by every MessagePack implementation (stmp-go's vmihailenco/msgpack).
- * `mapsAsObjects: true` decodes maps to plain objects; keys that are not strings become their
- * string form, which is what the JSON output needs anyway. `variableMapSize: true`: msgpackr
+ * `mapsAsObjects: false` decodes maps to Map, and toJsonSafe makes them objects: msgpackr's own
+ * map-to-object path renames a `__proto__` key to `__proto_` (its guard against prototype
+ * pollution), which would print a payload that is not what was sent. Keys that are not strings
+ * become their JSON text (`1`, `true`). `variableMapSize: true`: msgpackr
  * otherwise writes every map as map16 (`de 00 01` for one entry) for speed; the shortest form
  * (fixmap `81`) is what other implementations write and what hand-made test vectors expect.
  *
@@ -20,7 +22,7 @@ import type { PayloadCodec } from './types.js'
 export class MsgpackCodec implements PayloadCodec {
   readonly name = 'msgpack' as const
   readonly contentType = 'application/msgpack'
-  private readonly packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true })
+  private readonly packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
 
   encode(value: unknown): Buffer {
     if (value === undefined) return Buffer.alloc(0)

@@ -234,10 +234,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Check a JSON object against a message type; returns the object fromObject should get. */
 function checkMessage(type: protobuf.Type, value: unknown, where: string): Record<string, unknown> {
   if (!isPlainObject(value)) throw bad(where, `${type.fullName.slice(1)} must be a JSON object`)
-  const out: Record<string, unknown> = {}
+  // No prototype: a JSON key such as `__proto__` or `toString` must be data, never inherited.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>
   const oneofSeen = new Map<string, string>()
   for (const [key, v] of Object.entries(value)) {
-    const field = type.fields[key] ?? findByJsonName(type, key)
+    const field = Object.hasOwn(type.fields, key) ? type.fields[key] : findByJsonName(type, key)
     const at = `${where}.${key}`
     if (field === undefined) throw bad(at, `no field "${key}" in ${type.fullName.slice(1)}`)
     // null is "not set", as in protobuf's JSON mapping.
@@ -259,7 +260,7 @@ function findByJsonName(type: protobuf.Type, key: string): protobuf.Field | unde
 function checkField(field: protobuf.Field, v: unknown, at: string): unknown {
   if (field instanceof protobuf.MapField) {
     if (!isPlainObject(v)) throw bad(at, 'a map must be a JSON object')
-    const out: Record<string, unknown> = {}
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>
     for (const [k, item] of Object.entries(v)) {
       checkMapKey(field.keyType, k, `${at}[${JSON.stringify(k)}]`)
       out[k] = checkValue(field, item, `${at}[${JSON.stringify(k)}]`)
