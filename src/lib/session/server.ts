@@ -49,16 +49,17 @@ export class StmpServer {
       tls: this.options.tls,
       maxMessageSize: this.options.session?.limits?.maxMessageSize,
       perMessageDeflate: this.options.perMessageDeflate,
-      upgrade: (info) => this.decide(info.url, info.headers),
+      upgrade: (info) => this.decide(info.url, info.headers, 0),
       onConnection: (transport, upgrade) => this.accept(transport, upgrade),
     })
     this.listeners.push(listener)
     return listener
   }
 
-  private decide(url: string, headers: Record<string, string>): HandshakeDecision {
+  /** `counted`: 1 when the asking session is already in `sessions` (streams), 0 on an upgrade. */
+  private decide(url: string, headers: Record<string, string>, counted: number): HandshakeDecision {
     const max = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
-    if (this.sessions.size > max) return { status: 503, message: `too many connections (max ${max})`, contentType: '', serverLatency: false }
+    if (this.sessions.size - counted >= max) return { status: 503, message: `too many connections (max ${max})`, contentType: '', serverLatency: false }
     return decideHandshake(url, headers, { ...this.options, shuttingDown: this.shuttingDown })
   }
 
@@ -72,7 +73,7 @@ export class StmpServer {
       session.accept(upgrade.url, upgrade.headers, { contentType: d.contentType, serverLatency: d.serverLatency })
       this.options.onConnection?.(session)
     } else {
-      session.onHandshake = (hs) => this.decide(hs.url, hs.headers)
+      session.onHandshake = (hs) => this.decide(hs.url, hs.headers, 1)
       session.onOpen = () => {
         session.onOpen = undefined
         this.options.onConnection?.(session)
