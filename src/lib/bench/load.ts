@@ -1,0 +1,709 @@
+import { performance } from 'node:perf_hooks'
+import type { Histogram } from 'hdr-histogram-js'
+import {
+  StreamDecoder, decodeMessage, encodeFrame, encodeHandshakeRequest, lengthSize, writeTextNumber,
+  type AnyFrame, type Frame, type FrameOptions,
+} from '../codec/index.js'
+import { StmpError } from '../errors.js'
+import { dial, handshakeUrl, isStreamScheme, parseAddress, type Address, type Transport } from '../transport/index.js'
+import { clampMicros, encodeHistogram, latencyHistogram } from './histogram.js'
+import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
+
+/**
+ * The load generator's hot path (style.md: "The load generator does nothing per response").
+ *
+ * Request bytes are built once per connection; a send patches the 2-byte MESSAGE ID in place
+ * (wire notes §5). A response costs one ring lookup by id, one `performance.now()`, one
+ * `recordValue` and two counters; no closures, no JSON, no Map. Requests are timed from their
+ * send time, or with `--rate` from their intended send time on the fixed schedule, so a stalled
+ * server shows in the percentiles without phantom samples (one recorded latency per response).
+ */
+
+/** A ring slot with no request waiting. */
+const FREE = -1
+/** Ids run 1..65535 and wrap to 1 (wire notes §6). */
+const MAX_ID = 65535
+/** Per-slot copies of the request frame up to this many bytes per connection; above, a shared payload. */
+const MAX_FRAME_COPY_BYTES = 8 * 1024 * 1024
+/** Pushes per write in `--push` mode (one buffer, one syscall). */
+const PUSH_BATCH = 64
+const RECONNECT_DELAY_MS = 200
+
+export function nextPow2(n: number): number {
+  let p = 1
+  while (p < n) p <<= 1
+  return p
+}
+
+/** The address with the connection options of wire notes §8 added to its query. */
+export function benchAddress(text: string, contentType: string): Address {
+  const address = parseAddress(text)
+  if (!address.query.has('stmp_version')) address.query.set('stmp_version', '3')
+  if (!address.query.has('stmp_content_type')) address.query.set('stmp_content_type', contentType)
+  return address
+}
+
+export class LoadRunner {
+  readonly histogram: Histogram = latencyHistogram()
+  /** Measured counters. */
+  sent = 0
+  responses = 0
+  bytesIn = 0
+  bytesOut = 0
+  pushesSent = 0
+  pushesReceived = 0
+  /** Responses by status (index = status; 999 holds anything above). */
+  readonly statusCounts = new Uint32Array(1000)
+  readonly kinds: ErrorKinds = { timeout: 0, refused: 0, reset: 0, protocol: 0 }
+
+  /** performance.now() when measuring starts; requests sent (or due) before it are warm-up. */
+  measureStart = Number.POSITIVE_INFINITY
+  measuring = false
+  sending = false
+  /** Requests in flight on all connections. */
+  inflight = 0
+  finished = false
+  /** Sending is over for good (duration reached, amount sent). */
+  stopped = false
+  elapsedMs = 0
+
+  readonly address: Address
+  readonly frameOptions: FrameOptions
+  readonly connections: LoadConnection[] = []
+  private scheduler?: RateScheduler
+  private sweepTimer?: NodeJS.Timeout
+  private tickTimer?: NodeJS.Timeout
+  private stopTimer?: NodeJS.Timeout
+  private tickIndex = 0
+  private last = { responses: 0, bytesIn: 0, bytesOut: 0, errors: 0 }
+  private resolveDone?: () => void
+  private endTime = 0
+  private lastTickAt = 0
+
+  constructor(readonly plan: LoadPlan, private readonly onTick: (sample: TickSample) => void = () => undefined) {
+    this.address = benchAddress(plan.address, plan.contentType)
+    const websocket = !isStreamScheme(this.address.scheme)
+    if (!websocket && plan.format === 'text') {
+      throw new StmpError('BAD_FLAG', '--format text needs a WebSocket target (stream transports are binary only, wire notes §1)')
+    }
+    this.frameOptions = { format: websocket ? plan.format : 'binary', framing: websocket ? 'websocket' : 'stream', serverLatency: false }
+    for (let i = 0; i < plan.connections; i++) this.connections.push(new LoadConnection(this))
+  }
+
+  /** Opens every connection. All failing throws the first error (CONNECT_FAILED, HANDSHAKE_REFUSED, TIMEOUT). */
+  async connect(): Promise<void> {
+    const results = await Promise.allSettled(this.connections.map((c) => c.open()))
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed.length === results.length) {
+      this.close()
+      throw failed[0].reason
+    }
+    this.kinds.refused += failed.length
+  }
+
+  /** Runs warm-up and the measured phase from `startAt` (epoch ms, shared by all threads). */
+  run(startAt: number): Promise<RunnerReport> {
+    const plan = this.plan
+    const t0 = startAt - performance.timeOrigin
+    this.measureStart = t0 + plan.warmupMs
+    return new Promise<RunnerReport>((resolve) => {
+      this.resolveDone = () => resolve(this.report())
+      const begin = () => {
+        if (this.stopped) return
+        this.sending = true
+        const now = performance.now()
+        for (const c of this.connections) {
+          if (c.state === 'closed') c.scheduleReconnect()
+        }
+        if (plan.rate !== null) {
+          this.scheduler = new RateScheduler(this, plan.rate, t0)
+          this.scheduler.dispatch(now)
+        } else {
+          for (const c of this.connections) if (c.state === 'open') c.fill(now)
+        }
+        const sweepEvery = Math.min(250, Math.max(10, plan.timeoutMs / 10))
+        this.sweepTimer = setInterval(() => this.sweep(), sweepEvery)
+      }
+      const measure = () => {
+        this.measuring = true
+        this.lastTickAt = performance.now()
+        if (this.stopped) {
+          this.maybeDone()
+          return
+        }
+        if (plan.durationMs !== null) {
+          this.endTime = this.measureStart + plan.durationMs
+          this.stopTimer = setTimeout(() => {
+            // The last second's tick may be due at this very moment: post it before stopping.
+            const boundary = this.measureStart + (this.tickIndex + 1) * 1000
+            if (boundary <= this.endTime + 0.5 && boundary <= performance.now() + 1) {
+              if (this.tickTimer !== undefined) clearTimeout(this.tickTimer)
+              this.tick(boundary)
+            }
+            this.stopSending()
+          }, Math.max(0, this.endTime - performance.now()))
+        }
+        this.armTick()
+      }
+      setTimeout(begin, Math.max(0, t0 - performance.now()))
+      setTimeout(measure, Math.max(0, this.measureStart - performance.now()))
+    })
+  }
+
+  /** No more sends; the run ends when nothing is in flight (timeouts bound the wait). */
+  stopSending(): void {
+    this.stopped = true
+    this.sending = false
+    if (this.stopTimer !== undefined) clearTimeout(this.stopTimer)
+    this.stopTimer = undefined
+    this.scheduler?.stop()
+    this.maybeDone()
+  }
+
+  maybeDone(): void {
+    if (this.sending || this.finished || this.inflight > 0 || !this.measuring || this.resolveDone === undefined) return
+    this.finished = true
+    this.elapsedMs = performance.now() - this.measureStart
+    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer)
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
+    this.close()
+    this.resolveDone()
+  }
+
+  /** A slot was freed (response, timeout, loss): send the next request. */
+  onFree(conn: LoadConnection, now: number): void {
+    if (!this.sending) {
+      if (this.inflight === 0) this.maybeDone()
+      return
+    }
+    if (this.scheduler !== undefined) this.scheduler.dispatch(now)
+    else if (conn.state === 'open') conn.send(now)
+  }
+
+  /** Counts a measured send; stops at `--amount`. */
+  countSend(bytes: number): void {
+    this.sent++
+    this.bytesOut += bytes
+    if (this.plan.amount !== null && this.sent >= this.plan.amount) this.stopSending()
+  }
+
+  close(): void {
+    for (const c of this.connections) c.close()
+  }
+
+  private sweep(): void {
+    const now = performance.now()
+    const timeout = this.plan.timeoutMs
+    for (const c of this.connections) c.sweep(now, timeout)
+  }
+
+  private armTick(): void {
+    const boundary = this.measureStart + (this.tickIndex + 1) * 1000
+    this.tickTimer = setTimeout(() => this.tick(boundary), Math.max(0, boundary - performance.now()))
+  }
+
+  private failedCount(): number {
+    let ok = 0
+    for (let s = 200; s < 300; s++) ok += this.statusCounts[s]
+    return this.kinds.timeout + this.kinds.reset + this.kinds.protocol + (this.responses - ok)
+  }
+
+  private tick(boundary: number): void {
+    if (this.finished) return
+    const now = performance.now()
+    const responses = this.plan.push ? this.pushesSent : this.responses
+    const errors = this.failedCount()
+    // A timer can fire late on a busy loop: scale the counts to a true per-second rate.
+    const scale = 1000 / Math.max(1, now - this.lastTickAt)
+    // A second only counts if the load ran through all of it.
+    if (this.sending || boundary <= this.endTime + 1) {
+      this.onTick({
+        second: this.tickIndex,
+        responses: Math.round((responses - this.last.responses) * scale),
+        bytesIn: Math.round((this.bytesIn - this.last.bytesIn) * scale),
+        bytesOut: Math.round((this.bytesOut - this.last.bytesOut) * scale),
+        errors: errors - this.last.errors,
+      })
+    }
+    this.last = { responses, bytesIn: this.bytesIn, bytesOut: this.bytesOut, errors }
+    this.lastTickAt = now
+    this.tickIndex++
+    if (this.plan.durationMs !== null && boundary >= this.endTime - 0.5) {
+      this.stopSending()
+      return
+    }
+    if (this.sending) this.armTick()
+  }
+
+  report(): RunnerReport {
+    const byStatus: Record<string, number> = {}
+    let ok = 0
+    for (let s = 0; s < this.statusCounts.length; s++) {
+      const n = this.statusCounts[s]
+      if (n === 0) continue
+      byStatus[String(s)] = n
+      if (s >= 200 && s < 300) ok += n
+    }
+    return {
+      histogram: encodeHistogram(this.histogram),
+      sent: this.sent,
+      responses: this.responses,
+      ok,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      pushesSent: this.pushesSent,
+      pushesReceived: this.pushesReceived,
+      byStatus,
+      kinds: { ...this.kinds },
+      elapsedMs: this.elapsedMs,
+    }
+  }
+}
+
+/** The open model (`--rate`): request k is due at t0 + k / rate, whatever the server does. */
+class RateScheduler {
+  private readonly interval: number
+  private k = 0
+  private timer?: NodeJS.Timeout
+  private rr = 0
+  private readonly run = () => {
+    this.timer = undefined
+    this.dispatch(performance.now())
+  }
+
+  constructor(private readonly runner: LoadRunner, rate: number, private readonly t0: number) {
+    this.interval = 1000 / rate
+  }
+
+  /** Sends every request that is due, on free connections; a late request keeps its due time. */
+  dispatch(now: number): void {
+    const r = this.runner
+    while (r.sending) {
+      const due = this.t0 + this.k * this.interval
+      if (due > now) {
+        // Timers have ~1 ms resolution; lateness is part of the measured latency.
+        if (this.timer === undefined) this.timer = setTimeout(this.run, Math.max(1, Math.ceil(due - now)))
+        return
+      }
+      const conn = this.pickFree()
+      // All connections busy: the backlog waits for a response (latency keeps counting).
+      if (conn === undefined) return
+      this.k++
+      conn.send(due)
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private pickFree(): LoadConnection | undefined {
+    const conns = this.runner.connections
+    const n = conns.length
+    const p = this.runner.plan.pipelining
+    for (let i = 0; i < n; i++) {
+      const c = conns[(this.rr + i) % n]
+      if (c.state === 'open' && c.inflight < p) {
+        this.rr = (this.rr + i + 1) % n
+        return c
+      }
+    }
+    return undefined
+  }
+}
+
+type ConnState = 'idle' | 'handshake' | 'open' | 'closed'
+
+export class LoadConnection {
+  state: ConnState = 'idle'
+  inflight = 0
+  /** Send time (or intended send time) by ring slot; FREE when no request waits there. */
+  private readonly sendTime: Float64Array
+  /** The id of the request in each slot (a late or unknown response does not match). */
+  private readonly slotId: Uint16Array
+  private readonly mask: number
+  private nextId = 1
+  private transport?: Transport
+  private decoder?: StreamDecoder
+  private readonly websocket: boolean
+  private readonly text: boolean
+  /** Stream: one frame per slot (patched in place: a slot's bytes are not queued while it is busy). */
+  private readonly frames: Buffer[] = []
+  /** Stream with a large payload: per-slot head + id + action, and this shared PAYLOAD. */
+  private readonly sharedPayload?: Buffer
+  /** WebSocket: one frame, patched per send (ws copies while masking). */
+  private readonly frame: Buffer
+  private readonly frameBytes: number
+  private readonly idOffset: number
+  /** Writes made while one chunk of responses is handled go out in one writev. */
+  private batch: Buffer[] | null = null
+  private readonly batchList: Buffer[] = []
+  private failure: 'reset' | 'protocol' = 'reset'
+  private reconnectTimer?: NodeJS.Timeout
+  private pushWaiting = false
+  private openResolve?: () => void
+  private openReject?: (err: unknown) => void
+  /** Status of fragmented responses whose last frame has not arrived (rare path). */
+  private fragmentStatus?: Map<number, number>
+
+  constructor(private readonly runner: LoadRunner) {
+    const plan = runner.plan
+    const ringSize = nextPow2(Math.max(2, plan.pipelining * 2))
+    this.mask = ringSize - 1
+    this.sendTime = new Float64Array(ringSize).fill(FREE)
+    this.slotId = new Uint16Array(ringSize)
+    this.websocket = runner.frameOptions.framing === 'websocket'
+    this.text = runner.frameOptions.format === 'text'
+    const payload = Buffer.from(plan.payload.buffer, plan.payload.byteOffset, plan.payload.byteLength)
+    const frame: Frame = { kind: plan.push ? 'push' : 'request', id: 0, action: plan.action, payload, follow: false, fin: false }
+    const template = encodeFrame(frame, runner.frameOptions)
+    this.frame = template
+    this.frameBytes = template.length
+    const body = template.length - (this.websocket ? 0 : lengthSize(template.length))
+    this.idOffset = this.websocket ? 1 : template.length - body + 1
+    if (!this.websocket && !plan.push) {
+      if (template.length * ringSize <= MAX_FRAME_COPY_BYTES) {
+        const all = Buffer.allocUnsafe(template.length * ringSize)
+        for (let s = 0; s < ringSize; s++) {
+          template.copy(all, s * template.length)
+          this.frames.push(all.subarray(s * template.length, (s + 1) * template.length))
+        }
+      } else {
+        const headSize = template.length - payload.length
+        this.sharedPayload = template.subarray(headSize)
+        for (let s = 0; s < ringSize; s++) this.frames.push(Buffer.from(template.subarray(0, headSize)))
+      }
+    }
+  }
+
+  /** Dials, and on stream transports sends the STMP handshake and waits for its answer (§8). */
+  async open(): Promise<void> {
+    const r = this.runner
+    this.state = 'handshake'
+    const transport = await dial(r.address, {
+      headers: this.websocket ? r.plan.headers : undefined,
+      timeout: r.plan.connectTimeoutMs,
+    }).catch((err: unknown) => {
+      this.state = 'closed'
+      throw err
+    })
+    this.transport = transport
+    this.failure = 'reset'
+    this.nextId = 1
+    this.decoder = this.websocket ? undefined : new StreamDecoder(this.onFrame, this.onProtocolError, { handshake: 'server' })
+    transport.attach({ onData: this.onData, onDrain: this.onDrain, onClose: this.onClose })
+    if (this.websocket) {
+      this.state = 'open'
+      return
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.openResolve = resolve
+      this.openReject = reject
+      const timer = setTimeout(() => {
+        this.rejectOpen(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer from ${transport.remote} within ${r.plan.connectTimeoutMs} ms`))
+      }, r.plan.connectTimeoutMs)
+      timer.unref()
+      transport.write(encodeHandshakeRequest({ url: handshakeUrl(r.address), headers: r.plan.headers }))
+    })
+  }
+
+  private rejectOpen(err: unknown): void {
+    const reject = this.openReject
+    this.openResolve = this.openReject = undefined
+    this.state = 'closed'
+    this.transport?.destroy()
+    reject?.(err)
+  }
+
+  /** Closed model: fill the pipeline. Push mode: start pumping. */
+  fill(now: number): void {
+    if (this.runner.plan.push) {
+      this.pump()
+      return
+    }
+    const p = this.runner.plan.pipelining
+    while (this.inflight < p && this.runner.sending && this.state === 'open') this.send(now)
+  }
+
+  /** Sends one request due at `t` (ms, performance.now() time base). The caller checked a slot is free. */
+  send(t: number): void {
+    const mask = this.mask
+    const sendTime = this.sendTime
+    let id = this.nextId
+    while (sendTime[id & mask] !== FREE) id = id === MAX_ID ? 1 : id + 1
+    this.nextId = id === MAX_ID ? 1 : id + 1
+    const slot = id & mask
+    sendTime[slot] = t
+    this.slotId[slot] = id
+    this.inflight++
+    const r = this.runner
+    r.inflight++
+    const transport = this.transport as Transport
+    if (this.websocket) {
+      const f = this.frame
+      if (this.text) writeTextNumber(f, 1, id)
+      else {
+        f[1] = id >> 8
+        f[2] = id & 0xff
+      }
+      transport.write(f, this.text)
+    } else {
+      const f = this.frames[slot]
+      f[this.idOffset] = id >> 8
+      f[this.idOffset + 1] = id & 0xff
+      if (this.batch !== null) {
+        this.batch.push(f)
+        if (this.sharedPayload !== undefined) this.batch.push(this.sharedPayload)
+      } else if (this.sharedPayload !== undefined) {
+        transport.writev([f, this.sharedPayload])
+      } else {
+        transport.write(f)
+      }
+    }
+    if (t >= r.measureStart) r.countSend(this.frameBytes)
+  }
+
+  /** One response (or the last frame of a fragmented one) for `id`. */
+  private complete(id: number, status: number): void {
+    const slot = id & this.mask
+    const t = this.sendTime[slot]
+    if (t === FREE || this.slotId[slot] !== id) return // late (timed out) or unknown: not ours
+    this.sendTime[slot] = FREE
+    this.inflight--
+    const r = this.runner
+    r.inflight--
+    const now = performance.now()
+    if (t >= r.measureStart) {
+      r.histogram.recordValue(clampMicros((now - t) * 1000))
+      r.responses++
+      r.statusCounts[status < 999 ? status : 999]++
+    }
+    r.onFree(this, now)
+  }
+
+  private readonly onData = (data: Buffer, text: boolean): void => {
+    const r = this.runner
+    if (r.measuring) r.bytesIn += data.length
+    if (this.websocket) {
+      let frame: Frame
+      try {
+        frame = decodeMessage(data, { format: text ? 'text' : 'binary', serverLatency: false })
+      } catch (err) {
+        this.onProtocolError(err)
+        return
+      }
+      this.onFrame(frame)
+      return
+    }
+    const list = this.batchList
+    this.batch = list
+    ;(this.decoder as StreamDecoder).write(data)
+    this.batch = null
+    if (list.length === 1) this.transport?.write(list[0])
+    else if (list.length > 1) this.transport?.writev(list)
+    list.length = 0
+  }
+
+  private readonly onFrame = (frame: AnyFrame): void => {
+    if (frame.kind === 'response') {
+      if (!frame.follow && !frame.fin) {
+        this.complete(frame.id, frame.status as number)
+        return
+      }
+      // Fragmented response (wire notes §7): the status is in the first frame.
+      this.fragmentStatus ??= new Map()
+      if (!frame.follow) this.fragmentStatus.set(frame.id, frame.status as number)
+      else if (!frame.fin) {
+        const status = this.fragmentStatus.get(frame.id) ?? 0
+        this.fragmentStatus.delete(frame.id)
+        this.complete(frame.id, status)
+      }
+      return
+    }
+    this.otherFrame(frame)
+  }
+
+  private otherFrame(frame: AnyFrame): void {
+    const r = this.runner
+    switch (frame.kind) {
+      case 'handshake-response':
+        if (frame.status === 200) {
+          this.state = 'open'
+          const resolve = this.openResolve
+          this.openResolve = this.openReject = undefined
+          resolve?.()
+        } else {
+          this.rejectOpen(new StmpError('HANDSHAKE_REFUSED', `handshake refused: ${frame.status} ${frame.message}`, { status: frame.status }))
+        }
+        return
+      case 'push':
+        if (r.measuring && !frame.follow) r.pushesReceived++
+        return
+      case 'ping':
+        // We never ping, so every Ping is the peer's and gets the same id back (wire notes §6).
+        this.transport?.write(encodeFrame({ kind: 'ping', id: frame.id }, r.frameOptions), this.text)
+        return
+      case 'close':
+        // The server is closing: what is in flight is lost (counted when the transport closes).
+        this.transport?.end()
+        return
+      case 'request':
+        // A Request from the server: the bench client has no handlers.
+        this.transport?.write(encodeFrame({ kind: 'response', id: frame.id, status: 404, payload: Buffer.from('no handler', 'utf8'), follow: false, fin: false }, r.frameOptions), this.text)
+        return
+      default:
+        // A handshake request or a response already handled: nothing to do.
+    }
+  }
+
+  private readonly onProtocolError = (err: unknown): void => {
+    this.failure = 'protocol'
+    if (this.state === 'handshake') {
+      this.rejectOpen(err)
+      return
+    }
+    // Wire notes §10: Close 1002, then close; requests in flight are counted as protocol errors.
+    const message = err instanceof Error ? err.message : String(err)
+    if (this.websocket) this.transport?.end(1002, message)
+    else {
+      this.transport?.write(encodeFrame({ kind: 'close', status: 1002, message: message.slice(0, 200) }, this.runner.frameOptions))
+      this.transport?.destroy()
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.pushWaiting) {
+      this.pushWaiting = false
+      this.pump()
+    }
+  }
+
+  private readonly onClose = (): void => {
+    const wasOpen = this.state === 'open'
+    if (this.state === 'handshake') {
+      this.rejectOpen(new StmpError('CONNECTION_CLOSED', 'the server closed the connection during the handshake'))
+    }
+    this.state = 'closed'
+    const r = this.runner
+    if (r.finished) return
+    // Every request still waiting is an error of its kind (wire notes §10: nothing lost silently).
+    const now = performance.now()
+    let lost = 0
+    for (let s = 0; s <= this.mask; s++) {
+      const t = this.sendTime[s]
+      if (t === FREE) continue
+      this.sendTime[s] = FREE
+      lost++
+      if (t >= r.measureStart) r.kinds[this.failure]++
+    }
+    this.inflight = 0
+    r.inflight -= lost
+    if (wasOpen && r.sending) this.scheduleReconnect()
+    r.onFree(this, now)
+  }
+
+  scheduleReconnect(): void {
+    if (this.reconnectTimer !== undefined || this.runner.finished) return
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined
+      const r = this.runner
+      if (!r.sending || r.finished) return
+      this.open().then(() => {
+        if (r.finished) this.close()
+        else if (r.sending) {
+          if (r.plan.rate !== null) r.onFree(this, performance.now())
+          else this.fill(performance.now())
+        }
+      }, () => {
+        r.kinds.refused++
+        this.state = 'closed'
+        this.scheduleReconnect()
+      })
+    }, RECONNECT_DELAY_MS)
+  }
+
+  /** Times out requests older than `timeout` ms (from their send or intended time). */
+  sweep(now: number, timeout: number): void {
+    if (this.inflight === 0) return
+    const r = this.runner
+    for (let s = 0; s <= this.mask; s++) {
+      const t = this.sendTime[s]
+      if (t === FREE || now - t <= timeout) continue
+      this.sendTime[s] = FREE
+      this.inflight--
+      r.inflight--
+      if (t >= r.measureStart) r.kinds.timeout++
+      r.onFree(this, now)
+    }
+  }
+
+  /** Push mode: write batches of Push frames while the socket takes them (honours drain). */
+  private pump(): void {
+    const r = this.runner
+    const transport = this.transport
+    let batches = 0
+    while (r.sending && this.state === 'open' && transport !== undefined) {
+      const measured = performance.now() >= r.measureStart
+      let ok = true
+      if (this.websocket) {
+        const f = this.frame
+        for (let i = 0; i < PUSH_BATCH; i++) {
+          const id = this.takePushId()
+          if (this.text) writeTextNumber(f, 1, id)
+          else {
+            f[1] = id >> 8
+            f[2] = id & 0xff
+          }
+          ok = transport.write(f, this.text)
+        }
+      } else {
+        // One buffer per batch: queued bytes are never patched afterwards.
+        const size = this.frameBytes
+        const buf = Buffer.allocUnsafe(size * PUSH_BATCH)
+        for (let i = 0; i < PUSH_BATCH; i++) {
+          const at = i * size
+          this.frame.copy(buf, at)
+          const id = this.takePushId()
+          buf[at + this.idOffset] = id >> 8
+          buf[at + this.idOffset + 1] = id & 0xff
+        }
+        ok = transport.write(buf)
+      }
+      if (measured) {
+        r.pushesSent += PUSH_BATCH
+        for (let i = 0; i < PUSH_BATCH; i++) r.countSend(this.frameBytes)
+      }
+      if (!ok) {
+        this.pushWaiting = true
+        return
+      }
+      if (++batches === 8) {
+        // Let responses, timers and other connections run.
+        setImmediate(() => this.pump())
+        return
+      }
+    }
+  }
+
+  /** Pushes carry the sender's counter, for tracing only (wire notes §6). */
+  private takePushId(): number {
+    const id = this.nextId
+    this.nextId = id === MAX_ID ? 1 : id + 1
+    return id
+  }
+
+  close(): void {
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = undefined
+    const t = this.transport
+    if (t === undefined || this.state === 'closed') return
+    this.state = 'closed'
+    // Wire notes §6: the closing side sends Close (WebSocket: the WebSocket close frame).
+    if (this.websocket) t.end(1000, 'bench done')
+    else {
+      t.write(encodeFrame({ kind: 'close', status: 1000, message: '' }, this.runner.frameOptions))
+      t.end()
+    }
+  }
+}

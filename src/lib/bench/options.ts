@@ -1,0 +1,148 @@
+import { parseDuration, parseHeaders, parseSize } from '../cli/units.js'
+import { StmpError } from '../errors.js'
+import { getPayloadCodec, ProtoRegistry, readData, type PayloadCodec } from '../payload/index.js'
+import type { Gates } from './gates.js'
+import type { BenchSettings } from './run.js'
+
+/** Limits of `bench` flags; each has its own BAD_FLAG message. */
+export const BENCH_LIMITS = {
+  maxConnections: 10_000,
+  maxPipelining: 4096,
+  maxWorkers: 64,
+  /** Latency is recorded up to 60 s; a longer timeout could not be measured. */
+  maxTimeoutMs: 60_000,
+  maxPayloadBytes: 16 * 1024 * 1024,
+  maxRate: 10_000_000,
+} as const
+
+export const BENCH_DEFAULTS = {
+  connections: 10,
+  pipelining: 1,
+  durationMs: 10_000,
+  timeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  action: 'test.echo',
+  contentType: 'json',
+  workers: 1,
+} as const
+
+/** The flag values as oclif parsed them. */
+export interface BenchFlags {
+  connections: number
+  pipelining: number
+  duration?: string
+  amount?: number
+  rate?: number
+  warmup?: string
+  action: string
+  data?: string
+  'payload-size'?: string
+  push: boolean
+  workers: number
+  timeout: string
+  'content-type': string
+  proto?: string[]
+  header?: string[]
+  token?: string
+  format: string
+  'max-p99'?: number
+  'max-error-rate'?: number
+  'min-rps'?: number
+}
+
+function bad(message: string): StmpError {
+  return new StmpError('BAD_FLAG', message)
+}
+
+function intIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw bad(`--${name} must be an integer from ${min} to ${max} (got ${value})`)
+  return value
+}
+
+export async function resolveSettings(target: string | undefined, flags: BenchFlags): Promise<{ settings: BenchSettings; gates: Gates }> {
+  const connections = intIn('connections', flags.connections, 1, BENCH_LIMITS.maxConnections)
+  const pipelining = intIn('pipelining', flags.pipelining, 1, BENCH_LIMITS.maxPipelining)
+  const workers = intIn('workers', flags.workers, 1, Math.min(BENCH_LIMITS.maxWorkers, connections))
+  if (flags.amount !== undefined) intIn('amount', flags.amount, 1, Number.MAX_SAFE_INTEGER)
+  const durationMs = flags.duration !== undefined ? parseDuration(flags.duration, 'duration') : flags.amount !== undefined ? null : BENCH_DEFAULTS.durationMs
+  if (durationMs !== null && durationMs <= 0) throw bad('--duration must be more than 0')
+  const warmupMs = flags.warmup !== undefined ? parseDuration(flags.warmup, 'warmup') : 0
+  const timeoutMs = parseDuration(flags.timeout, 'timeout')
+  if (timeoutMs < 1 || timeoutMs > BENCH_LIMITS.maxTimeoutMs) throw bad(`--timeout must be from 1ms to ${BENCH_LIMITS.maxTimeoutMs / 1000}s (latency is recorded up to 60 s)`)
+  if (flags.rate !== undefined && !(flags.rate > 0 && flags.rate <= BENCH_LIMITS.maxRate)) throw bad(`--rate must be more than 0 and at most ${BENCH_LIMITS.maxRate}`)
+  if (flags.push && flags.rate !== undefined) throw bad('--push sends as fast as the socket takes it; --rate applies to requests only')
+  if (flags.format !== 'binary' && flags.format !== 'text') throw bad('--format must be binary or text')
+  if (flags.action === '' || flags.action.includes('\n')) throw bad('--action must be non-empty and hold no newline (wire notes §5)')
+  const maxErrorRate = flags['max-error-rate']
+  if (maxErrorRate !== undefined && !(maxErrorRate >= 0 && maxErrorRate <= 1)) throw bad('--max-error-rate is a fraction from 0 to 1 (e.g. 0.01 for 1%)')
+  if (flags['max-p99'] !== undefined && !(flags['max-p99'] > 0)) throw bad('--max-p99 is in milliseconds and must be more than 0')
+  if (flags['min-rps'] !== undefined && !(flags['min-rps'] >= 0)) throw bad('--min-rps must be 0 or more')
+
+  const headers = parseHeaders(flags.header)
+  if (flags.token !== undefined) headers.Authorization = `Bearer ${flags.token}`
+  const registry = flags.proto !== undefined && flags.proto.length > 0 ? ProtoRegistry.load(flags.proto) : undefined
+  const codec = getPayloadCodec(flags['content-type'], { protoRegistry: registry })
+  const payload = await buildPayload(codec, flags)
+
+  return {
+    settings: {
+      target: target ?? null,
+      connections,
+      pipelining,
+      durationMs,
+      amount: flags.amount ?? null,
+      rate: flags.rate ?? null,
+      warmupMs,
+      timeoutMs,
+      connectTimeoutMs: BENCH_DEFAULTS.connectTimeoutMs,
+      action: flags.action,
+      payload,
+      contentType: codec.contentType,
+      format: flags.format,
+      headers,
+      push: flags.push,
+      workers,
+    },
+    gates: { maxP99Ms: flags['max-p99'], maxErrorRate, minRps: flags['min-rps'] },
+  }
+}
+
+/** The request PAYLOAD, built once: `--data` (text, `@file`, `@-`) or `--payload-size`. */
+async function buildPayload(codec: PayloadCodec, flags: BenchFlags): Promise<Buffer> {
+  const ctx = { action: flags.action, role: flags.push ? 'push' as const : 'request' as const }
+  if (flags.data !== undefined && flags['payload-size'] !== undefined) throw bad('give --data or --payload-size, not both')
+  let payload: Buffer
+  if (flags['payload-size'] !== undefined) {
+    const size = parseSize(flags['payload-size'], 'payload-size')
+    if (size > BENCH_LIMITS.maxPayloadBytes) throw bad(`--payload-size is at most ${BENCH_LIMITS.maxPayloadBytes} bytes`)
+    payload = sizedPayload(codec, size, ctx)
+  } else if (flags.data !== undefined) {
+    payload = codec.fromText(await readData(flags.data, process.stdin, { maxBytes: BENCH_LIMITS.maxPayloadBytes }), ctx)
+  } else {
+    payload = Buffer.alloc(0)
+  }
+  if (payload.length > BENCH_LIMITS.maxPayloadBytes) throw bad(`the payload is ${payload.length} bytes; the limit is ${BENCH_LIMITS.maxPayloadBytes}`)
+  return payload
+}
+
+/** A payload of exactly `size` bytes that is valid in the content type (a string value). */
+export function sizedPayload(codec: PayloadCodec, size: number, ctx: { action: string; role: 'request' | 'push' }): Buffer {
+  switch (codec.name) {
+    case 'json':
+      if (size < 2) throw bad('--payload-size for JSON is at least 2 (the smallest JSON string, "")')
+      return Buffer.from(`"${'x'.repeat(size - 2)}"`, 'utf8')
+    case 'msgpack': {
+      // msgpack str header: 1 byte up to 31, 2 up to 255, 3 up to 65535, else 5.
+      for (const head of [1, 2, 3, 5]) {
+        const n = size - head
+        const fits = head === 1 ? n >= 0 && n <= 31 : head === 2 ? n > 31 && n <= 255 : head === 3 ? n > 255 && n <= 65535 : n > 65535
+        if (fits) return codec.encode('x'.repeat(n), ctx)
+      }
+      throw bad(`no msgpack string is exactly ${size} bytes; try ${size + 1}`)
+    }
+    case 'protobuf':
+      throw bad('--payload-size cannot build a protobuf message; give --data with the message as JSON')
+    default:
+      return Buffer.alloc(size, 'x')
+  }
+}
