@@ -48,6 +48,11 @@ export interface CloseInfo {
   initiator: 'local' | 'remote' | 'transport'
   /** The protocol error that caused it, when there was one. */
   error?: StmpError
+  /**
+   * The code of the peer's Close (on WebSocket its close frame); undefined when none arrived.
+   * A local close that gets the peer's Close back was clean both ways (wire notes §6).
+   */
+  remoteCode?: number
 }
 
 export interface SessionStats {
@@ -129,6 +134,7 @@ export class Session {
   private closeMessage = ''
   private closeInitiator: CloseInfo['initiator'] = 'transport'
   private closeError?: StmpError
+  private remoteCode?: number
   private handshakeWaiter?: { resolve(): void; reject(e: Error): void }
 
   constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
@@ -394,6 +400,7 @@ export class Session {
 
   private onClose(code: number, message: string): void {
     if (this.state === 'closed') return
+    this.remoteCode = code
     if (!this.closeSent) {
       // The peer started it: answer with its code, then end (wire notes §6).
       this.closeInitiator = 'remote'
@@ -419,6 +426,7 @@ export class Session {
     if (this.state === 'closed') return
     const wasOpen = this.state === 'open'
     this.state = 'closed'
+    if (info.code !== undefined && info.code !== 1006) this.remoteCode = info.code
     if (info.code !== undefined && this.closeInitiator !== 'local') {
       // WebSocket: the close frame carried the peer's code and reason.
       this.closeInitiator = info.code === 1006 ? 'transport' : 'remote'
@@ -447,7 +455,7 @@ export class Session {
     }
     this.pings.clear()
     this.reassembler.clear()
-    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError })
+    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode })
   }
 
   private onDrain(): void {
