@@ -1,5 +1,7 @@
 import { Command, Errors } from '@oclif/core'
 import { ExitCode, StmpError, isStmpError } from '../errors.js'
+import { chalkFor } from '../render/colors.js'
+import { prettyJson } from '../render/json-text.js'
 
 /**
  * The base of every stmpcat command: the one place that turns errors into a message on stderr
@@ -17,6 +19,15 @@ export abstract class StmpCommand extends Command {
    */
   protected setExitCode(code: ExitCode): void {
     process.exitCode = code
+  }
+
+  /**
+   * What a command returns from run() is printed with --json: one compact line + `\n` in a pipe
+   * (so it can be read as NDJSON), pretty and coloured (NO_COLOR respected) on a terminal.
+   */
+  protected override logJson(json: unknown): void {
+    const text = JSON.stringify(json) ?? 'null'
+    process.stdout.write(process.stdout.isTTY ? `${prettyJson(text, chalkFor(process.stdout))}\n` : `${text}\n`)
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<void> {
