@@ -1,0 +1,84 @@
+import { Flags } from '@oclif/core'
+import { StmpCommand } from '../lib/cli/base-command.js'
+import { clientFlags } from '../lib/cli/client-flags.js'
+import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
+import { StmpError } from '../lib/errors.js'
+import { chalkFor } from '../lib/render/colors.js'
+import { payloadValue, renderPayload } from '../lib/render/payload-output.js'
+import { redactHeaders, statusText } from '../lib/render/trace.js'
+
+export interface FetchEnvelope {
+  status: number
+  latency: number | null
+  elapsed: number
+  id: number
+  action: string
+  headers: Record<string, string>
+  contentType: string
+  payload: unknown
+}
+
+export default class Fetch extends StmpCommand {
+  static override summary = 'Send one request and print the response payload'
+  static override description = `Connects, sends ACTION with the payload, prints the response payload on stdout and closes (Close 1000).
+
+stdout carries only the payload: JSON pretty and coloured on a terminal, one compact line in a pipe; msgpack and protobuf decoded to JSON; text as text; raw bytes unchanged. -i and -v write to stderr. A non-2xx response prints its message on stderr and exits 6 (4xx) or 7 (5xx); with --json the envelope goes to stdout and the exit code is the same.
+
+The payload is checked against its content type before anything is dialled: bad JSON or protobuf fields exit 2 (BAD_PAYLOAD) without connecting.
+
+Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 protocol error, 6 4xx, 7 5xx (docs/exit-codes.md).`
+
+  static override examples = [
+    { description: 'Echo a JSON payload (start a server with: stmpcat serve :7000)', command: `<%= config.bin %> <%= command.id %> :7000 test.echo '{"hello":"world"}'` },
+    { description: 'Payload from a file, status and latency on stderr', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:7000 user.create -d @user.json -i --server-latency' },
+    { description: 'Payload from stdin, with a header and a token', command: `echo '{"id":1}' | <%= config.bin %> <%= command.id %> ws://localhost:7001/stmp user.get -d @- -H 'X-Trace: 1' --token s3cret` },
+    { description: 'The whole response envelope as JSON', command: `<%= config.bin %> <%= command.id %> :7000 test.echo '[1,2]' --json` },
+    { description: 'Protobuf, with every frame traced on stderr', command: `<%= config.bin %> <%= command.id %> tls://localhost:7443 shop.v1.Shop/GetOrder '{"id":"7"}' -t protobuf --proto shop.proto --ca ca.pem -v` },
+  ]
+
+  static override args = targetArgs
+
+  static override flags = {
+    ...clientFlags,
+    ...dataFlags,
+    include: Flags.boolean({ char: 'i', summary: 'Show the status, server latency and round trip on stderr before the payload.' }),
+  }
+
+  public async run(): Promise<FetchEnvelope | undefined> {
+    const { args, flags } = await this.parse(Fetch)
+    const prepared = await prepareRequest(args, flags, 'request')
+    const { codec, timeout } = prepared.setup
+    const session = await openSession(prepared, flags.verbose)
+    try {
+      const response = await session.request(prepared.action, prepared.payload, { timeout })
+      const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
+      if (flags.include) {
+        const latency = response.latency === null ? '' : ` latency=${response.latency}ms`
+        process.stderr.write(`< ${statusText(response.status)}${latency} elapsed=${response.elapsed.toFixed(3)}ms content-type=${session.contentType}\n`)
+      }
+      if (response.status < 200 || response.status > 299) {
+        const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}`, { status: response.status })
+        if (!this.jsonEnabled()) throw failure
+        this.setExitCode(failure.exitCode)
+      }
+      if (this.jsonEnabled()) {
+        return {
+          status: response.status,
+          latency: response.latency,
+          elapsed: Math.round(response.elapsed * 1000) / 1000,
+          id: response.id,
+          action: response.action,
+          headers: redactHeaders(session.headers),
+          contentType: session.contentType,
+          payload: payloadValue(codec, response.payload, ctx),
+        }
+      }
+      const out = renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
+      if (out.warning) process.stderr.write(`stmpcat: warning: ${out.warning}\n`)
+      process.stdout.write(out.data)
+      return undefined
+    } finally {
+      await session.close(1000, '')
+    }
+  }
+}

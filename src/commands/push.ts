@@ -1,0 +1,47 @@
+import { StmpCommand } from '../lib/cli/base-command.js'
+import { clientFlags } from '../lib/cli/client-flags.js'
+import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
+import { StmpError } from '../lib/errors.js'
+
+export interface PushResult {
+  action: string
+  bytes: number
+  /** The close code the server answered with (1000 when the close was clean both ways). */
+  closeCode: number
+}
+
+export default class Push extends StmpCommand {
+  static override summary = 'Send one push (no response) and close cleanly'
+  static override description = `Connects, sends a Push frame with ACTION and the payload, then closes with Close 1000 and waits for the server's Close: when push exits 0 the frame was flushed and the server closed the connection cleanly after reading it (wire notes §6). Nothing is printed on stdout unless --json.
+
+The payload is checked against its content type before anything is dialled (BAD_PAYLOAD, exit 2).
+
+Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did not answer the close, 4 timeout, 5 protocol error (docs/exit-codes.md).`
+
+  static override examples = [
+    { description: 'Push a JSON event (start a server with: stmpcat serve :7000)', command: `<%= config.bin %> <%= command.id %> :7000 chat.message '{"text":"hi"}'` },
+    { description: 'Push the lines of a file as one text payload over WebSocket text frames', command: '<%= config.bin %> <%= command.id %> ws://localhost:7001/stmp log.append -d @app.log -t text --format text' },
+    { description: 'Push from stdin with every frame traced on stderr', command: `echo '{"n":1}' | <%= config.bin %> <%= command.id %> unix:/tmp/stmp.sock metrics.tick -d @- -v` },
+  ]
+
+  static override args = targetArgs
+
+  static override flags = { ...clientFlags, ...dataFlags }
+
+  public async run(): Promise<PushResult> {
+    const { args, flags } = await this.parse(Push)
+    const prepared = await prepareRequest(args, flags, 'push')
+    const session = await openSession(prepared, flags.verbose)
+    session.push(prepared.action, prepared.payload)
+    const info = await session.close(1000, '')
+    if (info.error) throw info.error
+    // The peer's Close tells us it read everything before it (wire notes §6).
+    const code = info.remoteCode
+    if (code !== 1000) {
+      throw new StmpError('CONNECTION_CLOSED', code === undefined
+        ? `the server did not answer the close within the close timeout: the push may not have been read`
+        : `the server closed with ${code} instead of 1000`)
+    }
+    return { action: prepared.action, bytes: prepared.payload.length, closeCode: code }
+  }
+}
