@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { existsSync, unlinkSync, statSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -152,11 +151,15 @@ export async function listen(address: Address, options: ListenOptions): Promise<
     server = webSocketServer(address, options)
   }
   server.on('error', () => undefined)
-  const listening = once(server, 'listening')
-  const failed = once(server, 'error').then(([err]) => { throw listenError(address, err as NodeJS.ErrnoException) })
+  // One promise for both outcomes: events.once(server, 'listening') also rejects on 'error',
+  // with the raw error, which would win the race against the coded LISTEN_FAILED.
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve)
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(address, err)))
+  })
   if (address.scheme === 'unix') server.listen(address.socketPath)
   else server.listen(address.port, address.host)
-  await Promise.race([listening, failed])
+  await listening
   const bound = server.address()
   const port = typeof bound === 'object' && bound ? bound.port : 0
   return {
