@@ -1,0 +1,485 @@
+import { ExitCode, StmpError } from '../errors.js'
+import { type PayloadCodec, decodePayload, toJsonSafe } from '../payload/index.js'
+import type { Link, LinkEvents } from './reconnect.js'
+import type { IncomingRequest, ResponseInfo, Session } from './session.js'
+
+/**
+ * `stmpcat connect` in a pipe: NDJSON (or `ACTION JSON`) lines in, one NDJSON line out per
+ * response, per push or request from the server, per error. Many requests go through one
+ * connection, `concurrency` of them in flight. docs/connect.md describes the line shapes.
+ *
+ * The hot path does little per line: lines are cut from the input chunk by indexOf, parsed
+ * once, and output lines are built as strings and written in one write per tick (or per
+ * 64 KiB), honouring stdout's backpressure by holding back new requests.
+ */
+
+export interface PipeOptions {
+  codec: PayloadCodec
+  /** Requests in flight at once; 1 keeps the output in input order. */
+  concurrency: number
+  /** Per-request timeout in ms. */
+  timeout: number
+  /** After the last reply, keep listening for pushes this many ms before closing. */
+  wait: number
+  /** Re-send requests that were in flight when the connection dropped (up to MAX_TRIES). */
+  retry: boolean
+  /** Answer requests from the server with this status (and an empty payload). */
+  autoReply?: number
+  /** Exit 0 whenever the session itself worked (see exitCode). */
+  noFail: boolean
+  /** Print reconnect events as NDJSON lines with a `kind`. */
+  events: boolean
+  output: NodeJS.WritableStream
+  /** Diagnostics (stderr). */
+  log(message: string): void
+}
+
+export interface PipeSummary {
+  lines: number
+  requests: number
+  ok: number
+  status4xx: number
+  status5xx: number
+  timeouts: number
+  connectionErrors: number
+  protocolErrors: number
+  badInput: number
+  exitCode: ExitCode
+}
+
+type Job =
+  | { kind: 'request'; line: number; id: string; action: string; payload: Buffer; tries: number }
+  | { kind: 'push'; line: number; id: string; action: string; payload: Buffer }
+  | { kind: 'reply'; line: number; id: string; to: number; status: number; payload: Buffer }
+  | { kind: 'bad'; line: number; id?: string; error: StmpError }
+
+/** Times a request is sent when `--retry` re-sends it after a drop. */
+export const MAX_TRIES = 3
+/** Parsed lines waiting to be sent past which reading stops (and starts again below LOW). */
+const QUEUE_HIGH = 8192
+const QUEUE_LOW = 1024
+const FLUSH_BYTES = 64 * 1024
+
+/** Batches output lines: one write per tick, or inline past FLUSH_BYTES. */
+export class LineWriter {
+  blocked = false
+  private parts: string[] = []
+  private size = 0
+  private scheduled = false
+
+  constructor(private readonly stream: NodeJS.WritableStream, private readonly onUnblock: () => void = () => undefined) {}
+
+  line(text: string): void {
+    this.parts.push(text)
+    this.size += text.length
+    if (this.size >= FLUSH_BYTES) this.flush()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.flush())
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false
+    if (this.parts.length === 0) return
+    const text = this.parts.length === 1 ? `${this.parts[0]}\n` : `${this.parts.join('\n')}\n`
+    this.parts = []
+    this.size = 0
+    if (!this.stream.write(text) && !this.blocked) {
+      this.blocked = true
+      this.stream.once('drain', () => {
+        this.blocked = false
+        this.onUnblock()
+      })
+    }
+  }
+
+  /** Flushes and resolves once the stream took everything. */
+  end(): Promise<void> {
+    this.flush()
+    return new Promise((resolve) => this.stream.write('', () => resolve()))
+  }
+}
+
+function errorJson(error: StmpError, extra?: Record<string, unknown>, line?: number): string {
+  const e: Record<string, unknown> = { code: error.code, message: error.message }
+  if (error.status !== undefined) e.status = error.status
+  if (line !== undefined) e.line = line
+  return JSON.stringify({ ...extra, error: e })
+}
+
+function toError(err: unknown): StmpError {
+  return err instanceof StmpError ? err : new StmpError('INTERNAL', err instanceof Error ? err.message : String(err))
+}
+
+const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_RESET', 'CONNECT_FAILED', 'HANDSHAKE_REFUSED'])
+
+export class PipeRunner {
+  readonly summary: PipeSummary = {
+    lines: 0, requests: 0, ok: 0, status4xx: 0, status5xx: 0, timeouts: 0, connectionErrors: 0, protocolErrors: 0, badInput: 0, exitCode: ExitCode.OK,
+  }
+  private readonly out: LineWriter
+  private queue: Job[] = []
+  private head = 0
+  private inFlight = 0
+  private inputEnded = false
+  private inputPaused = false
+  private input?: NodeJS.ReadableStream
+  private waitingForLink = false
+  private link?: Link
+  private finished = false
+  private failureHandled = false
+  private resolveDone?: () => void
+  private readonly serverRequests = new Map<number, IncomingRequest>()
+  private readonly isJson: boolean
+
+  constructor(private readonly options: PipeOptions) {
+    this.out = new LineWriter(options.output, () => this.pump())
+    this.isJson = options.codec.name === 'json'
+  }
+
+  /** Events to give the Link: wire each new session, report drops and re-dials. */
+  linkEvents(): LinkEvents {
+    return {
+      prepare: (session) => this.attach(session),
+      onOpen: (_session, info) => {
+        if (info.reconnected) {
+          this.options.log(`reconnected${info.attempt > 0 ? ` (attempt ${info.attempt})` : ''}`)
+          if (this.options.events) this.out.line(JSON.stringify({ kind: 'connect', attempt: info.attempt }))
+        }
+        this.pump()
+      },
+      onDrop: (info) => {
+        this.options.log(`connection lost (${info.code}${info.message ? ` ${info.message}` : ''})`)
+        if (this.options.events) this.out.line(JSON.stringify({ kind: 'disconnect', code: info.code, message: info.message }))
+      },
+      onFail: () => this.onLinkFailed(),
+      onRetry: ({ attempt, delay, error }) => {
+        this.options.log(`${error.message}; reconnecting in ${delay} ms (attempt ${attempt})`)
+        if (this.options.events) this.out.line(JSON.stringify({ kind: 'reconnect', attempt, delay }))
+      },
+    }
+  }
+
+  /** Reads `input` to its end, runs every line through `link`, closes with 1000. */
+  async run(input: NodeJS.ReadableStream, link: Link): Promise<PipeSummary> {
+    this.link = link
+    this.input = input
+    const done = new Promise<void>((resolve) => { this.resolveDone = resolve })
+    link.ready().catch(() => this.onLinkFailed())
+    let rest = ''
+    input.setEncoding('utf8')
+    input.on('data', (chunk: string) => {
+      let text = rest.length > 0 ? rest + chunk : chunk
+      let start = 0
+      let nl = text.indexOf('\n')
+      while (nl !== -1) {
+        this.addLine(text.slice(start, nl))
+        start = nl + 1
+        nl = text.indexOf('\n', start)
+      }
+      rest = start === 0 ? text : text.slice(start)
+      text = ''
+      if (this.queue.length - this.head > QUEUE_HIGH && !this.inputPaused) {
+        this.inputPaused = true
+        input.pause()
+      }
+      this.pump()
+    })
+    input.on('end', () => {
+      if (rest.length > 0) this.addLine(rest)
+      rest = ''
+      this.inputEnded = true
+      this.pump()
+    })
+    input.on('error', (err: Error) => {
+      this.options.log(`cannot read input: ${err.message}`)
+      this.inputEnded = true
+      this.pump()
+    })
+    await done
+    if (this.options.wait > 0 && link.state !== 'failed') await new Promise((r) => setTimeout(r, this.options.wait))
+    await link.close(1000, '')
+    this.summary.exitCode = this.exitCode()
+    await this.out.end()
+    return this.summary
+  }
+
+  // ---- input ----
+
+  private addLine(raw: string): void {
+    const line = ++this.summary.lines
+    const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw
+    if (text.trim() === '') return
+    this.queue.push(this.parseLine(text, line))
+  }
+
+  private parseLine(text: string, line: number): Job {
+    const first = text.charCodeAt(text.search(/\S/))
+    if (first !== 0x7b /* { */) return this.parseTerminalSyntax(text.trim(), line)
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch (err) {
+      return bad(line, `line ${line} is not valid JSON: ${(err as Error).message}`)
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad(line, `line ${line} is not a JSON object`)
+    const o = value as Record<string, unknown>
+    const id = o.id === undefined ? String(line) : JSON.stringify(o.id)
+    if (o.reply !== undefined) {
+      if (!Number.isInteger(o.reply) || !Number.isInteger(o.status ?? 200)) return bad(line, `line ${line}: "reply" needs the request's id and an integer "status"`, id)
+      return { kind: 'reply', line, id, to: o.reply as number, status: (o.status ?? 200) as number, payload: this.encode(o.payload, '', 'response', line) }
+    }
+    const action = o.action
+    if (typeof action !== 'string' || action === '' || action.includes('\n')) {
+      return bad(line, `line ${line}: "action" must be a non-empty string without a newline`, id)
+    }
+    let payload: Buffer
+    try {
+      payload = this.encode(o.payload, action, o.push === true ? 'push' : 'request', line)
+    } catch (err) {
+      return { kind: 'bad', line, id, error: toError(err) }
+    }
+    if (o.push === true) return { kind: 'push', line, id, action, payload }
+    return { kind: 'request', line, id, action, payload, tries: 0 }
+  }
+
+  /** `ACTION JSON` and `/push ACTION JSON`, as typed at the prompt. */
+  private parseTerminalSyntax(text: string, line: number): Job {
+    let rest = text
+    let push = false
+    if (rest.startsWith('/push ')) {
+      push = true
+      rest = rest.slice(6).trimStart()
+    } else if (rest.startsWith('/')) {
+      return bad(line, `line ${line}: ${rest.split(/\s/)[0]} is not a pipe command (use /push ACTION JSON or a JSON object)`)
+    }
+    const space = rest.search(/\s/)
+    const action = space === -1 ? rest : rest.slice(0, space)
+    const data = space === -1 ? '' : rest.slice(space + 1).trim()
+    const role = push ? 'push' : 'request'
+    let payload: Buffer
+    try {
+      payload = this.options.codec.fromText(data, { action, role })
+    } catch (err) {
+      return { kind: 'bad', line, id: String(line), error: withLine(toError(err), line) }
+    }
+    return push ? { kind: 'push', line, id: String(line), action, payload } : { kind: 'request', line, id: String(line), action, payload, tries: 0 }
+  }
+
+  private encode(value: unknown, action: string, role: 'request' | 'push' | 'response', line: number): Buffer {
+    if (value === undefined) return Buffer.alloc(0)
+    if (this.isJson) return Buffer.from(JSON.stringify(value), 'utf8')
+    try {
+      return this.options.codec.encode(value, { action, role })
+    } catch (err) {
+      throw withLine(toError(err), line)
+    }
+  }
+
+  // ---- dispatch ----
+
+  private pump(): void {
+    if (this.finished) return
+    const max = this.options.concurrency
+    while (this.head < this.queue.length && this.inFlight < max && !this.out.blocked) {
+      const session = this.link?.current
+      if (!session || session.state !== 'open' || this.link?.state !== 'open') {
+        this.waitForLink()
+        break
+      }
+      const job = this.queue[this.head]
+      this.queue[this.head++] = undefined as unknown as Job
+      this.dispatch(job, session)
+    }
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+    if (this.inputPaused && this.queue.length - this.head < QUEUE_LOW) {
+      this.inputPaused = false
+      this.input?.resume()
+    }
+    if (this.inputEnded && this.head >= this.queue.length && this.inFlight === 0) {
+      this.finished = true
+      this.resolveDone?.()
+    }
+  }
+
+  private waitForLink(): void {
+    if (this.waitingForLink || !this.link) return
+    this.waitingForLink = true
+    this.link.ready().then(() => {
+      this.waitingForLink = false
+      this.pump()
+    }, () => {
+      this.waitingForLink = false
+      this.onLinkFailed()
+    })
+  }
+
+  private dispatch(job: Job, session: Session): void {
+    switch (job.kind) {
+      case 'bad':
+        this.summary.badInput++
+        this.out.line(errorJson(job.error, job.id === undefined ? undefined : { id: JSON.parse(job.id) as unknown }, job.line))
+        return
+      case 'push':
+        session.push(job.action, job.payload)
+        return
+      case 'reply': {
+        const request = this.serverRequests.get(job.to)
+        if (!request) {
+          this.summary.badInput++
+          const error = new StmpError('BAD_INPUT', `line ${job.line}: no request ${job.to} from the server is waiting for a reply`)
+          this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown }, job.line))
+          return
+        }
+        this.serverRequests.delete(job.to)
+        request.respond(job.status, job.payload)
+        return
+      }
+      case 'request':
+        break
+    }
+    this.inFlight++
+    if (job.tries === 0) this.summary.requests++
+    job.tries++
+    session.request(job.action, job.payload, { timeout: this.options.timeout }).then(
+      (res) => this.onResponse(job, res),
+      (err: unknown) => this.onRequestError(job, toError(err)),
+    )
+  }
+
+  private onResponse(job: Job & { kind: 'request' }, res: ResponseInfo): void {
+    this.inFlight--
+    const status = res.status
+    if (status >= 200 && status < 300) this.summary.ok++
+    else if (status >= 500) this.summary.status5xx++
+    else this.summary.status4xx++
+    let payload: string
+    let extra = ''
+    try {
+      payload = this.payloadJson(res.payload, job.action, 'response', status)
+    } catch (err) {
+      // The server sent a payload that is not in the connection's content type.
+      this.summary.protocolErrors++
+      const e = toError(err)
+      payload = JSON.stringify(res.payload.toString('utf8'))
+      extra = `,"error":{"code":${JSON.stringify(e.code)},"message":${JSON.stringify(e.message)}}`
+    }
+    const latency = Math.round(res.elapsed * 1000) / 1000
+    const server = res.latency === null ? '' : `,"serverLatency":${res.latency}`
+    this.out.line(`{"id":${job.id},"action":${JSON.stringify(job.action)},"status":${status},"latency":${latency}${server},"payload":${payload}${extra}}`)
+    this.pump()
+  }
+
+  private onRequestError(job: Job & { kind: 'request' }, error: StmpError): void {
+    this.inFlight--
+    const dropped = error.code === 'CONNECTION_CLOSED' || error.code === 'CONNECTION_RESET'
+    if (dropped && this.options.retry && job.tries < MAX_TRIES && this.link?.state !== 'failed' && this.link?.state !== 'closed') {
+      // Sent again ahead of everything still queued, so order holds at concurrency 1.
+      if (this.head > 0) this.queue[--this.head] = job
+      else this.queue.unshift(job)
+      this.pump()
+      return
+    }
+    this.countError(error)
+    this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown, action: job.action }))
+    this.pump()
+  }
+
+  private countError(error: StmpError): void {
+    if (error.exitCode === ExitCode.TIMEOUT) this.summary.timeouts++
+    else if (CONNECTION_CODES.has(error.code) || error.exitCode === ExitCode.CONNECT) this.summary.connectionErrors++
+    else this.summary.protocolErrors++
+  }
+
+  /** The link gave up (or never came up): everything still queued is reported failed. */
+  private onLinkFailed(): void {
+    if (this.finished || this.failureHandled || !this.link || this.link.state !== 'failed') return
+    this.failureHandled = true
+    const error = this.link.error ?? new StmpError('CONNECTION_CLOSED', 'the connection is closed')
+    this.options.log(error.message)
+    while (this.head < this.queue.length) {
+      const job = this.queue[this.head]
+      this.queue[this.head++] = undefined as unknown as Job
+      if (job.kind === 'bad') {
+        this.dispatch(job, undefined as unknown as Session)
+        continue
+      }
+      if (job.kind === 'request' && job.tries === 0) this.summary.requests++
+      this.countError(error)
+      this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown, ...(job.kind === 'reply' ? {} : { action: job.action }) }))
+    }
+    // Lines not read yet are not read: the session is gone.
+    this.inputEnded = true
+    this.input?.pause()
+    this.pump()
+  }
+
+  // ---- from the server ----
+
+  private attach(session: Session): void {
+    this.serverRequests.clear()
+    session.onPush = (push) => {
+      this.out.line(`{"kind":"push","action":${JSON.stringify(push.action)},"payload":${this.safePayloadJson(push.payload, push.action, 'push')}}`)
+    }
+    session.onRequest = (request) => {
+      const auto = this.options.autoReply
+      this.out.line(`{"kind":"request","id":${request.id},"action":${JSON.stringify(request.action)},"payload":${this.safePayloadJson(request.payload, request.action, 'request')}${auto === undefined ? '' : `,"replied":${auto}`}}`)
+      if (auto !== undefined) request.respond(auto, Buffer.alloc(0))
+      else if (this.finished) request.respond(503, Buffer.from('stmpcat connect: input ended, nobody can reply'))
+      else this.serverRequests.set(request.id, request)
+    }
+  }
+
+  private payloadJson(bytes: Buffer, action: string, role: 'request' | 'push' | 'response', status?: number): string {
+    if (this.isJson && (status === undefined || (status >= 200 && status < 300))) {
+      if (bytes.length === 0) return 'null'
+      // Re-serialised so that a payload with newlines stays on one output line.
+      try {
+        return JSON.stringify(JSON.parse(bytes.toString('utf8')))
+      } catch (err) {
+        throw new StmpError('BAD_PAYLOAD', `the ${role} payload is not valid JSON: ${(err as Error).message}`)
+      }
+    }
+    const value = decodePayload(this.options.codec, bytes, { action, role, status })
+    return JSON.stringify(toJsonSafe(value)) ?? 'null'
+  }
+
+  private safePayloadJson(bytes: Buffer, action: string, role: 'request' | 'push'): string {
+    try {
+      return this.payloadJson(bytes, action, role)
+    } catch {
+      return JSON.stringify(bytes.toString('utf8'))
+    }
+  }
+
+  /**
+   * The exit code, most serious first: the session failed (could not connect, dropped without
+   * --reconnect, gave up re-dialling: its own code, 3 for connection errors); requests lost to
+   * a dropped connection (3); protocol errors (5); timeouts (4); any 5xx (7); any 4xx or other
+   * non-2xx (6); bad input lines (2). --no-fail keeps only the first.
+   */
+  exitCode(): ExitCode {
+    const s = this.summary
+    if (this.link?.state === 'failed' && this.link.error) return this.link.error.exitCode
+    if (this.options.noFail) return ExitCode.OK
+    if (s.connectionErrors > 0) return ExitCode.CONNECT
+    if (s.protocolErrors > 0) return ExitCode.PROTOCOL
+    if (s.timeouts > 0) return ExitCode.TIMEOUT
+    if (s.status5xx > 0) return ExitCode.STATUS_5XX
+    if (s.status4xx > 0) return ExitCode.STATUS_4XX
+    if (s.badInput > 0) return ExitCode.USAGE
+    return ExitCode.OK
+  }
+}
+
+function bad(line: number, message: string, id?: string): Job {
+  return { kind: 'bad', line, id, error: new StmpError('BAD_INPUT', message) }
+}
+
+function withLine(error: StmpError, line: number): StmpError {
+  return new StmpError(error.code, `line ${line}: ${error.message}`, { exitCode: error.exitCode, cause: error })
+}

@@ -1,0 +1,206 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { StmpServer } from '../../src/lib/session/index.js'
+import { runCli } from '../helpers/cli.js'
+import { crash, freePort, liveCli, ndjson, startServer } from './helpers.js'
+
+const servers: StmpServer[] = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close(100)))
+})
+
+async function server(options: Parameters<typeof startServer>[0] = {}, port = 0) {
+  const s = await startServer(options, port)
+  servers.push(s.server)
+  return s
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('connect in a pipe', () => {
+  it('answers 10,000 lines at --concurrency 64: every id once, payloads equal to the inputs', async () => {
+    const { url } = await server()
+    const input = Array.from({ length: 10_000 }, (_, i) => JSON.stringify({ id: `r${i}`, action: 'echo', payload: { n: i, s: 'x'.repeat(i % 7) } })).join('\n')
+    const run = await runCli(['connect', url, '--concurrency', '64'], { stdin: `${input}\n` })
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout)
+    expect(lines).toHaveLength(10_000)
+    const seen = new Map<unknown, Record<string, unknown>>()
+    for (const l of lines) seen.set(l.id, l)
+    expect(seen.size).toBe(10_000)
+    for (let i = 0; i < 10_000; i++) {
+      const l = seen.get(`r${i}`)
+      expect(l).toMatchObject({ action: 'echo', status: 200, payload: { n: i, s: 'x'.repeat(i % 7) } })
+    }
+  })
+
+  it('keeps input order at concurrency 1, also for ACTION JSON lines; ids default to line numbers', async () => {
+    const { url } = await server({ handler: async (r) => {
+      // Later requests answer faster: only in-order sending keeps the output in order.
+      await sleep(Number(r.payload.toString()) % 2)
+      return { status: 200, payload: r.payload }
+    } })
+    const input = Array.from({ length: 500 }, (_, i) => (i % 2 ? `echo ${i}` : JSON.stringify({ action: 'echo', payload: i }))).join('\n')
+    const run = await runCli(['connect', url], { stdin: input })
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout)
+    expect(lines.map((l) => l.payload)).toEqual(Array.from({ length: 500 }, (_, i) => i))
+    expect(lines.map((l) => l.id)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1))
+  })
+
+  it('waits at end of input for slow replies; a malformed line is an error with its line number and the rest run', async () => {
+    const { url } = await server({ handler: async (r) => {
+      if (r.action === 'slow') await sleep(400)
+      return { status: 200, payload: r.payload }
+    } })
+    const input = [
+      '{"action":"slow","payload":1,"id":"a"}',
+      '{"action":"slow","payload":2,"id":"b"',
+      '',
+      '{"payload":3,"id":"c"}',
+      '{"action":"slow","payload":4,"id":{"k":[1]}}',
+    ].join('\n')
+    const run = await runCli(['connect', url, '-c', '8', '--no-fail'], { stdin: input })
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout)
+    expect(lines).toHaveLength(4)
+    const errors = lines.filter((l) => l.error).map((l) => ({ code: (l.error as { code: string }).code, line: (l.error as { line: number }).line }))
+    expect(errors).toEqual([{ code: 'BAD_INPUT', line: 2 }, { code: 'BAD_INPUT', line: 4 }])
+    expect(lines.filter((l) => l.status === 200).map((l) => [l.id, l.payload])).toEqual(expect.arrayContaining([['a', 1], [{ k: [1] }, 4]]))
+    // Without --no-fail, bad input lines exit 2.
+    expect((await runCli(['connect', url], { stdin: '{"action":"x"}\nnot json {\n{]\n' })).code).toBe(2)
+  })
+
+  it('shows pushes and requests from the server as lines (with --wait); replies to them from the input', async () => {
+    const { url } = await server({
+      onConnection: (session) => setTimeout(() => {
+        session.push('news', Buffer.from('{"headline":"hi"}'))
+        void session.request('ask', Buffer.from('"q"')).then((res) => session.push('answered', Buffer.from(JSON.stringify(res.status))))
+      }, 100),
+    })
+    const cli = liveCli(['connect', url, '--wait', '300ms'])
+    const ask = await cli.waitFor((l) => l.kind === 'request')
+    expect(ask).toMatchObject({ kind: 'request', action: 'ask', payload: 'q' })
+    cli.write(`${JSON.stringify({ reply: ask.id, status: 201, payload: { ok: true } })}\n`)
+    cli.end()
+    const run = await cli.done
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout)
+    expect(lines).toContainEqual({ kind: 'push', action: 'news', payload: { headline: 'hi' } })
+    expect(lines).toContainEqual({ kind: 'push', action: 'answered', payload: 201 })
+  })
+
+  it('--auto-reply answers requests from the server', async () => {
+    const statuses: number[] = []
+    const { url } = await server({
+      onConnection: (session) => { void session.request('ask', Buffer.from('1')).then((r) => statuses.push(r.status)) },
+    })
+    const run = await runCli(['connect', url, '--auto-reply', '204', '--wait', '200ms'], { stdin: '' })
+    expect(run.code).toBe(0)
+    expect(ndjson(run.stdout)).toEqual([{ kind: 'request', id: 1, action: 'ask', payload: 1, replied: 204 }])
+    expect(statuses).toEqual([204])
+  })
+
+  it('exit codes: refused → 3; a 404 among replies → 6; a 500 → 7 (before 6); --no-fail → 0', async () => {
+    const port = await freePort()
+    const refused = await runCli(['connect', `tcp://127.0.0.1:${port}`], { stdin: '{"action":"a"}\n' })
+    expect(refused.code).toBe(3)
+    expect(refused.stdout).not.toContain('"status"')
+    const { url } = await server({ handler: (r) => ({ status: r.action === 'missing' ? 404 : r.action === 'boom' ? 500 : 200, payload: r.payload }) })
+    const mixed = 'a 1\nmissing 2\na 3\n'
+    const r404 = await runCli(['connect', url], { stdin: mixed })
+    expect(r404.code).toBe(6)
+    expect(ndjson(r404.stdout).map((l) => l.status)).toEqual([200, 404, 200])
+    expect((await runCli(['connect', url], { stdin: `${mixed}boom 4\n` })).code).toBe(7)
+    expect((await runCli(['connect', url, '--no-fail'], { stdin: mixed })).code).toBe(0)
+  })
+
+  it('a request that times out is an error line with TIMEOUT and exit 4', async () => {
+    const { url } = await server({ handler: async (r) => {
+      if (r.action === 'hang') await sleep(2000)
+      return { status: 200, payload: r.payload }
+    } })
+    const run = await runCli(['connect', url, '--timeout', '200ms', '-c', '2'], { stdin: '{"action":"hang","id":1}\n{"action":"ok","id":2,"payload":2}\n' })
+    expect(run.code).toBe(4)
+    const lines = ndjson(run.stdout)
+    expect(lines).toContainEqual(expect.objectContaining({ id: 1, action: 'hang', error: expect.objectContaining({ code: 'TIMEOUT' }) }))
+    expect(lines).toContainEqual(expect.objectContaining({ id: 2, status: 200, payload: 2 }))
+  })
+})
+
+describe('connect --reconnect', () => {
+  it('keeps lines written before the server listens and sends them once it does', async () => {
+    const port = await freePort()
+    const input = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, action: 'echo', payload: i })).join('\n')
+    const cli = liveCli(['connect', `tcp://127.0.0.1:${port}`, '--reconnect', '--reconnect-delay', '50ms', '--reconnect-max-delay', '100ms', '-c', '4'])
+    cli.write(input)
+    cli.end()
+    await cli.waitForStderr('reconnecting')
+    await server({}, port)
+    const run = await cli.done
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout)
+    const responses = lines.filter((l) => l.status === 200)
+    expect(responses.map((l) => l.id).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    expect(lines.filter((l) => l.kind === 'reconnect').length).toBeGreaterThan(0)
+    expect(run.stderr).toContain('reconnecting')
+  })
+
+  it('resumes after the server is killed and restarted: in-flight requests fail, later ones succeed', async () => {
+    let gotHang!: () => void
+    const hangArrived = new Promise<void>((r) => { gotHang = r })
+    const handler = async (r: { action: string; payload: Buffer }) => {
+      if (r.action === 'hang') {
+        gotHang()
+        await sleep(60_000)
+      }
+      return { status: 200, payload: r.payload }
+    }
+    const first = await server({ handler })
+    const cli = liveCli(['connect', first.url, '--reconnect', '--reconnect-delay', '50ms', '-c', '4'])
+    cli.write('{"id":"before","action":"echo","payload":1}\n{"id":"h","action":"hang","payload":2}\n')
+    await cli.waitFor((l) => l.id === 'before')
+    await hangArrived
+    await crash(first.server)
+    const lost = await cli.waitFor((l) => l.id === 'h')
+    expect((lost.error as { code: string }).code).toMatch(/^CONNECTION_(CLOSED|RESET)$/)
+    await sleep(150)
+    await server({ handler }, first.port)
+    cli.write('{"id":"after","action":"echo","payload":3}\n')
+    cli.end()
+    const run = await cli.done
+    const lines = ndjson(run.stdout)
+    expect(lines).toContainEqual(expect.objectContaining({ id: 'after', status: 200, payload: 3 }))
+    expect(lines.some((l) => l.kind === 'disconnect')).toBe(true)
+    expect(lines.some((l) => l.kind === 'connect')).toBe(true)
+    // A request lost to the drop is a connection failure (3), unless --no-fail.
+    expect(run.code).toBe(3)
+  })
+
+  it('--retry re-sends a request that was in flight when the connection dropped', async () => {
+    let calls = 0
+    const first = await server({ handler: async (r) => {
+      calls++
+      await sleep(60_000)
+      return { status: 200, payload: r.payload }
+    } })
+    const cli = liveCli(['connect', first.url, '--reconnect', '--retry', '--reconnect-delay', '50ms'])
+    cli.write('{"id":"r","action":"work","payload":7}\n')
+    cli.end()
+    while (calls === 0) await sleep(20)
+    await crash(first.server)
+    await server({}, first.port)
+    const run = await cli.done
+    expect(run.code).toBe(0)
+    expect(ndjson(run.stdout).filter((l) => !l.kind)).toEqual([expect.objectContaining({ id: 'r', status: 200, payload: 7 })])
+  })
+
+  it('gives up after --reconnect-attempts and exits 3', async () => {
+    const port = await freePort()
+    const run = await runCli(['connect', `tcp://127.0.0.1:${port}`, '--reconnect', '--reconnect-attempts', '2', '--reconnect-delay', '20ms'], { stdin: '{"action":"a","id":1}\n' })
+    expect(run.code).toBe(3)
+    const lines = ndjson(run.stdout)
+    expect(lines.filter((l) => l.kind === 'reconnect').map((l) => l.attempt)).toEqual([1, 2])
+    expect(lines).toContainEqual(expect.objectContaining({ id: 1, error: expect.objectContaining({ code: 'CONNECT_FAILED' }) }))
+  })
+})
