@@ -1,7 +1,7 @@
 import { StmpProtocolError } from './errors.js'
 import type { Frame, FrameOptions, Kind } from './types.js'
 import { KIND_BY_CODE, KIND_CODE } from './types.js'
-import { readUtf8 } from './utf8.js'
+import { readCachedUtf8, readUtf8, utf8Length, writeUtf8 } from './utf8.js'
 
 /**
  * The binary format (wire notes §3, §5, §7): one frame body, without LENGTH.
@@ -53,7 +53,7 @@ export function decodeBinaryBody(buf: Buffer, start: number, end: number, offset
       while (nl < end && buf[nl] !== NEWLINE) nl++
       if (nl === end) throw new StmpProtocolError('NO_ACTION_END', `${kind} has no \\n after its action`, offset, { kind, messageId: id })
       if (nl === start + 3) throw new StmpProtocolError('EMPTY_ACTION', `${kind} has an empty action`, offset, { kind, messageId: id })
-      const action = readUtf8(buf, start + 3, nl, offset, 'action')
+      const action = readCachedUtf8(buf, start + 3, nl, offset, 'action')
       return { kind, id, action, payload: buf.subarray(nl + 1, end), follow, fin }
     }
     case 'response': {
@@ -73,11 +73,11 @@ export function binaryBodySize(frame: Frame, options: FrameOptions): number {
     case 'ping':
       return 3
     case 'close':
-      return 3 + Buffer.byteLength(frame.message)
+      return 3 + utf8Length(frame.message)
     case 'request':
     case 'push':
       if (frame.follow) return 3 + frame.payload.length
-      return 4 + Buffer.byteLength(requireField(frame.action, 'action')) + frame.payload.length
+      return 4 + utf8Length(requireField(frame.action, 'action')) + frame.payload.length
     case 'response':
       if (frame.follow) return 3 + frame.payload.length
       return (options.serverLatency ? 7 : 5) + frame.payload.length
@@ -89,37 +89,49 @@ function requireField<T>(value: T | undefined, name: string): T {
   return value
 }
 
-/** Writes the binary body of `frame` at `pos`; returns the position after it. */
+/** Big-endian 16-bit number, checked as writeUInt16BE checks it, without its call overhead. */
+function writeU16(buf: Buffer, pos: number, n: number): void {
+  if ((n & 0xffff) !== n) throw new RangeError(`${n} is not a 16-bit number (0..65535)`)
+  buf[pos] = n >>> 8
+  buf[pos + 1] = n & 0xff
+}
+
+/**
+ * Writes the binary body of `frame` at `pos`; returns the position after it. The hot path of
+ * encoding: numbers byte by byte, short strings by a JS loop (utf8.ts), the payload with
+ * TypedArray#set (Buffer#copy builds a temporary Uint8Array on each call).
+ */
 export function writeBinaryBody(frame: Frame, options: FrameOptions, buf: Buffer, pos: number): number {
   switch (frame.kind) {
     case 'ping':
       buf[pos] = 0x00
-      buf.writeUInt16BE(frame.id, pos + 1)
+      writeU16(buf, pos + 1, frame.id)
       return pos + 3
     case 'close':
       buf[pos] = 0x40
-      buf.writeUInt16BE(frame.status, pos + 1)
-      return pos + 3 + buf.write(frame.message, pos + 3, 'utf8')
+      writeU16(buf, pos + 1, frame.status)
+      return pos + 3 + writeUtf8(buf, pos + 3, frame.message)
     case 'request':
     case 'push':
     case 'response': {
       buf[pos] = headByte(frame.kind, frame.follow, frame.fin)
-      buf.writeUInt16BE(frame.id, pos + 1)
+      writeU16(buf, pos + 1, frame.id)
       pos += 3
       if (!frame.follow) {
         if (frame.kind === 'response') {
-          buf.writeUInt16BE(requireField(frame.status, 'status'), pos)
+          writeU16(buf, pos, requireField(frame.status, 'status'))
           pos += 2
           if (options.serverLatency) {
-            buf.writeUInt16BE(Math.min(frame.latency ?? 0, 0xffff), pos)
+            writeU16(buf, pos, Math.min(frame.latency ?? 0, 0xffff))
             pos += 2
           }
         } else {
-          pos += buf.write(requireField(frame.action, 'action'), pos, 'utf8')
+          pos += writeUtf8(buf, pos, requireField(frame.action, 'action'))
           buf[pos++] = NEWLINE
         }
       }
-      return pos + frame.payload.copy(buf, pos)
+      buf.set(frame.payload, pos)
+      return pos + frame.payload.length
     }
   }
 }

@@ -1,7 +1,7 @@
 import { StmpProtocolError } from './errors.js'
 import type { Frame, FrameOptions, Kind } from './types.js'
 import { TEXT_KIND_CHAR } from './types.js'
-import { readUtf8 } from './utf8.js'
+import { readCachedUtf8, readUtf8 } from './utf8.js'
 import { readTextNumber, writeTextNumber } from './text-number.js'
 
 /**
@@ -50,7 +50,7 @@ export function decodeTextBody(buf: Buffer, start: number, end: number, offset: 
       while (nl < end && buf[nl] !== NEWLINE) nl++
       if (nl === end) throw new StmpProtocolError('NO_ACTION_END', `${kind} has no \\n after its action`, offset, { kind, messageId: id })
       if (nl === start + 4) throw new StmpProtocolError('EMPTY_ACTION', `${kind} has an empty action`, offset, { kind, messageId: id })
-      const action = readUtf8(buf, start + 4, nl, offset, 'action')
+      const action = readCachedUtf8(buf, start + 4, nl, offset, 'action')
       return { kind, id, action, payload: buf.subarray(nl + 1, end), follow: false, fin: false }
     }
     case 'response': {
