@@ -1,0 +1,7 @@
+export * from './serve.js'
+export * from './dispatcher.js'
+export * from './routes.js'
+export * from './handler-module.js'
+export * from './template.js'
+export * from './values.js'
+export * from './control.js'

@@ -1,0 +1,190 @@
+import { createSecureContext } from 'node:tls'
+import type { ChalkInstance } from 'chalk'
+import { readFileFlag } from '../cli/client-flags.js'
+import { StmpError } from '../errors.js'
+import { ProtoRegistry } from '../payload/index.js'
+import { StmpServer } from '../session/index.js'
+import { type Address, type ServerTlsOptions, formatAddress, parseAddress } from '../transport/index.js'
+import { readControl } from './control.js'
+import { type Dispatcher, echoDispatcher } from './dispatcher.js'
+import { loadMiddleware, middlewareDispatcher } from './handler-module.js'
+import { type Reporter, event, reportClose, reportError, reportOpen, reportStats, traceFrames } from './observe.js'
+import { loadRoutes, routesDispatcher } from './routes.js'
+import { PayloadValues } from './values.js'
+
+/** Where `serve` listens when given no URL: loopback only, the safe default for a mock server. */
+export const DEFAULT_SERVE_URL = 'tcp://127.0.0.1:5000'
+
+export interface ServeConfig {
+  urls: string[]
+  cert?: string
+  key?: string
+  routes?: string
+  handler?: string
+  token?: string
+  proto?: string[]
+  importPaths?: string[]
+  /** ms; 0 is off. */
+  keepalive: number
+  pingTimeout: number
+  maxConnections: number
+  maxFrameSize: number
+  maxMessageSize: number
+  /** Requests of one connection handled at once; past it the connection is not read. */
+  maxInFlight: number
+  stats: boolean
+  statsInterval: number
+  /** NDJSON on stdout (events, stats). */
+  json: boolean
+  /** Every frame as NDJSON on stdout. */
+  log: boolean
+  drainTimeout: number
+}
+
+export interface ServeIO {
+  stdout(text: string): void
+  stderr(text: string): void
+  stdin?: NodeJS.ReadableStream
+  chalk: ChalkInstance
+}
+
+export interface RunningServe {
+  server: StmpServer
+  /** The bound URLs, in the order given. */
+  urls: string[]
+  /** Graceful stop (see StmpServer.close); resolves when everything is closed. */
+  stop(reason?: string): Promise<void>
+}
+
+/**
+ * Everything `stmpcat serve` does short of parsing flags: check the config (bad URL, file or
+ * routes are usage errors before anything listens), listen on every URL in order, answer by
+ * echo / routes / handler module, report, and push what stdin says.
+ */
+export async function startServe(config: ServeConfig, io: ServeIO): Promise<RunningServe> {
+  const addresses = (config.urls.length > 0 ? config.urls : [DEFAULT_SERVE_URL]).map((u) => parseAddress(u, { listening: true }))
+  const tls = loadTls(config, addresses)
+  const protoRegistry = config.proto?.length ? ProtoRegistry.load(config.proto, config.importPaths ?? []) : undefined
+  const values = new PayloadValues(protoRegistry)
+  let dispatcher: Dispatcher = echoDispatcher
+  if (config.routes) dispatcher = routesDispatcher(loadRoutes(config.routes), values)
+  else if (config.handler) dispatcher = middlewareDispatcher(await loadMiddleware(config.handler), values)
+
+  const reporter: Reporter = {
+    machine: config.json || config.log,
+    json: (o) => io.stdout(`${JSON.stringify(o)}\n`),
+    human: (line) => io.stderr(`stmpcat serve: ${line}\n`),
+    chalk: io.chalk,
+  }
+  const server = new StmpServer({
+    token: config.token,
+    maxConnections: config.maxConnections,
+    tls,
+    session: {
+      keepalive: config.keepalive,
+      pingTimeout: config.pingTimeout,
+      maxIncoming: config.maxInFlight,
+      limits: { maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize, maxOpenMessages: 64 },
+    },
+    handler: (request, session, srv) => dispatcher.request(request, session, srv),
+    onPush: (push, session, srv) => {
+      Promise.resolve(dispatcher.push?.(push, session, srv)).catch((err: unknown) => {
+        reportError(reporter, `#${session.id} push ${push.action}`, asStmpError(err), { connection: session.id, action: push.action })
+      })
+    },
+    onConnection: (session) => {
+      // The "open" event carries what the handshake said (URL, headers, content type);
+      // --log traces every frame from there on.
+      reportOpen(reporter, session)
+      if (config.log) traceFrames(reporter, session, values)
+      if (config.stats && config.keepalive === 0) {
+        // RTT comes from pings: without --keepalive, one per stats interval measures it.
+        const timer = setInterval(() => { if (session.state === 'open') session.ping().catch(() => undefined) }, config.statsInterval)
+        timer.unref()
+        void session.closed.then(() => clearInterval(timer))
+      }
+    },
+    onDisconnect: (session, info) => {
+      if (config.stats) reportStats(reporter, session, true)
+      reportClose(reporter, session, info)
+    },
+  })
+
+  const urls: string[] = []
+  try {
+    for (const address of addresses) {
+      const listener = await server.listen(address)
+      const url = formatAddress(listener.address)
+      urls.push(url)
+      io.stderr(`stmpcat serve: listening on ${url}\n`)
+    }
+  } catch (err) {
+    await server.close(0)
+    throw err
+  }
+  if (!config.routes && !config.handler) reporter.human('echo mode: every request gets 200 with its own payload')
+
+  const statsTimer = config.stats
+    ? setInterval(() => { for (const s of server.sessions.values()) if (s.state === 'open') reportStats(reporter, s, false) }, config.statsInterval)
+    : undefined
+  statsTimer?.unref()
+
+  const stopControl = io.stdin
+    ? readControl(io.stdin, server, values, {
+      pushed: (line, count, control) => {
+        if (count === 0) reporter.human(`stdin line ${line}: no connection got ${control.action} (to ${control.to})`)
+      },
+      error: (line, error) => reportError(reporter, `stdin line ${line}`, error, { line }),
+    })
+    : undefined
+
+  let stopping: Promise<void> | undefined
+  return {
+    server,
+    urls,
+    stop: (reason = 'stopping') => {
+      stopping ??= (async () => {
+        stopControl?.()
+        if (statsTimer) clearInterval(statsTimer)
+        reporter.human(`${reason}: closing ${server.sessions.size} connection(s) with 1001`)
+        if (reporter.machine) reporter.json(event('shutdown', { reason, connections: server.sessions.size }))
+        await server.close(config.drainTimeout)
+      })()
+      return stopping
+    },
+  }
+}
+
+function loadTls(config: ServeConfig, addresses: Address[]): ServerTlsOptions | undefined {
+  const needs = addresses.filter((a) => a.scheme === 'tls' || a.scheme === 'wss')
+  if (config.cert === undefined && config.key === undefined) {
+    if (needs.length > 0) throw new StmpError('BAD_FLAG', `${formatAddress(needs[0])} needs --cert and --key`)
+    return undefined
+  }
+  if (config.cert === undefined || config.key === undefined) throw new StmpError('BAD_FLAG', '--cert and --key go together')
+  const tls = { cert: readFileFlag(config.cert, 'cert'), key: readFileFlag(config.key, 'key') }
+  try {
+    createSecureContext(tls)
+  } catch (err) {
+    throw new StmpError('BAD_FILE', `--cert ${config.cert} / --key ${config.key}: not a usable PEM certificate and key: ${(err as Error).message}`, { cause: err })
+  }
+  return tls
+}
+
+function asStmpError(err: unknown): StmpError {
+  return err instanceof StmpError ? err : new StmpError('HANDLER_FAILED', err instanceof Error ? err.message : String(err))
+}
+
+/** Resolves with the first of these signals; a second one forces the exit (the caller's job). */
+export function nextSignal(signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handlers = signals.map((sig) => {
+      const h = () => {
+        for (const [s, f] of handlers) process.off(s, f)
+        resolve(sig)
+      }
+      process.on(sig, h)
+      return [sig, h] as const
+    })
+  })
+}

@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach } from 'vitest'
+import { type ConnectOptions, type Session, connect } from '../../src/lib/session/index.js'
+import { type ServeProcess, startServe } from '../helpers/cli.js'
+
+/** Servers and clients a test started, cleaned up after each test. */
+const running: ServeProcess[] = []
+const sessions: Session[] = []
+
+afterEach(async () => {
+  for (const s of sessions.splice(0)) s.transport.destroy()
+  await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
+})
+
+export async function serve(args: string[], count = 1, env: Record<string, string | undefined> = {}): Promise<ServeProcess> {
+  const p = await startServe(args, count, env)
+  running.push(p)
+  return p
+}
+
+export async function client(url: string, options: ConnectOptions = {}): Promise<Session> {
+  const c = await connect(url, { timeout: 5000, requestTimeout: 5000, ...options })
+  sessions.push(c)
+  return c
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'stmp-serve-'))
+}
+
+export function writeFile(dir: string, name: string, text: string): string {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+
+/** A self-signed certificate for localhost and 127.0.0.1, made with the real openssl. */
+export function testCertificate(dir: string): { cert: string; key: string; ca: Buffer } {
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert,
+  ], { stdio: 'ignore' })
+  return { cert, key, ca: readFileSync(cert) }
+}
+
+export const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value))
+export const parse = (payload: Buffer): unknown => JSON.parse(payload.toString('utf8'))
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Waits until `check` is true (polling), or fails after `ms`. */
+export async function until(check: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+/** The NDJSON objects a serve process printed on stdout so far. */
+export function ndjson(p: ServeProcess): Array<Record<string, unknown>> {
+  return p.stdout().split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+}
