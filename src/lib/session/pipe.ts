@@ -437,12 +437,16 @@ export class PipeRunner {
   private payloadJson(bytes: Buffer, action: string, role: 'request' | 'push' | 'response', status?: number): string {
     if (this.isJson && (status === undefined || (status >= 200 && status < 300))) {
       if (bytes.length === 0) return 'null'
-      // Re-serialised so that a payload with newlines stays on one output line.
+      const text = bytes.toString('utf8')
+      let value: unknown
       try {
-        return JSON.stringify(JSON.parse(bytes.toString('utf8')))
+        value = JSON.parse(text)
       } catch (err) {
         throw new StmpError('BAD_PAYLOAD', `the ${role} payload is not valid JSON: ${(err as Error).message}`)
       }
+      // Valid JSON without CR or LF is one line as it is (JSON strings cannot hold raw line
+      // breaks): print the server's text unchanged, else re-serialise it onto one line.
+      return bytes.indexOf(0x0a) === -1 && bytes.indexOf(0x0d) === -1 ? text.trim() : JSON.stringify(value)
     }
     const value = decodePayload(this.options.codec, bytes, { action, role, status })
     return JSON.stringify(toJsonSafe(value)) ?? 'null'
