@@ -245,3 +245,21 @@ describe('HTTP upgrade + WebSocket', () => {
     expect(parseDeflateExtension(undefined)).toBeNull()
   })
 })
+
+describe('HTTP limits', () => {
+  it('a request head longer than maxHttpHeaderBytes is HTTP_TOO_LARGE, and the connection is shown raw', () => {
+    const head = Buffer.from(`GET /${'a'.repeat(3000)} HTTP/1.1\r\nUpgrade: websocket\r\n\r\n`)
+    const file = wsCapture([client(head), server(upgradeResponse())])
+    const events = decodeBoth(file, { maxHttpHeaderBytes: 1024 })
+    expect(ofType(events, 'error').map((e) => [e.code, e.direction])).toEqual([['HTTP_TOO_LARGE', 'client']])
+    expect(ofType(events, 'http-upgrade')).toEqual([])
+    expect(streamOf(events, 'client').equals(head)).toBe(true)
+    expect(streamOf(events, 'server').equals(upgradeResponse())).toBe(true)
+  })
+
+  it('a request with no answer before the end is reported with status 0', () => {
+    const file = wsCapture([client(upgradeRequest('/waiting'))])
+    const events = decodeBoth(file)
+    expect(ofType(events, 'http-upgrade').map((e) => [e.url, e.status, e.websocket])).toEqual([['/waiting', 0, false]])
+  })
+})

@@ -7,6 +7,10 @@
  * No well-kept npm package reads pcapng as a stream (and reassembles TCP), so it is written here.
  * Malformed input throws a StmpError with code BAD_CAPTURE and the byte offset; after that the
  * reader is failed and throws the same error again.
+ *
+ * A packet's `data` is a view into the chunks given to `write()` when the packet lies in one
+ * chunk (no copy); the reader never writes into them, so keep a chunk's memory unchanged after
+ * handing it over (fs and net streams do).
  */
 import { StmpError } from '../errors.js'
 import { ByteQueue } from './bytes.js'

@@ -417,6 +417,11 @@ export class WebSocketSession {
     if (this.state === 'websocket') return this.parsers[direction]?.write(bytes, time)
     this.held[direction].push({ bytes, time, streamOffset })
     this.heldBytes[direction] += bytes.length
+    // Client frames sent before the server's answer wait here; bound them like one message.
+    if (this.heldBytes[direction] > this.maxHttpHeaderBytes + this.maxMessageBytes) {
+      this.error(CaptureErrorCode.HTTP_TOO_LARGE, `${direction} sent more than ${this.maxHttpHeaderBytes + this.maxMessageBytes} bytes before the upgrade completed (maxHttpHeaderBytes + maxMessageBytes)`, time, direction)
+      return this.toRaw()
+    }
     this.advance(time)
   }
 
