@@ -38,9 +38,10 @@ export function nextPow2(n: number): number {
 /** The address with the connection options of wire notes §8 added to its query. */
 export function benchAddress(text: string, contentType: string): Address {
   const address = parseAddress(text)
-  if (!address.query.has('stmp_version')) address.query.set('stmp_version', '3')
-  if (!address.query.has('stmp_content_type')) address.query.set('stmp_content_type', contentType)
-  return address
+  const query = new URLSearchParams(address.query)
+  if (!query.has('stmp_version')) query.set('stmp_version', '3')
+  if (!query.has('stmp_content_type')) query.set('stmp_content_type', contentType)
+  return { ...address, query }
 }
 
 export class LoadRunner {
@@ -67,7 +68,10 @@ export class LoadRunner {
   stopped = false
   elapsedMs = 0
 
+  /** Where to dial (WebSocket: with the connection options in the upgrade URL). */
   readonly address: Address
+  /** The stream handshake URL: path and query with the connection options (wire notes §8). */
+  readonly handshakeUrl: string
   readonly frameOptions: FrameOptions
   readonly connections: LoadConnection[] = []
   private scheduler?: RateScheduler
@@ -81,8 +85,11 @@ export class LoadRunner {
   private lastTickAt = 0
 
   constructor(readonly plan: LoadPlan, private readonly onTick: (sample: TickSample) => void = () => undefined) {
-    this.address = benchAddress(plan.address, plan.contentType)
-    const websocket = !isStreamScheme(this.address.scheme)
+    const withOptions = benchAddress(plan.address, plan.contentType)
+    const websocket = !isStreamScheme(withOptions.scheme)
+    // Streams carry the options in the STMP handshake; the dialled address stays as given.
+    this.address = websocket ? withOptions : parseAddress(plan.address)
+    this.handshakeUrl = handshakeUrl(withOptions)
     if (!websocket && plan.format === 'text') {
       throw new StmpError('BAD_FLAG', '--format text needs a WebSocket target (stream transports are binary only, wire notes §1)')
     }
@@ -404,7 +411,7 @@ export class LoadConnection {
         this.rejectOpen(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer from ${transport.remote} within ${r.plan.connectTimeoutMs} ms`))
       }, r.plan.connectTimeoutMs)
       timer.unref()
-      transport.write(encodeHandshakeRequest({ url: handshakeUrl(r.address), headers: r.plan.headers }))
+      transport.write(encodeHandshakeRequest({ url: r.handshakeUrl, headers: r.plan.headers }))
     })
   }
 

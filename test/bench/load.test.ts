@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { runBench, type BenchSettings } from '../../src/lib/bench/run.js'
+import { buildResult } from '../../src/lib/bench/result.js'
+import { StmpError } from '../../src/lib/errors.js'
+import { deadPort, every50thDelayed, startServer } from './helpers.js'
+
+/**
+ * The load runner in this process (workers: 1) against a real StmpServer on 127.0.0.1:
+ * accounting (every request gets a response or a counted error), the open model's
+ * intended-time latency, timeouts, resets, connect failures.
+ */
+
+function settings(target: string, over: Partial<BenchSettings> = {}): BenchSettings {
+  return {
+    target, connections: 2, pipelining: 1, durationMs: 500, amount: null, rate: null, warmupMs: 0, timeoutMs: 2000,
+    connectTimeoutMs: 2000, action: 'test.echo', payload: Buffer.from('{"a":1}'), contentType: 'application/json',
+    format: 'binary', headers: {}, push: false, workers: 1, ...over,
+  }
+}
+
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  while (closers.length > 0) await closers.pop()?.()
+})
+
+async function server(...args: Parameters<typeof startServer>) {
+  const s = await startServer(...args)
+  closers.push(s.close)
+  return s
+}
+
+describe('bench load runner', () => {
+  it('closed model: every request is answered, one latency per response, bytes counted', async () => {
+    const { url } = await server()
+    const run = await runBench(settings(url, { connections: 3, pipelining: 4 }))
+    const r = buildResult(run, 'test')
+    expect(r.totals.sent).toBeGreaterThan(100)
+    expect(r.totals.sent).toBe(r.totals.responses + r.totals.errors)
+    expect(r.totals.errors).toBe(0)
+    expect(r.latency.samples).toBe(r.totals.responses)
+    expect(r.totals.ok).toBe(r.totals.responses)
+    // Request: LENGTH(1) head(1) id(2) "test.echo\n"(10) payload(7); response: LENGTH(1) head id status payload.
+    expect(r.totals.bytesOut).toBe(r.totals.sent * 21)
+    expect(r.totals.bytesIn).toBeGreaterThanOrEqual(r.totals.responses * 13)
+    expect(r.latency.p50).toBeGreaterThan(0)
+    expect(r.latency.p50).toBeLessThan(r.latency.max + 0.001)
+  })
+
+  it('--amount sends exactly that many measured requests, warm-up excluded', async () => {
+    const { url } = await server()
+    const run = await runBench(settings(url, { durationMs: null, amount: 333, warmupMs: 200, pipelining: 3 }))
+    expect(run.totals.sent).toBe(333)
+    expect(run.totals.responses).toBe(333)
+    expect(run.histogram.totalCount).toBe(333)
+  })
+
+  it('open model: a stalled request delays those queued behind it, measured from intended time', async () => {
+    const { url } = await server(every50thDelayed())
+    const run = await runBench(settings(url, { connections: 1, rate: 100, durationMs: 1000 }))
+    const r = buildResult(run, 'test')
+    expect(r.latency.samples).toBe(r.totals.responses)
+    expect(r.totals.sent).toBe(r.totals.responses + r.totals.errors)
+    expect(r.totals.sent).toBeGreaterThanOrEqual(95)
+    expect(r.totals.sent).toBeLessThanOrEqual(101)
+    expect(r.latency.p99).toBeGreaterThanOrEqual(150)
+  })
+
+  it('requests with no answer are timeout errors, not lost', async () => {
+    const { url } = await server(() => new Promise(() => undefined))
+    const run = await runBench(settings(url, { timeoutMs: 100, durationMs: 300, pipelining: 2 }))
+    expect(run.totals.responses).toBe(0)
+    expect(run.kinds.timeout).toBe(run.totals.sent)
+    expect(run.kinds.timeout).toBeGreaterThan(0)
+  })
+
+  it('in-flight requests on a connection the server drops count as reset', async () => {
+    let n = 0
+    const { url } = await server((request, session) => {
+      if (++n % 20 === 0) {
+        session.transport.destroy()
+        return new Promise(() => undefined)
+      }
+      return { status: 200, payload: request.payload }
+    })
+    const run = await runBench(settings(url, { durationMs: 600, pipelining: 2 }))
+    expect(run.kinds.reset).toBeGreaterThan(0)
+    expect(run.totals.sent).toBe(run.totals.responses + run.kinds.reset + run.kinds.timeout + run.kinds.protocol)
+  })
+
+  it('non-2xx responses are counted by status', async () => {
+    let n = 0
+    const { url } = await server(() => ({ status: ++n % 2 === 0 ? 503 : 200 }))
+    const run = await runBench(settings(url, { durationMs: null, amount: 100 }))
+    const r = buildResult(run, 'test')
+    expect(r.errors.byStatus['503']).toBe(50)
+    expect(r.totals.ok).toBe(50)
+    expect(r.errors.rate).toBe(0.5)
+  })
+
+  it('WebSocket text format, Push counting', async () => {
+    const { url } = await server(undefined, 'ws')
+    const run = await runBench(settings(url, { format: 'text', durationMs: null, amount: 200 }))
+    expect(run.totals.ok).toBe(200)
+    const push = await runBench(settings(url, { push: true, durationMs: 300 }))
+    expect(push.totals.pushesSent).toBeGreaterThan(0)
+    expect(push.totals.sent).toBe(push.totals.pushesSent)
+  })
+
+  it('an unreachable target is CONNECT_FAILED (exit 3)', async () => {
+    const port = await deadPort()
+    const err = await runBench(settings(`tcp://127.0.0.1:${port}`)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StmpError)
+    expect((err as StmpError).code).toBe('CONNECT_FAILED')
+    expect((err as StmpError).exitCode).toBe(3)
+  })
+})
