@@ -3,7 +3,9 @@ import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags, clientSetup } from '../lib/cli/client-flags.js'
 import { parseDuration } from '../lib/cli/units.js'
 import { StmpError } from '../lib/errors.js'
-import { DEFAULT_RECONNECT, Link, PipeRunner, connect } from '../lib/session/index.js'
+import { chalkFor } from '../lib/render/colors.js'
+import { traceSession } from '../lib/render/trace.js'
+import { DEFAULT_RECONNECT, Link, PipeRunner, type Session, connect } from '../lib/session/index.js'
 
 export default class Connect extends StmpCommand {
   static override summary = 'Open one session and keep it: a prompt on a terminal, NDJSON in a pipe'
@@ -35,11 +37,23 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     'reconnect-max-delay': Flags.string({ summary: 'Longest delay between re-dials.', default: `${DEFAULT_RECONNECT.maxDelay}ms` }),
     retry: Flags.boolean({ summary: `Re-send requests that were in flight when the connection dropped (with --reconnect; up to 3 times).` }),
     'auto-reply': Flags.integer({ summary: 'Answer requests from the server with this status and an empty payload.', min: 100, max: 999 }),
+    verbose: Flags.boolean({ char: 'v', summary: 'Show the connection, the handshake and every frame on stderr (> sent, < received).' }),
     interactive: Flags.boolean({ summary: 'Force the terminal prompt (--no-interactive forces pipe mode); default: stdin is a TTY.', allowNo: true }),
   }
 
   public async run(): Promise<void> {
     const { args, flags } = await this.parse(Connect)
+    const reconnect = {
+      enabled: flags.reconnect,
+      attempts: flags['reconnect-attempts'],
+      initialDelay: parseDuration(flags['reconnect-delay'], 'reconnect-delay'),
+      maxDelay: parseDuration(flags['reconnect-max-delay'], 'reconnect-max-delay'),
+    }
+    if (flags.interactive ?? process.stdin.isTTY === true) {
+      const { runRepl } = await import('../lib/render/repl.js')
+      this.setExitCode(await runRepl(args.url, { flags, reconnect, autoReply: flags['auto-reply'], verbose: flags.verbose }))
+      return
+    }
     if (args.url === undefined) throw new StmpError('USAGE', 'a URL is needed when stdin is not a terminal')
     const setup = clientSetup(flags)
     const url = args.url
@@ -56,12 +70,12 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
       output: process.stdout,
       log,
     })
-    const link = new Link((prepare) => connect(url, { ...setup.options, prepare }), {
-      enabled: flags.reconnect,
-      attempts: flags['reconnect-attempts'],
-      initialDelay: parseDuration(flags['reconnect-delay'], 'reconnect-delay'),
-      maxDelay: parseDuration(flags['reconnect-max-delay'], 'reconnect-max-delay'),
-    }, runner.linkEvents()).start()
+    const events = runner.linkEvents()
+    const prepare = (session: Session) => {
+      if (flags.verbose) traceSession(session, { chalk: chalkFor(process.stderr), codec: setup.codec }, url)
+      events.prepare?.(session)
+    }
+    const link = new Link(() => connect(url, { ...setup.options, prepare }), reconnect, events).start()
     const summary = await runner.run(process.stdin, link)
     this.setExitCode(summary.exitCode)
   }
