@@ -263,3 +263,14 @@ describe('HTTP limits', () => {
     expect(ofType(events, 'http-upgrade').map((e) => [e.url, e.status, e.websocket])).toEqual([['/waiting', 0, false]])
   })
 })
+
+describe('plain HTTP', () => {
+  it('a GET that is not a WebSocket upgrade is raw data from offset 0, with no http-upgrade event', () => {
+    const request = Buffer.from('GET /index.html HTTP/1.1\r\nHost: example\r\n\r\n')
+    const response = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi')
+    const events = decodeBoth(wsCapture([client(request), server(response)], 5))
+    expect(ofType(events, 'http-upgrade')).toEqual([])
+    expect(streamOf(events, 'client').equals(request)).toBe(true)
+    expect(streamOf(events, 'server').equals(response)).toBe(true)
+  })
+})

@@ -387,8 +387,10 @@ export interface WebSocketSessionIdentity {
 
 /**
  * Decodes one connection whose client began with `GET `: the upgrade request, the answer, then
- * WebSocket frames both ways. If the request is not a WebSocket upgrade or the server refuses it,
- * the remaining bytes come out as plain `data` events.
+ * WebSocket frames both ways. A request that is not a WebSocket upgrade makes the whole
+ * connection plain `data` events from offset 0 (no `http-upgrade`); a refused upgrade gives the
+ * `http-upgrade` event (with the status) and then the bytes after the two heads (the refusal
+ * body) as `data` events.
  */
 export class WebSocketSession {
   private state: SessionState = 'request'
@@ -451,19 +453,20 @@ export class WebSocketSession {
 
   private advance(time: bigint): void {
     if (this.state === 'request') {
-      const head = this.takeHead('client', time)
-      if (head === undefined) return
-      this.request = head
-      const upgrade = (head.headers.upgrade ?? '').toLowerCase().split(',').map((s) => s.trim())
-      if (head.startLine[0] !== 'GET' || !upgrade.includes('websocket')) {
-        this.reportUpgrade(head, undefined, time)
-        return this.toRaw()
-      }
+      const found = this.findHead('client', time)
+      if (found === undefined) return
+      const upgrade = (found.head.headers.upgrade ?? '').toLowerCase().split(',').map((s) => s.trim())
+      // A plain HTTP request is not ours to decode: the whole connection is raw bytes from offset 0.
+      if (found.head.startLine[0] !== 'GET' || !upgrade.includes('websocket')) return this.toRaw()
+      this.request = found.head
+      this.dropHead('client', found, time)
       this.state = 'response'
     }
     if (this.state === 'response') {
-      const response = this.takeHead('server', time)
-      if (response === undefined) return
+      const found = this.findHead('server', time)
+      if (found === undefined) return
+      this.dropHead('server', found, time)
+      const response = found.head
       const websocket = response.startLine[1] === '101'
       this.reportUpgrade(this.request as HttpHead, response, time)
       if (!websocket) return this.toRaw()
@@ -471,8 +474,8 @@ export class WebSocketSession {
     }
   }
 
-  /** Takes an HTTP head off the held bytes of one direction, or undefined if not all there yet. */
-  private takeHead(direction: Direction, time: bigint): HttpHead | undefined {
+  /** The HTTP head at the start of the held bytes of one direction, or undefined if not all there yet. */
+  private findHead(direction: Direction, time: bigint): { head: HttpHead, joined: Buffer, end: number } | undefined {
     const held = this.held[direction]
     if (held.length === 0) return undefined
     const joined = held.length === 1 ? held[0].bytes : Buffer.concat(held.map((h) => h.bytes))
@@ -490,10 +493,15 @@ export class WebSocketSession {
       this.toRaw()
       return undefined
     }
-    const startOffset = held[0].streamOffset
+    return { head, joined, end }
+  }
+
+  /** Removes a found head from the held bytes; what follows it stays held. */
+  private dropHead(direction: Direction, found: { joined: Buffer, end: number }, time: bigint): void {
+    const { joined, end } = found
+    const startOffset = this.held[direction][0].streamOffset
     this.held[direction] = end < joined.length ? [{ bytes: joined.subarray(end), time, streamOffset: startOffset + end }] : []
     this.heldBytes[direction] = joined.length - end
-    return head
   }
 
   private reportUpgrade(request: HttpHead, response: HttpHead | undefined, time: bigint): void {
