@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decodeCapture } from '../../src/lib/capture/decoder.js'
 import { TcpFlag } from '../../src/lib/capture/ip.js'
@@ -186,5 +187,28 @@ describe('TCP reassembly', () => {
     expect(ofType(events, 'error').map((e) => e.code)).toEqual(['TCP_CONNECTION_LIMIT'])
     expect(ofType(events, 'packet-skipped').every((e) => e.reason === 'no-connection')).toBe(true)
     expect(ofType(events, 'packet-skipped').length).toBe(3)
+  })
+
+  it('any segmentation, reordering and duplication after the handshake gives back the exact stream', () => {
+    fc.assert(fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 3000 }), fc.integer({ min: 1, max: 400 }), fc.nat({ max: 0xffffffff }),
+      fc.array(fc.nat(), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 5 }),
+      (bytes, segmentSize, isn, swaps, duplicates) => {
+        const data = Buffer.from(bytes)
+        const c = conv({ clientIsn: isn })
+        const hs = c.handshake()
+        const segs = c.send('client', data, segmentSize)
+        for (const swap of swaps) {
+          const i = swap % segs.length
+          const j = Math.min(segs.length - 1, i + 1 + (swap % 3))
+          ;[segs[i], segs[j]] = [segs[j], segs[i]]
+        }
+        for (const d of duplicates) segs.splice(d % (segs.length + 1), 0, segs[d % segs.length])
+        const events = decodeCapture(capture([...hs, ...segs, ...c.close()]))
+        expect(ofType(events, 'gap')).toEqual([])
+        expect(streamOf(events, 'client').equals(data)).toBe(true)
+        expect(ofType(events, 'tcp-close').map((e) => [e.reason, e.clientBytes])).toEqual([['fin', data.length]])
+      },
+    ), { numRuns: 200 })
   })
 })
