@@ -74,10 +74,10 @@ export interface DecodeSummary {
 /** Rejects flag combinations the wire does not have (a usage error, exit 2). */
 export function checkDecodeOptions(options: DecodeOptions): void {
   if (options.transport === 'stream' && options.format === 'text') {
-    throw new StmpError('BAD_FLAG', '--format text needs --transport websocket: stream transports carry the binary format only (wire notes §1)')
+    throw new StmpError('BAD_FLAG', '--format text needs --transport websocket: stream transports carry the binary format only')
   }
   if (options.transport === 'websocket' && options.handshake !== 'none') {
-    throw new StmpError('BAD_FLAG', '--handshake needs --transport stream: on WebSocket the HTTP upgrade is the handshake (wire notes §8)')
+    throw new StmpError('BAD_FLAG', '--handshake needs --transport stream: on WebSocket the HTTP upgrade is the handshake')
   }
   if (!Number.isInteger(options.maxFrameSize) || options.maxFrameSize < 1) {
     throw new StmpError('BAD_FLAG', `--max-frame: ${options.maxFrameSize} is not a size of at least 1 byte`)
