@@ -1,0 +1,80 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { CloseInfo, Session, StmpServer } from '../../src/lib/session/index.js'
+import { BIN } from '../helpers/cli.js'
+import { type DriverName, type PtyDriver, available, startPty } from '../helpers/pty.js'
+import { startServer } from './helpers.js'
+
+// tmux when installed, `script` (util-linux) otherwise; on a machine with both, both run.
+const drivers = (['tmux', 'script'] as DriverName[]).filter(available)
+
+const cleanup: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const f of cleanup.splice(0)) await f()
+})
+
+async function until(pty: PtyDriver, what: RegExp, ms = 15_000): Promise<string> {
+  const deadline = Date.now() + ms
+  let screen = ''
+  while (Date.now() < deadline) {
+    screen = await pty.screen()
+    if (what.test(screen)) return screen
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`${pty.name}: the screen never showed ${what}:\n${screen}`)
+}
+
+describe('connect on a terminal', () => {
+  it('has a pseudo-terminal driver (tmux, or util-linux script)', () => {
+    // Fails, never skips: the terminal tests below need one of them.
+    expect(drivers.length, 'neither tmux nor script (util-linux) is installed: the terminal tests cannot run').toBeGreaterThan(0)
+  })
+
+  describe.each(drivers)('through %s', (driver) => {
+    it('sends a request, shows a push above a half-typed line, answers a server request, closes with a code', async () => {
+      let serverSession: Session | undefined
+      let closed: CloseInfo | undefined
+      let answer: number | undefined
+      const { server, url } = await startServer({
+        onConnection: (s) => { serverSession = s },
+        onDisconnect: (_s, info) => { closed = info },
+      })
+      cleanup.push(() => server.close(100))
+      const history = join(mkdtempSync(join(tmpdir(), 'stmpcat-hist-')), 'history')
+      const pty = startPty(driver, [process.execPath, BIN, 'connect', url], { NO_COLOR: '1', STMPCAT_HISTORY: history })
+      cleanup.push(() => pty.stop())
+
+      await until(pty, /^stmp>\s*$/m)
+      await pty.type('echo {"a": [1, 2]}')
+      await pty.key('Enter')
+      const afterRequest = await until(pty, /← 200 OK echo/)
+      expect(afterRequest).toMatch(/"a": \[\s*1,\s*2\s*\]/)
+
+      // A push while a line is half typed: printed above it, the typed text still on the prompt.
+      await pty.type('half typ')
+      await until(pty, /stmp> half typ$/m)
+      ;(server as StmpServer).broadcast('all', 'news', Buffer.from('{"headline":"hi"}'))
+      const afterPush = await until(pty, /⇠ push news[\s\S]*"headline": "hi"[\s\S]*stmp> half typ/)
+      const lines = afterPush.split('\n').filter((l) => l !== '')
+      expect(lines[lines.length - 1]).toBe('stmp> half typ')
+      await pty.key('C-u')
+
+      // A request from the server, answered from the prompt.
+      void serverSession?.request('ask', Buffer.from('"q"')).then((r) => { answer = r.status })
+      const asked = await until(pty, /⇠ request #\d+ ask/)
+      const id = (/⇠ request #(\d+) ask/.exec(asked) as RegExpExecArray)[1]
+      await pty.type(`/reply ${id} 201 {"ok":true}`)
+      await pty.key('Enter')
+      await until(pty, /replied 201/)
+      await expect.poll(() => answer).toBe(201)
+
+      await pty.type('/close 4000 bye')
+      await pty.key('Enter')
+      expect(await pty.exited()).toBe(0)
+      await expect.poll(() => closed?.code).toBe(4000)
+      expect(readFileSync(history, 'utf8')).toContain('echo {"a": [1, 2]}\n')
+    })
+  })
+})
