@@ -95,6 +95,9 @@ function scriptDriver(command: string): PtyDriver {
  * sequences readline uses (cursor to column G, forward C, back D, up A, down B, erase in line K,
  * erase below J); everything else is ignored.
  */
+// eslint-disable-next-line no-control-regex -- matching terminal escape sequences is the point
+const CSI = /^\x1b\[([?\d;]*)([A-Za-z])/
+
 export class Screen {
   private rows: string[][] = [[]]
   private row = 0
@@ -106,7 +109,7 @@ export class Screen {
     for (let i = 0; i < data.length; i++) {
       const c = data[i]
       if (c === '\x1b') {
-        const m = /^\x1b\[([?\d;]*)([A-Za-z])/.exec(data.slice(i, i + 16))
+        const m = CSI.exec(data.slice(i, i + 16))
         if (m) {
           this.csi(m[2], m[1])
           i += m[0].length - 1
