@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, runCli } from '../helpers/cli.js'
-import { deadPort, every50thDelayed, startServer } from './helpers.js'
+import { ROOT, runCli, startServe } from '../helpers/cli.js'
+import { deadPort, startServer } from './helpers.js'
 
 /**
- * `stmpcat bench` as a user runs it: the built CLI in a child process against StmpServers on
- * 127.0.0.1 port 0 (in this process), the embedded server, and a port nothing listens on.
+ * `stmpcat bench` as a user runs it: the built CLI in a child process against `stmpcat serve`
+ * (--routes), StmpServers on 127.0.0.1 port 0 in this process (custom handlers), the embedded
+ * server, and a port nothing listens on.
  */
 
 /** The key paths docs/bench.md documents for the JSON result. */
@@ -36,25 +37,24 @@ interface Json {
 }
 
 let echo: Awaited<ReturnType<typeof startServer>>
-let stalls: Awaited<ReturnType<typeof startServer>>
 let half503: Awaited<ReturnType<typeof startServer>>
 let all500: Awaited<ReturnType<typeof startServer>>
 
 beforeAll(async () => {
   echo = await startServer()
-  stalls = await startServer(every50thDelayed())
   let n = 0
   half503 = await startServer((r) => ({ status: ++n % 2 === 0 ? 503 : 200, payload: r.payload }))
   all500 = await startServer(() => ({ status: 500, payload: Buffer.from('no') }))
 })
 
 afterAll(async () => {
-  await Promise.all([echo, stalls, half503, all500].map((s) => s?.close()))
+  await Promise.all([echo, half503, all500].map((s) => s?.close()))
 })
 
 describe('stmpcat bench (built CLI)', () => {
-  it('a 1-second run: sent = responses + errors, and the JSON has every documented key', async () => {
-    const run = await runCli(['bench', echo.url, '-d', '1', '-c', '4', '--json'])
+  it('a 1-second run against serve: sent = responses + errors, and the JSON has every documented key', async () => {
+    const serve = await startServe(['tcp://127.0.0.1:0'])
+    const run = await runCli(['bench', serve.urls[0], '-d', '1', '-c', '4', '--json']).finally(() => serve.stop())
     expect(run.code, run.stderr).toBe(0)
     const json = JSON.parse(run.stdout) as Json
     const keys = documentedKeys()
@@ -67,14 +67,23 @@ describe('stmpcat bench (built CLI)', () => {
     expect(json.target.embedded).toBe(false)
   })
 
-  it('rate mode, every 50th request held 200 ms, 100 req/s on one connection: samples = responses, p99 >= 150 ms', async () => {
-    const run = await runCli(['bench', stalls.url, '-R', '100', '-c', '1', '-d', '1', '--json'])
-    expect(run.code, run.stderr).toBe(0)
-    const json = JSON.parse(run.stdout) as Json
-    expect(json.latency.samples).toBe(json.totals.responses)
-    expect(json.totals.responses).toBeGreaterThanOrEqual(95)
-    expect(json.latency.p99).toBeGreaterThanOrEqual(150)
-  })
+  it('rate mode against serve --routes (every 50th request held 200 ms), 100 req/s on one connection: samples = responses, p99 >= 150 ms', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-bench-'))
+    const routes = join(dir, 'routes.yaml')
+    writeFileSync(routes, 'test.echo:\n  delay: { time: 200ms, every: 50 }\n')
+    const serve = await startServe(['tcp://127.0.0.1:0', '--routes', routes])
+    try {
+      const run = await runCli(['bench', serve.urls[0], '-R', '100', '-c', '1', '-d', '1', '--json'])
+      expect(run.code, run.stderr).toBe(0)
+      const json = JSON.parse(run.stdout) as Json
+      expect(json.latency.samples).toBe(json.totals.responses)
+      expect(json.totals.sent).toBe(json.totals.responses + json.totals.errors)
+      expect(json.totals.responses).toBeGreaterThanOrEqual(95)
+      expect(json.latency.p99).toBeGreaterThanOrEqual(150)
+    } finally {
+      await serve.stop()
+    }
+  }, 60_000)
 
   it('each SLO gate exits 8 when violated and 0 when met', async () => {
     const base = ['bench', '-n', '200', '-c', '2']
