@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import YAML from 'yaml'
 import { compileRoutes, loadRoutes } from '../../src/lib/server/routes.js'
 import { compileTemplate } from '../../src/lib/server/template.js'
 import type { Session } from '../../src/lib/session/index.js'
-import { type ServeProcess, runCli, startServe } from '../helpers/cli.js'
+import { ROOT, type ServeProcess, runCli, startServe } from '../helpers/cli.js'
 import { client, json, parse, serve, tempDir, until, writeFile } from './helpers.js'
 
 const ROUTES = `
@@ -180,5 +183,17 @@ describe('routes validation (in process)', () => {
     expect(compileTemplate('n={{payload.n}} o={{payload.o}} h={{headers.X-A}} m={{payload.missing}}')(scope)).toBe('n=5 o={"k":[1,2]} h=h m=')
     expect(compileTemplate('{{payload.missing}}')(scope)).toBeNull()
     expect(compileTemplate({ a: ['{{id}}', '{{connection.id}}', 'lit'] })(scope)).toEqual({ a: [7, 3, 'lit'] })
+  })
+})
+
+describe('examples/routes.yaml and docs/serve.md', () => {
+  it('the example file loads, and the docs show the same routes', () => {
+    const file = join(ROOT, 'examples/routes.yaml')
+    const table = loadRoutes(file)
+    expect(table.fallback).toBeDefined()
+    expect(table.exact.get('bench.echo')?.delay).toEqual({ ms: 200, every: 50 })
+    const docs = readFileSync(join(ROOT, 'docs/serve.md'), 'utf8')
+    const block = /This is \[examples\/routes\.yaml\][^\n]*\n\n```yaml\n([\s\S]*?)```/.exec(docs)?.[1]
+    expect(YAML.parse(block ?? '')).toEqual(YAML.parse(readFileSync(file, 'utf8')))
   })
 })
