@@ -2,8 +2,8 @@ import { StmpServer, type RequestHandler } from '../../src/lib/session/server.js
 import { parseAddress } from '../../src/lib/transport/index.js'
 
 /** An StmpServer on 127.0.0.1 port 0 in this process (echo unless a handler is given). */
-export async function startServer(handler?: RequestHandler, scheme: 'tcp' | 'ws' = 'tcp'): Promise<{ url: string; server: StmpServer; close(): Promise<void> }> {
-  const server = new StmpServer({ handler })
+export async function startServer(handler?: RequestHandler, scheme: 'tcp' | 'ws' = 'tcp', token?: string): Promise<{ url: string; server: StmpServer; close(): Promise<void> }> {
+  const server = new StmpServer({ handler, token })
   const listener = await server.listen(parseAddress(`${scheme}://127.0.0.1:0${scheme === 'ws' ? '/stmp' : ''}`, { listening: true }))
   const url = `${scheme}://127.0.0.1:${listener.address.port}${scheme === 'ws' ? '/stmp' : ''}`
   return { url, server, close: () => server.close(200) }

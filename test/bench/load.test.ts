@@ -113,4 +113,17 @@ describe('bench load runner', () => {
     expect((err as StmpError).code).toBe('CONNECT_FAILED')
     expect((err as StmpError).exitCode).toBe(3)
   })
+
+  it('a refused handshake is HANDSHAKE_REFUSED (exit 3) with its status; the token is sent on both transports', async () => {
+    for (const scheme of ['tcp', 'ws'] as const) {
+      const { url } = await server(undefined, scheme, 'secret')
+      const err = await runBench(settings(url)).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StmpError)
+      expect((err as StmpError).code).toBe('HANDSHAKE_REFUSED')
+      expect((err as StmpError).status).toBe(401)
+      expect((err as StmpError).exitCode).toBe(3)
+      const ok = await runBench(settings(url, { headers: { Authorization: 'Bearer secret' }, durationMs: null, amount: 20 }))
+      expect(ok.totals.ok).toBe(20)
+    }
+  })
 })
