@@ -136,11 +136,12 @@ function minimalLoop(port) {
             handshaken = true
             if (++open === CONNECTIONS) {
               for (const s of sockets) s.write(request)
+              const cpu0 = process.cpuUsage()
               setTimeout(() => {
                 running = false
-                const rate = count / SECONDS
+                const cpu = process.cpuUsage(cpu0)
                 for (const s of sockets) s.destroy()
-                resolve(rate)
+                resolve({ rate: count / SECONDS, cpuPerThousand: (cpu.user + cpu.system) / 1000 / (count / 1000) })
               }, SECONDS * 1000)
             }
             continue
@@ -173,15 +174,18 @@ async function main() {
     const rounds = []
     for (let round = 1; round <= ROUNDS; round++) {
       const minimal = await minimalLoop(stmp.port)
-      const one = (await stmpcat(target, ['-w', '1'])).requestsPerSecond.overall
+      const oneRun = await stmpcat(target, ['-w', '1'])
+      const one = oneRun.requestsPerSecond.overall
       const two = (await stmpcat(target, ['-w', '2'])).requestsPerSecond.overall
-      rounds.push({ minimal, one, two })
-      say(`round ${round}: minimal loop ${fmt(minimal)} req/s, stmpcat bench -w 1 ${fmt(one)} req/s, -w 2 ${fmt(two)} req/s (load ${load()})`)
+      rounds.push({ minimal: minimal.rate, one, two, minimalCpu: minimal.cpuPerThousand, oneCpu: oneRun.cpu.perThousandRequestsMs })
+      say(`round ${round}: minimal loop ${fmt(minimal.rate)} req/s (${minimal.cpuPerThousand.toFixed(1)} ms CPU per 1,000), stmpcat bench -w 1 ${fmt(one)} req/s (${oneRun.cpu.perThousandRequestsMs.toFixed(1)} ms CPU per 1,000), -w 2 ${fmt(two)} req/s (load ${load()})`)
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const r1 = median(rounds.map((r) => r.one / r.minimal))
     const r2 = median(rounds.map((r) => r.two / r.one))
     say(`stmpcat bench / minimal loop, requests/s: median ratio ${r1.toFixed(3)} (goal >= 0.90) ${r1 >= 0.9 ? 'MET' : 'NOT MET'}`)
+    const rc = median(rounds.map((r) => r.oneCpu / r.minimalCpu))
+    say(`client CPU per request, stmpcat bench -w 1 / minimal loop: median ratio ${rc.toFixed(3)} (the load generator's own cost, less sensitive to other load on the machine)`)
     say(`stmpcat bench -w 2 / -w 1, requests/s: median ratio ${r2.toFixed(3)} (goal >= 1.00) ${r2 >= 1 ? 'MET' : 'NOT MET'}`)
 
     const httpTarget = await startChild('--http-server')
