@@ -3,7 +3,7 @@ import type { ChalkInstance } from 'chalk'
 import { readFileFlag } from '../cli/client-flags.js'
 import { StmpError } from '../errors.js'
 import { ProtoRegistry } from '../payload/index.js'
-import { StmpServer } from '../session/index.js'
+import { type Session, StmpServer } from '../session/index.js'
 import { type Address, type ServerTlsOptions, formatAddress, parseAddress } from '../transport/index.js'
 import { readControl } from './control.js'
 import { type Dispatcher, echoDispatcher } from './dispatcher.js'
@@ -62,6 +62,10 @@ export interface RunningServe {
  * echo / routes / handler module, report, and push what stdin says.
  */
 export async function startServe(config: ServeConfig, io: ServeIO): Promise<RunningServe> {
+  if (!(config.statsInterval > 0)) throw new StmpError('BAD_FLAG', '--stats-interval must be more than 0')
+  if (!(config.pingTimeout > 0)) throw new StmpError('BAD_FLAG', '--ping-timeout must be more than 0')
+  if (!(config.drainTimeout >= 0)) throw new StmpError('BAD_FLAG', '--drain-timeout must be 0 or more')
+  if (!(config.maxFrameSize > 0) || !(config.maxMessageSize > 0)) throw new StmpError('BAD_FLAG', '--max-frame and --max-message must be more than 0')
   const addresses = (config.urls.length > 0 ? config.urls : [DEFAULT_SERVE_URL]).map((u) => parseAddress(u, { listening: true }))
   const tls = loadTls(config, addresses)
   const protoRegistry = config.proto?.length ? ProtoRegistry.load(config.proto, config.importPaths ?? []) : undefined
@@ -86,7 +90,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
       maxIncoming: config.maxInFlight,
       limits: { maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize, maxOpenMessages: 64 },
     },
-    handler: (request, session, srv) => dispatcher.request(request, session, srv),
+    handler: (request, session, srv) => limiterOf(session, config.maxInFlight).run(() => dispatcher.request(request, session, srv)),
     onPush: (push, session, srv) => {
       Promise.resolve(dispatcher.push?.(push, session, srv)).catch((err: unknown) => {
         reportError(reporter, `#${session.id} push ${push.action}`, asStmpError(err), { connection: session.id, action: push.action })
@@ -169,6 +173,37 @@ function loadTls(config: ServeConfig, addresses: Address[]): ServerTlsOptions | 
     throw new StmpError('BAD_FILE', `--cert ${config.cert} / --key ${config.key}: not a usable PEM certificate and key: ${(err as Error).message}`, { cause: err })
   }
   return tls
+}
+
+/**
+ * At most `max` requests of one connection in a handler at once. The session stops reading past
+ * its maxIncoming, but requests that arrived in the same chunk are already decoded: they wait
+ * here for a slot, in order.
+ */
+class Limiter {
+  private active = 0
+  private readonly queue: Array<() => void> = []
+
+  constructor(private readonly max: number) {}
+
+  async run<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((resolve) => this.queue.push(resolve))
+    else this.active++
+    try {
+      return await fn()
+    } finally {
+      // Hand the slot straight to the next waiter, so nothing can slip in between.
+      const next = this.queue.shift()
+      if (next) next()
+      else this.active--
+    }
+  }
+}
+
+function limiterOf(session: Session, max: number): Limiter {
+  let limiter = session.data.get('serve.limiter') as Limiter | undefined
+  if (!limiter) session.data.set('serve.limiter', (limiter = new Limiter(max)))
+  return limiter
 }
 
 function asStmpError(err: unknown): StmpError {
