@@ -34,17 +34,6 @@ describe('fetch over every transport', { timeout: 120_000 }, () => {
     expect(formats).toEqual([format])
   })
 
-  it('tls: with --ca and with -k; without either the certificate is refused (exit 3)', async () => {
-    const { url } = await startServer('tls://127.0.0.1:0', { tls: { cert: tls.cert, key: tls.key } })
-    const withCa = await runCli(['fetch', url, 'a', '[1]', '--ca', tls.certFile])
-    expect([withCa.code, withCa.stdout]).toEqual([0, '[1]\n'])
-    const insecure = await runCli(['fetch', url, 'a', '[2]', '-k'])
-    expect([insecure.code, insecure.stdout]).toEqual([0, '[2]\n'])
-    const refused = await runCli(['fetch', url, 'a', '[3]', '--json'])
-    expect(refused.code).toBe(3)
-    expect(JSON.parse(refused.stdout).error.code).toBe('CONNECT_FAILED')
-  })
-
   it('wss: with --ca', async () => {
     const { url } = await startServer('wss://127.0.0.1:0/stmp', { tls: { cert: tls.cert, key: tls.key } })
     const run = await runCli(['fetch', url.replace('127.0.0.1', 'localhost'), 'a', '{"x":"y"}', '--ca', tls.certFile])
