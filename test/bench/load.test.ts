@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_RECONNECT_FAILURES } from '../../src/lib/bench/load.js'
 import { runBench, type BenchSettings } from '../../src/lib/bench/run.js'
 import { buildResult } from '../../src/lib/bench/result.js'
 import { StmpError } from '../../src/lib/errors.js'
@@ -125,5 +126,17 @@ describe('bench load runner', () => {
       const ok = await runBench(settings(url, { headers: { Authorization: 'Bearer secret' }, durationMs: null, amount: 20 }))
       expect(ok.totals.ok).toBe(20)
     }
+  })
+
+  it('a target that goes away ends an --amount run (bounded redials) instead of hanging', async () => {
+    const s = await startServer()
+    const running = runBench(settings(s.url, { durationMs: null, amount: 1e9 }))
+    await new Promise((r) => setTimeout(r, 300))
+    await s.close()
+    const run = await running
+    expect(run.totals.sent).toBeGreaterThan(0)
+    expect(run.totals.sent).toBeLessThan(1e9)
+    expect(run.totals.sent).toBe(run.totals.responses + run.kinds.reset + run.kinds.timeout + run.kinds.protocol)
+    expect(run.kinds.refused).toBeGreaterThanOrEqual(2 * MAX_RECONNECT_FAILURES)
   })
 })

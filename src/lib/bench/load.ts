@@ -28,6 +28,8 @@ const MAX_FRAME_COPY_BYTES = 8 * 1024 * 1024
 /** Pushes per write in `--push` mode (one buffer, one syscall). */
 const PUSH_BATCH = 64
 const RECONNECT_DELAY_MS = 200
+/** Failed redials in a row before a connection gives up (10 x 200 ms). */
+export const MAX_RECONNECT_FAILURES = 10
 
 export function nextPow2(n: number): number {
   let p = 1
@@ -116,6 +118,8 @@ export class LoadRunner {
     return new Promise<RunnerReport>((resolve) => {
       this.resolveDone = () => resolve(this.report())
       const begin = () => {
+        // A worker whose share of --amount is 0 has nothing to send.
+        if (plan.amount === 0) this.stopped = true
         if (this.stopped) return
         this.sending = true
         const now = performance.now()
@@ -185,6 +189,11 @@ export class LoadRunner {
     }
     if (this.scheduler !== undefined) this.scheduler.dispatch(now)
     else if (conn.state === 'open') conn.send(now)
+  }
+
+  /** Every connection gave up redialling: stop (the run ends with what it has). */
+  connectionGaveUp(): void {
+    if (this.connections.every((c) => c.gaveUp)) this.stopSending()
   }
 
   /** Counts a measured send; stops at `--amount`. */
@@ -353,6 +362,9 @@ export class LoadConnection {
   private openReject?: (err: unknown) => void
   /** Status of fragmented responses whose last frame has not arrived (rare path). */
   private fragmentStatus?: Map<number, number>
+  private reconnectFailures = 0
+  /** Redialling failed MAX_RECONNECT_FAILURES times in a row: this connection is out of the run. */
+  gaveUp = false
 
   constructor(private readonly runner: LoadRunner) {
     const plan = runner.plan
@@ -617,6 +629,7 @@ export class LoadConnection {
       const r = this.runner
       if (!r.sending || r.finished) return
       this.open().then(() => {
+        this.reconnectFailures = 0
         if (r.finished) this.close()
         else if (r.sending) {
           if (r.plan.rate !== null) r.onFree(this, performance.now())
@@ -625,7 +638,13 @@ export class LoadConnection {
       }, () => {
         r.kinds.refused++
         this.state = 'closed'
-        this.scheduleReconnect()
+        // Bounded: a target that stays down ends the run instead of holding it open forever.
+        if (++this.reconnectFailures >= MAX_RECONNECT_FAILURES) {
+          this.gaveUp = true
+          r.connectionGaveUp()
+        } else {
+          this.scheduleReconnect()
+        }
       })
     }, RECONNECT_DELAY_MS)
   }
