@@ -1,0 +1,530 @@
+/**
+ * STMP on top of the capture pipeline (decoder.ts): capture events in, STMP frames, protocol
+ * errors, gaps and undecodable ranges out, each with its connection, direction and time. No I/O,
+ * no rendering: `decode-capture.ts` drives it from a file and `src/lib/render/capture-*.ts` print.
+ *
+ * Stream transports (wire notes §1, §8): the client's first frame is the handshake; its URL gives
+ * the content type and `stmp_server_latency`, which apply to both directions; the server's first
+ * frame is its answer. WebSocket: the HTTP upgrade carries the URL; each message is one frame,
+ * binary or text by its opcode.
+ *
+ * Which connections are STMP: those on `ports` when given, else those whose first client bytes
+ * read as a handshake (LENGTH, then a URL starting with `/`) or that are a WebSocket upgrade.
+ * Others are counted and skipped.
+ *
+ * A gap (missing TCP segment) on a stream cannot be resynchronised: LENGTH-prefixed framing has no
+ * marker to find the next frame by, so the rest of that direction is reported as undecodable,
+ * never guessed. The other direction goes on.
+ */
+import {
+  DEFAULT_LIMITS, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, KIND_CODE, readLength, LENGTH_INCOMPLETE, LENGTH_INVALID,
+  type AnyFrame, type Format, type MessageFrame,
+} from '../codec/index.js'
+import { codecName, type PayloadCodecName } from '../payload/index.js'
+import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsMessageEvent } from './types.js'
+
+export type CaptureTransport = 'stream' | 'websocket'
+
+export interface CaptureFrameEvent {
+  type: 'frame'
+  frame: AnyFrame
+  /** Stream offset of the frame's LENGTH byte (stream) or of the WebSocket message's first frame header. */
+  offset: number
+  /** Frame size, LENGTH included (stream), or the WebSocket message size; with --messages the fragments' sum. */
+  length: number
+  /** Capture time of the packet that completed the frame, ns since the epoch. */
+  time: bigint
+  connection: string
+  connId: number
+  direction: Direction
+  transport: CaptureTransport
+  /** `binary` / `text`; `http` for a WebSocket connection's upgrade request and answer. */
+  format: Format | 'http'
+  /** The connection's content type (payload codec), when known. */
+  codec: PayloadCodecName | undefined
+  /** With --messages: frames the message was joined from (only when more than one). */
+  fragments?: number
+}
+
+export interface CaptureErrorOut {
+  type: 'error'
+  code: string
+  message: string
+  offset?: number
+  connection?: string
+  direction?: Direction
+  time?: bigint
+}
+
+export interface CaptureGapOut {
+  type: 'gap'
+  connection: string
+  direction: Direction
+  /** Stream offset of the first missing byte. */
+  offset: number
+  /** Missing bytes. */
+  bytes: number
+  time: bigint
+}
+
+/** The part of a direction after a gap that was not decoded (offset: the first byte not decoded). */
+export interface CaptureUndecodableOut {
+  type: 'undecodable'
+  connection: string
+  direction: Direction
+  offset: number
+  bytes: number
+  time: bigint
+}
+
+export type CaptureOutEvent = CaptureFrameEvent | CaptureErrorOut | CaptureGapOut | CaptureUndecodableOut
+export type CaptureSink = (event: CaptureOutEvent) => void
+
+export type FrameKindName = AnyFrame['kind']
+export const FRAME_KINDS: readonly FrameKindName[] = ['request', 'push', 'response', 'ping', 'close', 'handshake-request', 'handshake-response']
+
+export interface CaptureFilter {
+  /** Glob on the action (`*` any run, `?` one character); a Response matches by its request's action. */
+  action?: string
+  kinds?: FrameKindName[]
+  /** Substring of `client-ip:port -> server-ip:port`. */
+  connection?: string
+  /** `200`, `4xx`, ...: Response, Close and handshake-response status. */
+  status?: string[]
+}
+
+export interface CaptureStmpOptions {
+  /** Server (or client) ports whose connections are STMP; empty: detect. */
+  ports?: number[]
+  /** Join fragmented messages (wire notes §7) and print each message once. */
+  messages?: boolean
+  /** For connections whose handshake was not captured: Responses carry latency. */
+  serverLatency?: boolean
+  maxFrameSize?: number
+  filter?: CaptureFilter
+}
+
+export interface CaptureSummary {
+  connections: number
+  stmpConnections: { stream: number; websocket: number }
+  skippedConnections: number
+  frames: number
+  framesByKind: Record<string, number>
+  /** Frames printed after the filters. */
+  shown: number
+  errors: number
+  errorCodes: Record<string, number>
+  gaps: number
+  gapBytes: number
+  packets: number
+  skippedPackets: number
+}
+
+interface Flow {
+  direction: Direction
+  decoder?: StreamDecoder
+  reassembler?: Reassembler
+  /** With --messages: where each open fragmented message started, its size and frame count. */
+  openMessages?: Map<number, { offset: number; length: number; frames: number }>
+  /** After a gap: the first stream offset not decoded, and the end of what was seen. */
+  lostFrom: number
+  lostEnd: number
+  /** --action: actions of this side's open fragmented messages and of its requests awaiting responses. */
+  openActions?: Map<number, string>
+  requestActions?: Map<number, string>
+}
+
+interface Conn {
+  connId: number
+  connection: string
+  mode: 'pending' | 'stream' | 'websocket' | 'skipped'
+  sawSyn: boolean
+  clientPort: number
+  serverPort: number
+  held: DataEvent[]
+  serverLatency: boolean
+  codec: PayloadCodecName | undefined
+  client: Flow
+  server: Flow
+}
+
+/** Kinds that carry a status the `--status` filter looks at. */
+function statusOf(frame: AnyFrame): number | undefined {
+  if (frame.kind === 'response' || frame.kind === 'close' || frame.kind === 'handshake-response') return frame.status
+  return undefined
+}
+
+/** `*` and `?` glob to a RegExp, anchored. */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+  return new RegExp(`^${body}$`, 's')
+}
+
+/** `200`, `2xx`, `4xx`: a predicate on a status. */
+export function statusMatcher(specs: string[]): (status: number) => boolean {
+  const tests = specs.flatMap((spec) => spec.split(',')).map((raw) => {
+    const spec = raw.trim().toLowerCase()
+    const cls = /^([1-9])xx$/.exec(spec)
+    if (cls) {
+      const base = Number(cls[1]) * 100
+      return (s: number) => s >= base && s < base + 100
+    }
+    const n = Number(spec)
+    return (s: number) => s === n
+  })
+  return (status) => tests.some((t) => t(status))
+}
+
+/** The URL's connection options (wire notes §8): content type and server latency. */
+export function urlOptions(url: string): { codec: PayloadCodecName | undefined; serverLatency: boolean } {
+  const q = url.indexOf('?')
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
+  let contentType: string | undefined
+  let latency: string | undefined
+  for (const [key, value] of params) {
+    const k = key.toLowerCase()
+    if (k === 'stmp_content_type') contentType = value
+    else if (k === 'stmp_server_latency') latency = value
+  }
+  let codec: PayloadCodecName | undefined
+  try {
+    codec = codecName(contentType ?? 'application/json')
+  } catch {
+    codec = undefined
+  }
+  return { codec, serverLatency: latency === '1' }
+}
+
+/** Client bytes that start like a handshake: a valid LENGTH, then `/` (wire notes §8). */
+function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefined {
+  const out = { size: 0 }
+  const length = readLength(bytes, 0, bytes.length, out)
+  if (length === LENGTH_INCOMPLETE) return undefined
+  if (length === LENGTH_INVALID || length < 1 || length > maxFrameSize) return false
+  if (bytes.length <= out.size) return undefined
+  return bytes[out.size] === 0x2f
+}
+
+export class CaptureStmpDecoder {
+  readonly summary: CaptureSummary = {
+    connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
+    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, packets: 0, skippedPackets: 0,
+  }
+  /** The capture's fatal error (BAD_CAPTURE), if any. */
+  fatal: { code: string; message: string; offset?: number } | undefined
+  private readonly conns = new Map<number, Conn>()
+  private readonly ports: Set<number>
+  private readonly messages: boolean
+  private readonly maxFrameSize: number
+  private readonly serverLatency: boolean
+  private readonly actionTest: RegExp | undefined
+  private readonly kinds: Set<string> | undefined
+  private readonly connectionFilter: string | undefined
+  private readonly statusTest: ((status: number) => boolean) | undefined
+  private readonly filtered: boolean
+  /** Time of the capture event being handled; frames decoded from it carry it. */
+  private now = 0n
+  private lastTime = 0n
+
+  constructor(private readonly sink: CaptureSink, options: CaptureStmpOptions = {}) {
+    this.ports = new Set(options.ports ?? [])
+    this.messages = options.messages ?? false
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_LIMITS.maxFrameSize
+    this.serverLatency = options.serverLatency ?? false
+    const f = options.filter ?? {}
+    this.actionTest = f.action === undefined ? undefined : globToRegExp(f.action)
+    this.kinds = f.kinds === undefined || f.kinds.length === 0 ? undefined : new Set(f.kinds)
+    this.connectionFilter = f.connection
+    this.statusTest = f.status === undefined || f.status.length === 0 ? undefined : statusMatcher(f.status)
+    this.filtered = this.actionTest !== undefined || this.kinds !== undefined || this.statusTest !== undefined
+  }
+
+  event(event: CaptureEvent): void {
+    switch (event.type) {
+      case 'tcp-open': {
+        this.summary.connections++
+        const flow = (direction: Direction): Flow => ({ direction, lostFrom: -1, lostEnd: 0 })
+        this.conns.set(event.connId, {
+          connId: event.connId, connection: event.connection, mode: 'pending', sawSyn: event.sawSyn,
+          clientPort: event.client.port, serverPort: event.server.port, held: [], serverLatency: this.serverLatency,
+          codec: 'json', client: flow('client'), server: flow('server'),
+        })
+        return
+      }
+      case 'data': return this.data(event)
+      case 'gap': return this.gap(event)
+      case 'http-upgrade': return this.upgrade(event)
+      case 'ws-message': return this.wsMessage(event)
+      case 'tcp-close': return this.close(event.connId, event.time)
+      case 'error': {
+        if (event.fatal) {
+          this.fatal = { code: event.code, message: event.error.message, offset: event.error.offset }
+          return
+        }
+        // A WebSocket gap is reported by its gap event; the session stops that direction itself.
+        if (event.code === 'WS_GAP') return
+        const conn = event.connId === undefined ? undefined : this.conns.get(event.connId)
+        if (conn !== undefined && conn.mode !== 'stream' && conn.mode !== 'websocket') return
+        this.error(event.code, event.error.message, event.error.offset, event.connection, event.direction, event.time ?? this.lastTime)
+        return
+      }
+      case 'packet-skipped':
+        this.summary.skippedPackets++
+        return
+      default:
+        return
+    }
+  }
+
+  /** Packets read (the capture decoder's count), for the summary. */
+  setPackets(packets: number): void {
+    this.summary.packets = packets
+  }
+
+  /** The capture is over: connections still open were closed by the decoder's end(); flush what is left. */
+  end(): void {
+    for (const conn of [...this.conns.values()]) this.close(conn.connId, this.lastTime)
+  }
+
+  private tick(time: bigint): void {
+    this.now = time
+    if (time > this.lastTime) this.lastTime = time
+  }
+
+  private data(event: DataEvent): void {
+    const conn = this.conns.get(event.connId)
+    if (conn === undefined || conn.mode === 'skipped' || conn.mode === 'websocket') return
+    this.tick(event.time)
+    if (conn.mode === 'stream') return this.feed(conn, event)
+    if (this.ports.size > 0) {
+      if (!this.ports.has(conn.serverPort) && !this.ports.has(conn.clientPort)) return this.skip(conn)
+      this.startStream(conn, conn.sawSyn)
+      return this.feed(conn, event)
+    }
+    conn.held.push(event)
+    if (event.direction === 'server') return
+    const clientBytes = conn.held.filter((e) => e.direction === 'client')
+    // A picked-up connection (no SYN) does not start with its handshake: only detect from offset 0.
+    if (clientBytes[0].streamOffset !== 0) return this.skip(conn)
+    const start = Buffer.concat(clientBytes.map((e) => e.bytes).slice(0, 6))
+    const verdict = handshakeStart(start, this.maxFrameSize)
+    if (verdict === undefined) return
+    if (!verdict) return this.skip(conn)
+    this.startStream(conn, true)
+    const held = conn.held
+    conn.held = []
+    for (const each of held) {
+      this.tick(each.time)
+      this.feed(conn, each)
+    }
+    this.tick(event.time)
+  }
+
+  private skip(conn: Conn): void {
+    conn.mode = 'skipped'
+    conn.held = []
+    this.summary.skippedConnections++
+  }
+
+  private startStream(conn: Conn, handshake: boolean): void {
+    conn.mode = 'stream'
+    this.summary.stmpConnections.stream++
+    for (const flow of [conn.client, conn.server]) {
+      const side = flow.direction
+      flow.decoder = new StreamDecoder(
+        (frame, offset, length) => this.streamFrame(conn, flow, frame, offset, length),
+        (err) => this.error(err.code, err.message, err.offset, conn.connection, side, this.now),
+        {
+          serverLatency: conn.serverLatency,
+          handshake: handshake ? side : 'none',
+          maxFrameSize: this.maxFrameSize,
+          maxMessageSize: Math.max(this.maxFrameSize, DEFAULT_LIMITS.maxMessageSize),
+          continueAfterError: true,
+        },
+      )
+      if (this.messages) {
+        flow.reassembler = new Reassembler({ maxMessageSize: Math.max(this.maxFrameSize, DEFAULT_LIMITS.maxMessageSize) })
+        flow.openMessages = new Map()
+      }
+    }
+  }
+
+  private feed(conn: Conn, event: DataEvent): void {
+    const flow = conn[event.direction]
+    if (flow.lostFrom >= 0) {
+      flow.lostEnd = Math.max(flow.lostEnd, event.streamOffset + event.bytes.length)
+      return
+    }
+    ;(flow.decoder as StreamDecoder).write(event.bytes)
+  }
+
+  private streamFrame(conn: Conn, flow: Flow, frame: AnyFrame, offset: number, length: number): void {
+    if (frame.kind === 'handshake-request') {
+      const options = urlOptions(frame.url)
+      conn.codec = options.codec
+      conn.serverLatency = options.serverLatency
+      ;(conn.client.decoder as StreamDecoder).serverLatency = options.serverLatency
+      ;(conn.server.decoder as StreamDecoder).serverLatency = options.serverLatency
+    }
+    if (flow.reassembler !== undefined && (frame.kind === 'request' || frame.kind === 'push' || frame.kind === 'response') && (frame.follow || frame.fin)) {
+      const key = (KIND_CODE[frame.kind] << 16) | frame.id
+      const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
+      let whole: MessageFrame | undefined
+      try {
+        whole = flow.reassembler.push(frame, offset)
+      } catch (err) {
+        if (!(err instanceof StmpProtocolError)) throw err
+        open.delete(key)
+        this.error(err.code, err.message, err.offset, conn.connection, flow.direction, this.now)
+        return
+      }
+      const entry = open.get(key)
+      if (whole === undefined) {
+        if (entry === undefined) open.set(key, { offset, length, frames: 1 })
+        else {
+          entry.length += length
+          entry.frames++
+        }
+        return
+      }
+      open.delete(key)
+      const first = entry ?? { offset, length: 0, frames: 0 }
+      this.frame(conn, flow, whole, first.offset, first.length + length, 'stream', 'binary', first.frames + 1)
+      return
+    }
+    this.frame(conn, flow, frame, offset, length, 'stream', 'binary')
+  }
+
+  private upgrade(event: HttpUpgradeEvent): void {
+    const conn = this.conns.get(event.connId)
+    if (conn === undefined) return
+    this.tick(event.time)
+    if (this.ports.size > 0 && !this.ports.has(conn.serverPort) && !this.ports.has(conn.clientPort)) return this.skip(conn)
+    if (!event.websocket && event.status === 0) return this.skip(conn)
+    conn.mode = 'websocket'
+    this.summary.stmpConnections.websocket++
+    const options = urlOptions(event.url)
+    conn.codec = options.codec
+    conn.serverLatency = options.serverLatency
+    this.frame(conn, conn.client, { kind: 'handshake-request', url: event.url, headers: event.requestHeaders }, 0, 0, 'websocket', 'http')
+    if (event.status !== 0) {
+      this.frame(conn, conn.server, { kind: 'handshake-response', status: event.status, message: event.statusText }, 0, 0, 'websocket', 'http')
+    }
+  }
+
+  private wsMessage(event: WsMessageEvent): void {
+    const conn = this.conns.get(event.connId)
+    if (conn === undefined || conn.mode !== 'websocket') return
+    this.tick(event.time)
+    const format: Format = event.opcode === 'text' ? 'text' : 'binary'
+    const flow = conn[event.direction]
+    let frame: AnyFrame
+    try {
+      frame = decodeMessage(event.payload, { format, serverLatency: conn.serverLatency }, 0)
+    } catch (err) {
+      if (!(err instanceof StmpProtocolError)) throw err
+      this.error(err.code, err.message, event.streamOffset + err.offset, conn.connection, event.direction, event.time)
+      return
+    }
+    this.frame(conn, flow, frame, event.streamOffset, event.payload.length, 'websocket', format)
+  }
+
+  private gap(event: Extract<CaptureEvent, { type: 'gap' }>): void {
+    const conn = this.conns.get(event.connId)
+    if (conn === undefined) return
+    this.tick(event.time)
+    if (conn.mode === 'pending') {
+      // The start of the connection is missing or the server spoke into a gap: cannot tell it is STMP.
+      if (this.ports.size > 0 && (this.ports.has(conn.serverPort) || this.ports.has(conn.clientPort))) this.startStream(conn, false)
+      else return this.skip(conn)
+    }
+    if (conn.mode === 'skipped') return
+    this.summary.gaps++
+    this.summary.gapBytes += event.missing
+    this.sink({ type: 'gap', connection: event.connection, direction: event.direction, offset: event.streamOffset, bytes: event.missing, time: event.time })
+    const flow = conn[event.direction]
+    if (conn.mode === 'websocket' || flow.lostFrom >= 0) return
+    const decoder = flow.decoder as StreamDecoder
+    // The frame the gap cut into, if any, is not decoded either: start at its first byte.
+    flow.lostFrom = decoder.offset - decoder.buffered
+    flow.lostEnd = event.streamOffset + event.missing
+  }
+
+  private close(connId: number, time: bigint): void {
+    const conn = this.conns.get(connId)
+    if (conn === undefined) return
+    this.tick(time)
+    this.conns.delete(connId)
+    if (conn.mode === 'pending') {
+      this.skip(conn)
+      return
+    }
+    if (conn.mode !== 'stream') return
+    for (const flow of [conn.client, conn.server]) {
+      if (flow.lostFrom >= 0) {
+        this.sink({ type: 'undecodable', connection: conn.connection, direction: flow.direction, offset: flow.lostFrom, bytes: flow.lostEnd - flow.lostFrom, time })
+      } else {
+        ;(flow.decoder as StreamDecoder).end()
+      }
+    }
+  }
+
+  private error(code: string, message: string, offset: number | undefined, connection: string | undefined, direction: Direction | undefined, time: bigint): void {
+    this.summary.errors++
+    this.summary.errorCodes[code] = (this.summary.errorCodes[code] ?? 0) + 1
+    this.sink({ type: 'error', code, message, offset, connection, direction, time })
+  }
+
+  private frame(
+    conn: Conn, flow: Flow, frame: AnyFrame, offset: number, length: number, transport: CaptureTransport, format: Format | 'http', fragments?: number,
+  ): void {
+    this.summary.frames++
+    this.summary.framesByKind[frame.kind] = (this.summary.framesByKind[frame.kind] ?? 0) + 1
+    if (this.connectionFilter !== undefined && !conn.connection.includes(this.connectionFilter)) return
+    if (this.filtered && !this.passes(conn, flow, frame)) return
+    this.summary.shown++
+    const out: CaptureFrameEvent = {
+      type: 'frame', frame, offset, length, time: this.now, connection: conn.connection, connId: conn.connId, direction: flow.direction,
+      transport, format, codec: conn.codec,
+    }
+    if (fragments !== undefined && fragments > 1) out.fragments = fragments
+    this.sink(out)
+  }
+
+  private passes(conn: Conn, flow: Flow, frame: AnyFrame): boolean {
+    // First: actionOf keeps the request -> action map, which must see every frame.
+    if (this.actionTest !== undefined) {
+      const action = this.actionOf(conn, flow, frame)
+      if (action === undefined || !this.actionTest.test(action)) return false
+    }
+    if (this.kinds !== undefined && !this.kinds.has(frame.kind)) return false
+    if (this.statusTest !== undefined) {
+      const status = statusOf(frame)
+      if (status === undefined || !this.statusTest(status)) return false
+    }
+    return true
+  }
+
+  /** The action a frame belongs to: its own, its fragmented message's, or its request's (a Response). */
+  private actionOf(conn: Conn, flow: Flow, frame: AnyFrame): string | undefined {
+    if (frame.kind !== 'request' && frame.kind !== 'push' && frame.kind !== 'response') return undefined
+    flow.openActions ??= new Map()
+    flow.requestActions ??= new Map()
+    const key = (KIND_CODE[frame.kind] << 16) | frame.id
+    if (frame.kind === 'response') {
+      const other = flow.direction === 'client' ? conn.server : conn.client
+      const action = other.requestActions?.get(frame.id)
+      if (!frame.fin) other.requestActions?.delete(frame.id)
+      return action
+    }
+    let action = frame.action
+    if (frame.follow) {
+      action = flow.openActions.get(key)
+      if (!frame.fin) flow.openActions.delete(key)
+    } else if (frame.fin && action !== undefined) {
+      flow.openActions.set(key, action)
+    }
+    if (frame.kind === 'request' && !frame.follow && action !== undefined) flow.requestActions.set(frame.id, action)
+    return action
+  }
+}

@@ -1,0 +1,337 @@
+import { describe, expect, it } from 'vitest'
+import { CaptureDecoder } from '../../src/lib/capture/decoder.js'
+import { CaptureStmpDecoder, globToRegExp, statusMatcher, urlOptions, type CaptureStmpOptions } from '../../src/lib/capture/stmp.js'
+import { LinkType } from '../../src/lib/capture/types.js'
+import { buildCapture, CaptureWriter, TcpConversation, type CaptureWriterOptions, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse, type Frame, type FrameOptions } from '../../src/lib/codec/index.js'
+import { captureLine, IsoTime } from '../../src/lib/render/capture-ndjson.js'
+import { wsFrame } from './helpers.js'
+
+const CLIENT = { ip: '10.1.0.1', port: 51000 }
+const SERVER = { ip: '10.1.0.2', port: 9000 }
+const CONN = '10.1.0.1:51000 -> 10.1.0.2:9000'
+const LATENCY: FrameOptions = { format: 'binary', framing: 'stream', serverLatency: true }
+const json = (v: unknown) => Buffer.from(JSON.stringify(v))
+
+type Line = Record<string, unknown>
+
+/** Decodes a capture to the NDJSON objects `decode --json` prints, chunked as given. */
+function decodeJson(file: Buffer, options: CaptureStmpOptions = {}, chunk = file.length): { lines: Line[]; stmp: CaptureStmpDecoder } {
+  const text: string[] = []
+  const time = new IsoTime()
+  const stmp = new CaptureStmpDecoder((event) => text.push(captureLine(event, time)), options)
+  const decoder = new CaptureDecoder((event) => stmp.event(event))
+  for (let at = 0; at < file.length; at += chunk) decoder.write(file.subarray(at, at + chunk))
+  decoder.end()
+  stmp.end()
+  stmp.setPackets(decoder.stats.packets)
+  return { lines: text.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line), stmp }
+}
+
+function frames(lines: Line[]): Line[] {
+  return lines.filter((l) => typeof l.kind === 'string')
+}
+
+/** What a test compares: kind, direction, id, action/status and the decoded payload. */
+function brief(lines: Line[]): string[] {
+  return frames(lines).map((l) => [l.direction, l.kind, l.id ?? '', l.action ?? l.status ?? l.url ?? '', JSON.stringify(l.payload ?? null)].join(' '))
+}
+
+/** A stream STMP conversation: handshake with latency, 3 requests and responses, a ping, a push. */
+function stmpConversation(c = new TcpConversation({ client: CLIENT, server: SERVER }), segmentSize = 1460): TcpPacketOut[] {
+  const req = (id: number, action: string, payload: unknown): Frame => ({ kind: 'request', id, action, payload: json(payload), follow: false, fin: false })
+  const res = (id: number, status: number, payload: Buffer, latency = 3): Frame => ({ kind: 'response', id, status, latency, payload, follow: false, fin: false })
+  return [
+    ...c.handshake(),
+    ...c.send('client', encodeHandshakeRequest({ url: '/?stmp_version=3&stmp_content_type=application/json&stmp_server_latency=1', headers: { authorization: 'Bearer x' } }), segmentSize),
+    ...c.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' }), segmentSize),
+    ...c.send('client', Buffer.concat([encodeFrame(req(1, 'user.get', { id: 7 }), LATENCY), encodeFrame(req(2, 'user.list', { page: 2 }), LATENCY)]), segmentSize),
+    ...c.send('server', encodeFrame(res(1, 200, json({ name: 'ann' })), LATENCY), segmentSize),
+    ...c.send('server', encodeFrame(res(2, 404, Buffer.from('no handler for user.list')), LATENCY), segmentSize),
+    ...c.send('client', encodeFrame({ kind: 'ping', id: 9 }, LATENCY), segmentSize),
+    ...c.send('server', encodeFrame({ kind: 'ping', id: 9 }, LATENCY), segmentSize),
+    ...c.send('server', encodeFrame({ kind: 'push', id: 1, action: 'news', payload: json(['a', 1]), follow: false, fin: false }, LATENCY), segmentSize),
+    ...c.send('client', encodeFrame(req(3, 'order.put', { n: 1 }), LATENCY), segmentSize),
+    ...c.send('server', encodeFrame(res(3, 200, json({ ok: true }), 12), LATENCY), segmentSize),
+    ...c.close(),
+  ]
+}
+
+const EXPECTED = [
+  'client handshake-request  /?stmp_version=3&stmp_content_type=application/json&stmp_server_latency=1 null',
+  'server handshake-response  200 null',
+  'client request 1 user.get {"id":7}',
+  'client request 2 user.list {"page":2}',
+  'server response 1 200 {"name":"ann"}',
+  'server response 2 404 "no handler for user.list"',
+  'client ping 9  null',
+  'server ping 9  null',
+  'server push 1 news ["a",1]',
+  'client request 3 order.put {"n":1}',
+  'server response 3 200 {"ok":true}',
+]
+
+function file(packets: TcpPacketOut[], options: Partial<CaptureWriterOptions> = {}, times?: bigint[]): Buffer {
+  return buildCapture({ format: 'pcap', linkType: LinkType.ETHERNET, ...options }, packets.map((p, i) => ({ time: times?.[i] ?? p.time, ip: p.ip })))
+}
+
+describe('STMP over a stream transport in a capture', () => {
+  it('decodes both directions with the handshake options; every documented field is there', () => {
+    const { lines, stmp } = decodeJson(file(stmpConversation()))
+    expect(brief(lines)).toEqual(EXPECTED)
+    const first = frames(lines)[2]
+    expect(first).toEqual({
+      kind: 'request', id: 1, action: 'user.get', payloadHex: json({ id: 7 }).toString('hex'), follow: false, fin: false,
+      offset: expect.any(Number), length: expect.any(Number), payload: { id: 7 },
+      time: expect.stringMatching(/^2026-01-01T00:00:00\.\d{6}Z$/), connection: CONN, direction: 'client', transport: 'stream', format: 'binary',
+    })
+    // The handshake asked for latency: Responses carry it (both directions use the option).
+    expect(frames(lines)[4]).toMatchObject({ kind: 'response', status: 200, latency: 3 })
+    expect(frames(lines)[0]).toMatchObject({ headers: { authorization: 'Bearer x' }, offset: 0 })
+    expect(stmp.summary).toMatchObject({ connections: 1, stmpConnections: { stream: 1, websocket: 0 }, skippedConnections: 0, frames: 11, errors: 0, gaps: 0 })
+    expect(lines.filter((l) => l.error !== undefined)).toEqual([])
+  })
+
+  it('gives the same output for pcapng, big-endian pcap, and one byte at a time', () => {
+    const packets = stmpConversation()
+    const reference = JSON.stringify(decodeJson(file(packets)).lines)
+    expect(JSON.stringify(decodeJson(file(packets, { format: 'pcapng' })).lines)).toBe(reference)
+    expect(JSON.stringify(decodeJson(file(packets, { bigEndian: true })).lines)).toBe(reference)
+    expect(JSON.stringify(decodeJson(file(packets), {}, 1).lines)).toBe(reference)
+  })
+
+  it('reassembles out-of-order and retransmitted segments (small segments, frames split across them)', () => {
+    const packets = stmpConversation(undefined, 7)
+    const data = packets.slice(3, -4)
+    // Swap neighbours pairwise and retransmit every third segment after its successor.
+    const shuffled: TcpPacketOut[] = []
+    for (let i = 0; i < data.length; i += 2) {
+      if (i + 1 < data.length) shuffled.push(data[i + 1])
+      shuffled.push(data[i])
+      if (i % 3 === 0) shuffled.push(data[i])
+    }
+    const reordered = [...packets.slice(0, 3), ...shuffled, ...packets.slice(-4)]
+    expect(reordered.length).toBeGreaterThan(packets.length)
+    const { lines, stmp } = decodeJson(file(reordered, {}, reordered.map((_, i) => 1_767_225_600_000_000_000n + BigInt(i) * 1000n)))
+    // Capture order across the two directions changed; each direction's own order did not.
+    for (const side of ['client', 'server']) expect(brief(lines).filter((l) => l.startsWith(side))).toEqual(EXPECTED.filter((l) => l.startsWith(side)))
+    expect(stmp.summary.errors).toBe(0)
+    expect(stmp.summary.gaps).toBe(0)
+  })
+
+  it('a missing segment: a gap object, the rest of that direction undecodable, the other direction decoded', () => {
+    const packets = stmpConversation(undefined, 7)
+    const c2s = packets.map((p, i) => ({ p, i })).filter(({ p }) => p.from === 'client' && p.payloadLength > 0)
+    // Drop a client segment inside request 1, after the handshake (whose URL sets the latency option).
+    const handshakeLength = encodeHandshakeRequest({ url: '/?stmp_version=3&stmp_content_type=application/json&stmp_server_latency=1', headers: { authorization: 'Bearer x' } }).length
+    const dropped = c2s.find(({ p }) => ((p.seq - 1001) >>> 0) >= handshakeLength + 3) as (typeof c2s)[number]
+    const rest = packets.filter((_, i) => i !== dropped.i)
+    const { lines, stmp } = decodeJson(file(rest))
+    const gaps = lines.filter((l) => l.gap !== undefined)
+    expect(gaps).toEqual([{ gap: { connection: CONN, direction: 'client', offset: expect.any(Number), bytes: 7, time: expect.any(String) } }])
+    const gap = gaps[0].gap as { offset: number }
+    expect(gap.offset).toBe((dropped.p.seq - 1001) >>> 0)
+    const undecodable = lines.filter((l) => l.undecodable !== undefined)
+    expect(undecodable).toHaveLength(1)
+    const u = undecodable[0].undecodable as { direction: string; offset: number; bytes: number }
+    expect(u.direction).toBe('client')
+    expect(u.offset).toBeLessThanOrEqual(gap.offset)
+    // Every client frame printed ends before the undecodable range; none after it.
+    const client = frames(lines).filter((l) => l.direction === 'client')
+    for (const f of client) expect((f.offset as number) + (f.length as number)).toBeLessThanOrEqual(u.offset)
+    expect(u.offset + u.bytes).toBe(c2s.reduce((n, { p }) => n + p.payloadLength, 0))
+    // The server direction is whole.
+    expect(brief(lines).filter((l) => l.startsWith('server'))).toEqual(EXPECTED.filter((l) => l.startsWith('server')))
+    expect(stmp.summary).toMatchObject({ gaps: 1, gapBytes: 7, errors: 0 })
+  })
+
+  it('reads SLL2, VLAN-tagged Ethernet, NULL and raw-IP link layers alike', () => {
+    const packets = stmpConversation()
+    for (const options of [
+      { linkType: LinkType.LINUX_SLL2 }, { linkType: LinkType.ETHERNET, link: { vlans: [100, { tpid: 0x88a8, id: 7 }] } },
+      { linkType: LinkType.NULL }, { linkType: LinkType.RAW },
+    ] satisfies Partial<CaptureWriterOptions>[]) {
+      expect(brief(decodeJson(file(packets, options)).lines)).toEqual(EXPECTED)
+    }
+    // pcapng with an SLL2 interface too.
+    expect(brief(decodeJson(file(packets, { format: 'pcapng', interfaces: [{ linkType: LinkType.LINUX_SLL2, tsresol: 9 }] })).lines)).toEqual(EXPECTED)
+  })
+
+  it('nanosecond pcap: time is the nanoseconds truncated to microseconds', () => {
+    const packets = stmpConversation()
+    const base = 1_795_316_645_123_456_999n // 2026-11-22T03:04:05.123456999Z
+    const { lines } = decodeJson(file(packets, { nanosecond: true }, packets.map(() => base)))
+    for (const f of frames(lines)) expect(f.time).toBe('2026-11-22T03:04:05.123456Z')
+    const formatter = new IsoTime()
+    expect(formatter.format(1_795_316_645_999_999_999n)).toBe('2026-11-22T03:04:05.999999Z')
+    expect(formatter.format(1_795_316_646_000_000_000n)).toBe('2026-11-22T03:04:06.000000Z')
+  })
+
+  it('fragmented messages: frame by frame by default, joined with messages', () => {
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const big = json({ blob: 'x'.repeat(5000) })
+    const opts: FrameOptions = { format: 'binary', framing: 'stream', serverLatency: false }
+    const parts = encodeFragmented({ kind: 'request', id: 5, action: 'upload', payload: big, follow: false, fin: false }, opts, 1024)
+    const reply = encodeFragmented({ kind: 'response', id: 5, status: 200, latency: null, payload: big, follow: false, fin: false }, opts, 2000)
+    const packets = [
+      ...c.handshake(),
+      ...c.send('client', encodeHandshakeRequest({ url: '/', headers: {} })),
+      ...c.send('server', encodeHandshakeResponse({ status: 200, message: '' })),
+      // Interleave a ping between fragments (wire notes §7: other frames may come between).
+      ...c.send('client', Buffer.concat([parts[0], encodeFrame({ kind: 'ping', id: 1 }), ...parts.slice(1)])),
+      ...c.send('server', Buffer.concat([encodeFrame({ kind: 'ping', id: 1 }), ...reply])),
+      ...c.close(),
+    ]
+    const raw = frames(decodeJson(file(packets)).lines)
+    const requests = raw.filter((l) => l.kind === 'request')
+    expect(requests).toHaveLength(parts.length)
+    expect(requests.map((l) => [l.follow, l.fin])).toEqual(parts.map((_, i) => [i > 0, i < parts.length - 1]))
+    expect(requests[0].action).toBe('upload')
+    expect(requests[0].payload).toBeUndefined() // a fragment alone is not the JSON value
+
+    const joined = frames(decodeJson(file(packets), { messages: true }).lines)
+    expect(joined.map((l) => `${l.direction} ${l.kind}`)).toEqual(['client handshake-request', 'server handshake-response', 'client ping', 'client request', 'server ping', 'server response'])
+    const request = joined[3]
+    expect(request).toMatchObject({ kind: 'request', id: 5, action: 'upload', follow: false, fin: false, fragments: parts.length, payload: { blob: 'x'.repeat(5000) } })
+    expect(request.length).toBe(parts.reduce((n, p) => n + p.length, 0))
+    expect(joined[5]).toMatchObject({ kind: 'response', status: 200, fragments: reply.length, payload: { blob: 'x'.repeat(5000) } })
+  })
+
+  it('skips connections that are not STMP; --port decodes them anyway', () => {
+    const stmp = stmpConversation()
+    const other = new TcpConversation({ client: { ip: '10.1.0.9', port: 40000 }, server: { ip: '10.1.0.2', port: 80 } })
+    const http = [...other.handshake(), ...other.send('client', Buffer.from('POST / HTTP/1.1\r\nHost: x\r\n\r\n')), ...other.send('server', Buffer.from('HTTP/1.1 200 OK\r\n\r\n')), ...other.close()]
+    const mixed = file([...stmp.slice(0, 5), ...http, ...stmp.slice(5)])
+    const auto = decodeJson(mixed)
+    expect(brief(auto.lines)).toEqual(EXPECTED)
+    expect(auto.stmp.summary).toMatchObject({ connections: 2, skippedConnections: 1, stmpConnections: { stream: 1 } })
+    const port = decodeJson(mixed, { ports: [9000] })
+    expect(brief(port.lines)).toEqual(EXPECTED)
+    expect(port.stmp.summary.skippedConnections).toBe(1)
+    // --port 80 forces the HTTP connection through the STMP decoder: protocol errors, and the STMP one is skipped.
+    const forced = decodeJson(mixed, { ports: [80] })
+    expect(frames(forced.lines)).toEqual([])
+    expect(forced.stmp.summary.errors).toBeGreaterThan(0)
+    expect(forced.lines.filter((l) => l.error !== undefined)[0]).toMatchObject({ connection: '10.1.0.9:40000 -> 10.1.0.2:80', direction: 'client', time: expect.any(String) })
+  })
+
+  it('a connection picked up mid-stream (no SYN) is decoded without a handshake with --port', () => {
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const packets = [
+      ...c.send('client', encodeFrame({ kind: 'request', id: 4, action: 'a', payload: json(1), follow: false, fin: false })),
+      ...c.send('server', encodeFrame({ kind: 'response', id: 4, status: 200, latency: 2, payload: json(2), follow: false, fin: false }, LATENCY)),
+    ]
+    expect(decodeJson(file(packets)).stmp.summary.skippedConnections).toBe(1)
+    const { lines } = decodeJson(file(packets), { ports: [9000], serverLatency: true })
+    expect(brief(lines)).toEqual(['client request 4 a 1', 'server response 4 200 2'])
+    expect(frames(lines)[1].latency).toBe(2)
+  })
+
+  it('protocol errors carry their connection, direction, time and stream offset; decoding goes on', () => {
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const bad = Buffer.from([0x04, 0x10, 0x00, 0x01, 0x61]) // a request without its \n
+    const good = encodeFrame({ kind: 'ping', id: 3 })
+    const hs = encodeHandshakeRequest({ url: '/', headers: {} })
+    const packets = [...c.handshake(), ...c.send('client', Buffer.concat([hs, bad, good])), ...c.close()]
+    const { lines, stmp } = decodeJson(file(packets))
+    const errors = lines.filter((l) => l.error !== undefined)
+    expect(errors).toEqual([{ error: { code: 'NO_ACTION_END', message: expect.any(String), offset: hs.length }, connection: CONN, direction: 'client', time: expect.any(String) }])
+    expect(brief(lines)).toEqual(['client handshake-request  / null', 'client ping 3  null'])
+    expect(stmp.summary.errorCodes).toEqual({ NO_ACTION_END: 1 })
+  })
+
+  it('an unfinished frame at the end of a connection is TRUNCATED', () => {
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const frame = encodeFrame({ kind: 'request', id: 1, action: 'a', payload: json({ x: 1 }), follow: false, fin: false })
+    const packets = [...c.handshake(), ...c.send('client', Buffer.concat([encodeHandshakeRequest({ url: '/', headers: {} }), frame.subarray(0, 5)])), ...c.close()]
+    const { lines } = decodeJson(file(packets))
+    expect(lines.filter((l) => l.error !== undefined).map((l) => (l.error as { code: string }).code)).toEqual(['TRUNCATED'])
+  })
+})
+
+describe('STMP over WebSocket in a capture', () => {
+  const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
+  const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+  const mask = Buffer.from([1, 2, 3, 4])
+  function wsCapture(url: string, frames: Array<{ from: 'client' | 'server'; opcode: number; payload: Buffer }>): Buffer {
+    const c = new TcpConversation({ client: CLIENT, server: { ip: SERVER.ip, port: 8080 } })
+    const packets = [
+      ...c.handshake(),
+      ...c.send('client', Buffer.from(`GET ${url} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`)),
+      ...c.send('server', Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`)),
+      ...frames.flatMap((f) => c.send(f.from, wsFrame({ opcode: f.opcode, payload: f.payload, mask: f.from === 'client' ? mask : undefined }))),
+      ...c.close(),
+    ]
+    return file(packets, { format: 'pcapng' })
+  }
+  const ws: FrameOptions = { format: 'binary', framing: 'websocket', serverLatency: true }
+  const wsText: FrameOptions = { ...ws, format: 'text' }
+
+  it('decodes binary and text messages by opcode, with the upgrade URL options', () => {
+    const capture = wsCapture('/rpc?stmp_server_latency=1', [
+      { from: 'client', opcode: 2, payload: encodeFrame({ kind: 'request', id: 1, action: 'sum', payload: json([1, 2]), follow: false, fin: false }, ws) },
+      { from: 'server', opcode: 2, payload: encodeFrame({ kind: 'response', id: 1, status: 200, latency: 5, payload: json(3), follow: false, fin: false }, ws) },
+      { from: 'client', opcode: 1, payload: encodeFrame({ kind: 'request', id: 2, action: 'echo', payload: json('hi'), follow: false, fin: false }, wsText) },
+      { from: 'server', opcode: 1, payload: encodeFrame({ kind: 'response', id: 2, status: 200, latency: 1, payload: json('hi'), follow: false, fin: false }, wsText) },
+    ])
+    const { lines, stmp } = decodeJson(capture)
+    expect(brief(lines)).toEqual([
+      'client handshake-request  /rpc?stmp_server_latency=1 null', 'server handshake-response  101 null',
+      'client request 1 sum [1,2]', 'server response 1 200 3', 'client request 2 echo "hi"', 'server response 2 200 "hi"',
+    ])
+    const f = frames(lines)
+    expect(f.slice(0, 2).map((l) => l.format)).toEqual(['http', 'http'])
+    expect(f.slice(2).map((l) => `${l.transport} ${l.format}`)).toEqual(['websocket binary', 'websocket binary', 'websocket text', 'websocket text'])
+    expect(f[3].latency).toBe(5)
+    expect(stmp.summary.stmpConnections).toEqual({ stream: 0, websocket: 1 })
+  })
+
+  it('a bad message is an error at the message offset; the next one decodes', () => {
+    const capture = wsCapture('/', [
+      { from: 'client', opcode: 1, payload: Buffer.from('zAAE') },
+      { from: 'client', opcode: 1, payload: Buffer.from('pAAE') },
+    ])
+    const { lines } = decodeJson(capture)
+    const errors = lines.filter((l) => l.error !== undefined)
+    expect(errors.map((l) => [(l.error as { code: string }).code, l.direction])).toEqual([['BAD_KIND', 'client']])
+    expect(frames(lines).at(-1)).toMatchObject({ kind: 'ping', id: 1, format: 'text' })
+  })
+})
+
+describe('filters', () => {
+  const capture = file(stmpConversation())
+  it('--action matches requests and, through their ids, their responses', () => {
+    expect(brief(decodeJson(capture, { filter: { action: 'user.*' } }).lines)).toEqual([
+      'client request 1 user.get {"id":7}', 'client request 2 user.list {"page":2}', 'server response 1 200 {"name":"ann"}', 'server response 2 404 "no handler for user.list"',
+    ])
+    expect(brief(decodeJson(capture, { filter: { action: 'user.?et', kinds: ['response'] } }).lines)).toEqual(['server response 1 200 {"name":"ann"}'])
+  })
+  it('--kind, --status and --connection', () => {
+    expect(brief(decodeJson(capture, { filter: { kinds: ['ping', 'push'] } }).lines)).toEqual(['client ping 9  null', 'server ping 9  null', 'server push 1 news ["a",1]'])
+    expect(brief(decodeJson(capture, { filter: { status: ['4xx'] } }).lines)).toEqual(['server response 2 404 "no handler for user.list"'])
+    const byStatus = decodeJson(capture, { filter: { status: ['200'], kinds: ['response'] } })
+    expect(brief(byStatus.lines)).toHaveLength(2)
+    expect(byStatus.stmp.summary).toMatchObject({ frames: 11, shown: 2 })
+    expect(frames(decodeJson(capture, { filter: { connection: '10.1.0.1:51000' } }).lines)).toHaveLength(11)
+    expect(frames(decodeJson(capture, { filter: { connection: ':51001' } }).lines)).toHaveLength(0)
+  })
+  it('helpers: globs, status classes, URL options', () => {
+    expect(globToRegExp('a.*').test('a.b.c')).toBe(true)
+    expect(globToRegExp('a.*').test('ab')).toBe(false)
+    expect(globToRegExp('a?c').test('abc')).toBe(true)
+    const m = statusMatcher(['2xx', '404'])
+    expect([200, 299, 300, 404, 405].map(m)).toEqual([true, true, false, true, false])
+    expect(urlOptions('/x?stmp_content_type=application/msgpack&STMP_SERVER_LATENCY=1')).toEqual({ codec: 'msgpack', serverLatency: true })
+    expect(urlOptions('/')).toEqual({ codec: 'json', serverLatency: false })
+    expect(urlOptions('/?stmp_content_type=foo/bar')).toEqual({ codec: undefined, serverLatency: false })
+  })
+})
+
+describe('writer used as a stream source', () => {
+  it('CaptureWriter pieces concatenated equal buildCapture', () => {
+    const packets = stmpConversation()
+    const w = new CaptureWriter({ format: 'pcap', linkType: LinkType.ETHERNET })
+    const pieces = Buffer.concat([w.header(), ...packets.map((p) => w.packet(p.time, p.ip))])
+    expect(pieces.equals(file(packets))).toBe(true)
+  })
+})
