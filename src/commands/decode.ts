@@ -1,24 +1,30 @@
 import { Args, Flags } from '@oclif/core'
 import { BYTE_INPUT_MODES, DEFAULT_DECODE_OPTIONS, decodeInput, summaryLine, type DecodeSink } from '../lib/capture/decode-bytes.js'
+import { FRAME_KINDS } from '../lib/capture/stmp.js'
 import { StmpCommand } from '../lib/cli/base-command.js'
+import { decodeCaptureCli, inputIsCapture } from '../lib/cli/decode-capture.js'
 import { parseSize } from '../lib/cli/units.js'
-import { ExitCode } from '../lib/errors.js'
+import { ExitCode, StmpError } from '../lib/errors.js'
 import { readData } from '../lib/payload/data.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { NdjsonWriter } from '../lib/render/decode-ndjson.js'
 import { DecodeTable } from '../lib/render/decode-table.js'
 
 export default class Decode extends StmpCommand {
-  static override summary = 'Decode STMP frames from a hex dump, base64 or raw bytes'
+  static override summary = 'Decode STMP frames from a packet capture, a hex dump, base64 or raw bytes'
   static override description = `Reads a file (or stdin) holding STMP bytes as plain hex, an xxd / hexdump -C / od dump, base64 or raw bytes, and prints every frame and every protocol error in input order. Decoding goes on after a bad frame wherever LENGTH allows.
 
-Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when it cannot be read or a flag is bad. See docs/decode.md.`
+A pcap or pcapng capture (tcpdump, Wireshark) is read in chunks: TCP is reassembled, WebSocket upgrades are followed, and every STMP frame is printed with its time, connection and direction.
+
+Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when it cannot be read (BAD_CAPTURE for a broken capture) or a flag is bad. See docs/decode.md.`
 
   static override examples = [
     { description: 'A Ping frame given as hex on stdin', command: "echo '03 00 00 07' | <%= config.bin %> <%= command.id %>" },
     { description: 'An xxd dump of a capture, as NDJSON', command: 'xxd frames.bin | <%= config.bin %> <%= command.id %> --json' },
     { description: 'A client stream that starts with its handshake', command: '<%= config.bin %> <%= command.id %> client.hex --handshake client' },
     { description: 'One WebSocket text message', command: "printf 'pAAE' | <%= config.bin %> <%= command.id %> --transport websocket --format text" },
+    { description: 'A tcpdump capture of port 5000, fragmented messages joined, as NDJSON', command: '<%= config.bin %> <%= command.id %> traffic.pcap --port 5000 --messages --json' },
+    { description: 'Failed responses to user.* requests in a capture', command: "<%= config.bin %> <%= command.id %> traffic.pcapng --action 'user.*' --status 4xx --status 5xx" },
   ]
 
   static override args = {
@@ -27,12 +33,18 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
   }
 
   static override flags = {
-    input: Flags.option({ options: BYTE_INPUT_MODES, default: 'auto' as const, description: 'how the input is written: auto detects hex, xxd, hexdump -C, od and base64, else raw bytes' })(),
+    input: Flags.option({ options: [...BYTE_INPUT_MODES, 'pcap'] as const, default: 'auto' as const, description: 'how the input is written: auto detects pcap/pcapng by magic number, then hex, xxd, hexdump -C, od and base64, else raw bytes; pcap means pcap or pcapng' })(),
     transport: Flags.option({ options: ['stream', 'websocket'] as const, default: 'stream' as const, description: 'stream: LENGTH-prefixed frames (tcp, tls, unix); websocket: the whole input is ONE WebSocket message' })(),
     format: Flags.option({ options: ['binary', 'text'] as const, default: 'binary' as const, description: 'binary, or text (a WebSocket text message, read as the raw text)' })(),
     'server-latency': Flags.boolean({ default: false, description: 'Responses carry the latency field (stmp_server_latency=1)' }),
     handshake: Flags.option({ options: ['none', 'client', 'server'] as const, default: 'none' as const, description: "the stream starts with this side's handshake frame" })(),
     'max-frame': Flags.string({ default: '16MiB', description: 'largest frame accepted (bytes after LENGTH); larger frames are TOO_LARGE' }),
+    port: Flags.integer({ multiple: true, min: 1, max: 65535, helpGroup: 'CAPTURE', description: 'capture: connections on this port are STMP (repeatable); default: detect by handshake or WebSocket upgrade' }),
+    messages: Flags.boolean({ default: false, helpGroup: 'CAPTURE', description: 'capture: join fragmented messages and print each once' }),
+    action: Flags.string({ helpGroup: 'CAPTURE', description: 'capture: only frames of actions matching this glob (a response matches by its request)' }),
+    kind: Flags.option({ options: FRAME_KINDS, multiple: true, delimiter: ',', helpGroup: 'CAPTURE', description: 'capture: only frames of these kinds' })(),
+    connection: Flags.string({ helpGroup: 'CAPTURE', description: 'capture: only connections whose "client-ip:port -> server-ip:port" contains this text' }),
+    status: Flags.string({ multiple: true, helpGroup: 'CAPTURE', description: 'capture: only frames with this status (200, 4xx; repeatable)' }),
   }
 
   public async run(): Promise<void> {
@@ -45,6 +57,18 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
       handshake: flags.handshake,
       maxFrameSize: parseSize(flags['max-frame'], 'max-frame'),
     }
+    const file = args.file === undefined || args.file === '-' ? undefined : args.file
+    const captureFlags = ['port', 'messages', 'action', 'kind', 'connection', 'status'] as const
+    if (flags.input === 'pcap' || (flags.input === 'auto' && await inputIsCapture(file))) {
+      const { errors } = await decodeCaptureCli(file, {
+        json: this.jsonEnabled(), ports: flags.port, messages: flags.messages, serverLatency: flags['server-latency'], maxFrameSize: options.maxFrameSize,
+        filter: { action: flags.action, kinds: flags.kind, connection: flags.connection, status: flags.status },
+      })
+      if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
+      return
+    }
+    const used = captureFlags.filter((name) => flags[name] !== undefined && flags[name] !== false)
+    if (used.length > 0) throw new StmpError('BAD_FLAG', `--${used[0]} needs a pcap or pcapng capture as input`)
     // The curl-style reader: `@-` is stdin, `@path` a file (missing or unreadable: BAD_FILE).
     const data = await readData(args.file === undefined || args.file === '-' ? '@-' : `@${args.file}`)
 
@@ -61,7 +85,7 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
         if (table.size > 0) process.stdout.write(`${table.render()}\n`)
       }
     }
-    const summary = decodeInput(data, flags.input, options, sink)
+    const summary = decodeInput(data, flags.input as (typeof BYTE_INPUT_MODES)[number], options, sink)
     finish()
     process.stderr.write(`stmpcat decode: ${summaryLine(summary)}\n`)
     if (summary.errors > 0) this.setExitCode(ExitCode.PROTOCOL)
