@@ -26,7 +26,7 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
   static override flags = {
     routes: Flags.string({ summary: 'YAML or JSON routes file: per action a status, reply template, delay, pushes, broadcasts, rooms.', exclusive: ['handler'] }),
     handler: Flags.string({ summary: 'JavaScript or TypeScript module exporting Koa-like middleware (ctx, next).', exclusive: ['routes'] }),
-    token: Flags.string({ summary: 'Require "Authorization: Bearer TOKEN" in the handshake (else 401).', env: 'STMPCAT_TOKEN' }),
+    token: Flags.string({ summary: 'Require "Authorization: Bearer TOKEN" in the handshake (else 401).' }),
     cert: Flags.string({ summary: 'PEM certificate for tls:// and wss:// listeners.' }),
     key: Flags.string({ summary: 'PEM private key for tls:// and wss:// listeners.' }),
     proto: Flags.string({ summary: '.proto file with the service definitions, for protobuf connections (repeatable).', multiple: true }),

@@ -16,16 +16,17 @@ const hasOpenssl = (() => {
 })()
 
 describe('serve: listeners and echo', () => {
-  it('listens on tcp, ws, unix and tls at once and echoes over each', async () => {
+  it('listens on tcp, ws, unix, tls and wss at once and echoes over each', async () => {
     expect(hasOpenssl).toBe(true)
     const dir = tempDir()
     const { cert, key, ca } = testCertificate(dir)
     const sock = join(dir, 's.sock')
-    const p = await serve(['tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${sock}`, 'tls://127.0.0.1:0', '--cert', cert, '--key', key], 4)
+    const p = await serve(['tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${sock}`, 'tls://127.0.0.1:0', 'wss://127.0.0.1:0/secure', '--cert', cert, '--key', key], 5)
     expect(p.urls[0]).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/)
     expect(p.urls[1]).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/stmp$/)
     expect(p.urls[2]).toBe(`unix:${sock}`)
     expect(p.urls[3]).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/)
+    expect(p.urls[4]).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/secure$/)
     expect(p.urls.every((u) => !u.includes(':0/') && !u.endsWith(':0'))).toBe(true)
     for (const url of p.urls) {
       const c = await client(url, { tls: { ca: [ca] } })
