@@ -60,7 +60,7 @@ export function liveCli(args: string[]): LiveCli {
     write: (text) => child.stdin.write(text),
     end: () => child.stdin.end(),
     done,
-    waitForStderr: (text, ms = 10_000) => new Promise((resolve, reject) => {
+    waitForStderr: (text, ms = 30_000) => new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
         reject(new Error(`stderr did not show ${JSON.stringify(text)} within ${ms} ms; stderr:\n${stderr}`))
@@ -73,7 +73,7 @@ export function liveCli(args: string[]): LiveCli {
       }
       check()
     }),
-    waitFor: (match, ms = 10_000) => new Promise((resolve, reject) => {
+    waitFor: (match, ms = 30_000) => new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
         reject(new Error(`no matching line within ${ms} ms; stdout:\n${stdout}\nstderr:\n${stderr}`))

@@ -1,6 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { StmpServer } from '../../src/lib/session/index.js'
-import { runCli } from '../helpers/cli.js'
+import { type ServeProcess, runCli, startServe } from '../helpers/cli.js'
 import { crash, freePort, liveCli, ndjson, startServer } from './helpers.js'
 
 const servers: StmpServer[] = []
@@ -16,9 +19,37 @@ async function server(options: Parameters<typeof startServer>[0] = {}, port = 0)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('connect in a pipe', () => {
+const ROUTES = `
+slow:
+  delay: 400ms
+  reply: "{{payload}}"
+hang:
+  delay: 3s
+missing:
+  status: 404
+boom:
+  status: 500
+"*":
+  reply: "{{payload}}"
+`
+
+// Child processes of the CLI: generous limits for a loaded CI machine.
+const SLOW = { timeout: 90_000 }
+
+describe('connect in a pipe, against stmpcat serve', SLOW, () => {
+  let serve: ServeProcess
+  let url: string
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-connect-'))
+    writeFileSync(join(dir, 'routes.yaml'), ROUTES)
+    serve = await startServe(['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')])
+    url = serve.urls[0]
+  })
+  afterAll(async () => {
+    await serve?.stop()
+  })
+
   it('answers 10,000 lines at --concurrency 64: every id once, payloads equal to the inputs', async () => {
-    const { url } = await server()
     const input = Array.from({ length: 10_000 }, (_, i) => JSON.stringify({ id: `r${i}`, action: 'echo', payload: { n: i, s: 'x'.repeat(i % 7) } })).join('\n')
     const run = await runCli(['connect', url, '--concurrency', '64'], { stdin: `${input}\n` })
     expect(run.stderr).toBe('')
@@ -29,18 +60,13 @@ describe('connect in a pipe', () => {
     for (const l of lines) seen.set(l.id, l)
     expect(seen.size).toBe(10_000)
     for (let i = 0; i < 10_000; i++) {
-      const l = seen.get(`r${i}`)
-      expect(l).toMatchObject({ action: 'echo', status: 200, payload: { n: i, s: 'x'.repeat(i % 7) } })
+      expect(seen.get(`r${i}`)).toMatchObject({ action: 'echo', status: 200, payload: { n: i, s: 'x'.repeat(i % 7) } })
     }
   })
 
   it('keeps input order at concurrency 1, also for ACTION JSON lines; ids default to line numbers', async () => {
-    const { url } = await server({ handler: async (r) => {
-      // Later requests answer faster: only in-order sending keeps the output in order.
-      await sleep(Number(r.payload.toString()) % 2)
-      return { status: 200, payload: r.payload }
-    } })
-    const input = Array.from({ length: 500 }, (_, i) => (i % 2 ? `echo ${i}` : JSON.stringify({ action: 'echo', payload: i }))).join('\n')
+    // One request in the middle is slow: only in-order sending keeps the output in order.
+    const input = Array.from({ length: 500 }, (_, i) => (i % 2 ? `echo ${i}` : JSON.stringify({ action: i === 250 ? 'slow' : 'echo', payload: i }))).join('\n')
     const run = await runCli(['connect', url], { stdin: input })
     expect(run.code).toBe(0)
     const lines = ndjson(run.stdout)
@@ -48,29 +74,50 @@ describe('connect in a pipe', () => {
     expect(lines.map((l) => l.id)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1))
   })
 
-  it('waits at end of input for slow replies; a malformed line is an error with its line number and the rest run', async () => {
-    const { url } = await server({ handler: async (r) => {
-      if (r.action === 'slow') await sleep(400)
-      return { status: 200, payload: r.payload }
-    } })
-    const input = [
+  it('waits at end of input for slow replies, shows pushes from serve (--wait); a malformed line is an error with its line number', async () => {
+    const cli = liveCli(['connect', url, '-c', '8', '--wait', '1s', '--no-fail'])
+    cli.write('{"action":"echo","payload":0,"id":"first"}\n')
+    await cli.waitFor((l) => l.id === 'first')
+    serve.child.stdin.write('{"action":"news","payload":{"headline":"hi"},"to":"all"}\n')
+    cli.write([
       '{"action":"slow","payload":1,"id":"a"}',
       '{"action":"slow","payload":2,"id":"b"',
       '',
       '{"payload":3,"id":"c"}',
       '{"action":"slow","payload":4,"id":{"k":[1]}}',
-    ].join('\n')
-    const run = await runCli(['connect', url, '-c', '8', '--no-fail'], { stdin: input })
+    ].join('\n'))
+    cli.end()
+    const run = await cli.done
     expect(run.code).toBe(0)
     const lines = ndjson(run.stdout)
-    expect(lines).toHaveLength(4)
-    const errors = lines.filter((l) => l.error).map((l) => ({ code: (l.error as { code: string }).code, line: (l.error as { line: number }).line }))
-    expect(errors).toEqual([{ code: 'BAD_INPUT', line: 2 }, { code: 'BAD_INPUT', line: 4 }])
+    expect(lines).toContainEqual({ kind: 'push', action: 'news', payload: { headline: 'hi' } })
+    const errors = lines.filter((l) => l.error).map((l) => ({ id: l.id, code: (l.error as { code: string }).code, line: (l.error as { line: number }).line }))
+    expect(errors).toEqual([{ id: undefined, code: 'BAD_INPUT', line: 3 }, { id: 'c', code: 'BAD_INPUT', line: 5 }])
     expect(lines.filter((l) => l.status === 200).map((l) => [l.id, l.payload])).toEqual(expect.arrayContaining([['a', 1], [{ k: [1] }, 4]]))
+    expect(lines.filter((l) => l.status === 200)).toHaveLength(3)
     // Without --no-fail, bad input lines exit 2.
     expect((await runCli(['connect', url], { stdin: '{"action":"x"}\nnot json {\n{]\n' })).code).toBe(2)
   })
 
+  it('exit codes: refused → 3; a 404 among replies → 6; a 500 → 7 (before 6); a timeout → 4 (before 7); --no-fail → 0', async () => {
+    const port = await freePort()
+    const refused = await runCli(['connect', `tcp://127.0.0.1:${port}`], { stdin: '{"action":"a"}\n' })
+    expect(refused.code).toBe(3)
+    expect(refused.stdout).not.toContain('"status"')
+    const mixed = 'a 1\nmissing 2\na 3\n'
+    const r404 = await runCli(['connect', url], { stdin: mixed })
+    expect(r404.code).toBe(6)
+    expect(ndjson(r404.stdout).map((l) => l.status)).toEqual([200, 404, 200])
+    expect((await runCli(['connect', url, '-c', '4'], { stdin: `${mixed}boom 4\n` })).code).toBe(7)
+    const all = `${mixed}boom 4\n{"action":"hang","id":"h"}\n`
+    const timeout = await runCli(['connect', url, '--timeout', '300ms', '-c', '4'], { stdin: all })
+    expect(timeout.code).toBe(4)
+    expect(ndjson(timeout.stdout)).toContainEqual(expect.objectContaining({ id: 'h', action: 'hang', error: expect.objectContaining({ code: 'TIMEOUT' }) }))
+    expect((await runCli(['connect', url, '--timeout', '300ms', '-c', '4', '--no-fail'], { stdin: all })).code).toBe(0)
+  })
+})
+
+describe('connect in a pipe, server to client', SLOW, () => {
   it('shows pushes and requests from the server as lines (with --wait); replies to them from the input', async () => {
     const { url } = await server({
       onConnection: (session) => setTimeout(() => {
@@ -100,35 +147,9 @@ describe('connect in a pipe', () => {
     expect(ndjson(run.stdout)).toEqual([{ kind: 'request', id: 1, action: 'ask', payload: 1, replied: 204 }])
     expect(statuses).toEqual([204])
   })
-
-  it('exit codes: refused → 3; a 404 among replies → 6; a 500 → 7 (before 6); --no-fail → 0', async () => {
-    const port = await freePort()
-    const refused = await runCli(['connect', `tcp://127.0.0.1:${port}`], { stdin: '{"action":"a"}\n' })
-    expect(refused.code).toBe(3)
-    expect(refused.stdout).not.toContain('"status"')
-    const { url } = await server({ handler: (r) => ({ status: r.action === 'missing' ? 404 : r.action === 'boom' ? 500 : 200, payload: r.payload }) })
-    const mixed = 'a 1\nmissing 2\na 3\n'
-    const r404 = await runCli(['connect', url], { stdin: mixed })
-    expect(r404.code).toBe(6)
-    expect(ndjson(r404.stdout).map((l) => l.status)).toEqual([200, 404, 200])
-    expect((await runCli(['connect', url], { stdin: `${mixed}boom 4\n` })).code).toBe(7)
-    expect((await runCli(['connect', url, '--no-fail'], { stdin: mixed })).code).toBe(0)
-  })
-
-  it('a request that times out is an error line with TIMEOUT and exit 4', async () => {
-    const { url } = await server({ handler: async (r) => {
-      if (r.action === 'hang') await sleep(2000)
-      return { status: 200, payload: r.payload }
-    } })
-    const run = await runCli(['connect', url, '--timeout', '200ms', '-c', '2'], { stdin: '{"action":"hang","id":1}\n{"action":"ok","id":2,"payload":2}\n' })
-    expect(run.code).toBe(4)
-    const lines = ndjson(run.stdout)
-    expect(lines).toContainEqual(expect.objectContaining({ id: 1, action: 'hang', error: expect.objectContaining({ code: 'TIMEOUT' }) }))
-    expect(lines).toContainEqual(expect.objectContaining({ id: 2, status: 200, payload: 2 }))
-  })
 })
 
-describe('connect --reconnect', () => {
+describe('connect --reconnect', SLOW, () => {
   it('keeps lines written before the server listens and sends them once it does', async () => {
     const port = await freePort()
     const input = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, action: 'echo', payload: i })).join('\n')

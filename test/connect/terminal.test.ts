@@ -26,7 +26,7 @@ async function until(pty: PtyDriver, what: RegExp, ms = 15_000): Promise<string>
   throw new Error(`${pty.name}: the screen never showed ${what}:\n${screen}`)
 }
 
-describe('connect on a terminal', () => {
+describe('connect on a terminal', { timeout: 90_000 }, () => {
   it('has a pseudo-terminal driver (tmux, or util-linux script)', () => {
     // Fails, never skips: the terminal tests below need one of them.
     expect(drivers.length, 'neither tmux nor script (util-linux) is installed: the terminal tests cannot run').toBeGreaterThan(0)

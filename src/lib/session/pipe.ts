@@ -225,20 +225,21 @@ export class PipeRunner {
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad(line, `line ${line} is not a JSON object`)
     const o = value as Record<string, unknown>
-    const id = o.id === undefined ? String(line) : JSON.stringify(o.id)
+    const given = o.id === undefined ? undefined : JSON.stringify(o.id)
+    const id = given ?? String(line)
     if (o.reply !== undefined) {
-      if (!Number.isInteger(o.reply) || !Number.isInteger(o.status ?? 200)) return bad(line, `line ${line}: "reply" needs the request's id and an integer "status"`, id)
+      if (!Number.isInteger(o.reply) || !Number.isInteger(o.status ?? 200)) return bad(line, `line ${line}: "reply" needs the request's id and an integer "status"`, given)
       return { kind: 'reply', line, id, to: o.reply as number, status: (o.status ?? 200) as number, payload: this.encode(o.payload, '', 'response', line) }
     }
     const action = o.action
     if (typeof action !== 'string' || action === '' || action.includes('\n')) {
-      return bad(line, `line ${line}: "action" must be a non-empty string without a newline`, id)
+      return bad(line, `line ${line}: "action" must be a non-empty string without a newline`, given)
     }
     let payload: Buffer
     try {
       payload = this.encode(o.payload, action, o.push === true ? 'push' : 'request', line)
     } catch (err) {
-      return { kind: 'bad', line, id, error: toError(err) }
+      return { kind: 'bad', line, id: given, error: toError(err) }
     }
     if (o.push === true) return { kind: 'push', line, id, action, payload }
     return { kind: 'request', line, id, action, payload, tries: 0 }
@@ -262,7 +263,7 @@ export class PipeRunner {
     try {
       payload = this.options.codec.fromText(data, { action, role })
     } catch (err) {
-      return { kind: 'bad', line, id: String(line), error: withLine(toError(err), line) }
+      return { kind: 'bad', line, error: withLine(toError(err), line) }
     }
     return push ? { kind: 'push', line, id: String(line), action, payload } : { kind: 'request', line, id: String(line), action, payload, tries: 0 }
   }
@@ -302,6 +303,9 @@ export class PipeRunner {
     }
     if (this.inputEnded && this.head >= this.queue.length && this.inFlight === 0) {
       this.finished = true
+      // No reply line can come any more.
+      for (const request of this.serverRequests.values()) request.respond(503, Buffer.from('stmpcat connect: input ended, nobody can reply'))
+      this.serverRequests.clear()
       this.resolveDone?.()
     }
   }
