@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -75,6 +75,52 @@ describe('connect on a terminal', { timeout: 90_000 }, () => {
       expect(await pty.exited()).toBe(0)
       await expect.poll(() => closed?.code).toBe(4000)
       expect(readFileSync(history, 'utf8')).toContain('echo {"a": [1, 2]}\n')
+    })
+    it('asks for the URL and content type, completes method names with Tab, and /call walks a method\'s fields', async () => {
+      const { server, url } = await startServer()
+      cleanup.push(() => server.close(100))
+      const dir = mkdtempSync(join(tmpdir(), 'stmpcat-proto-'))
+      writeFileSync(join(dir, 'shop.proto'), [
+        'syntax = "proto3";',
+        'package shop.v1;',
+        'enum Kind { KIND_A = 0; KIND_B = 1; }',
+        'message Order { string sku = 1; uint32 qty = 2; Kind kind = 3; bool gift = 4; }',
+        'service Shop { rpc Place(Order) returns (Order); }',
+      ].join('\n'))
+      const pty = startPty(driver, [process.execPath, BIN, 'connect', '--proto', join(dir, 'shop.proto'), '-t', 'protobuf'], { NO_COLOR: '1', STMPCAT_HISTORY: join(dir, 'history') })
+      cleanup.push(() => pty.stop())
+
+      await until(pty, /\? URL/)
+      await pty.type(url)
+      await pty.key('Enter')
+      await until(pty, /\? Content type/)
+      await pty.key('Enter') // the default: the -t given
+      await until(pty, /connected to .*\(application\/protobuf\)[\s\S]*^stmp>/m)
+
+      await pty.type('shop.v1.Sh')
+      await pty.key('Tab')
+      await until(pty, /^stmp> shop\.v1\.Shop\.Place$/m)
+      await pty.key('C-u')
+
+      await pty.type('/call Shop.Place')
+      await pty.key('Enter')
+      await until(pty, /\? sku \(string\)/)
+      await pty.type('A-1')
+      await pty.key('Enter')
+      await until(pty, /\? qty \(uint32\)/)
+      await pty.type('3')
+      await pty.key('Enter')
+      await until(pty, /KIND_B/)
+      await pty.key('Down')
+      await pty.key('Enter')
+      await until(pty, /\? gift \(bool\)/)
+      await pty.type('y')
+      await pty.key('Enter')
+      const screen = await until(pty, /← 200 OK shop\.v1\.Shop\.Place[\s\S]*"gift": true[\s\S]*^stmp>/m)
+      expect(screen).toMatch(/"sku": "A-1",\s*"qty": 3,\s*"kind": "KIND_B"/)
+
+      await pty.key('C-d')
+      expect(await pty.exited()).toBe(0)
     })
   })
 })

@@ -12,8 +12,8 @@ export interface PtyDriver {
   screen(): Promise<string>
   /** Types `text` literally (no Enter). */
   type(text: string): Promise<void>
-  /** Presses a key: Enter, Tab, C-d, C-u. */
-  key(key: 'Enter' | 'Tab' | 'C-d' | 'C-u'): Promise<void>
+  /** Presses a key: Enter, Tab, Down, C-d, C-u. */
+  key(key: 'Enter' | 'Tab' | 'Down' | 'C-d' | 'C-u'): Promise<void>
   /** Resolves with the exit code once the command ended. */
   exited(): Promise<number>
   stop(): Promise<void>
@@ -77,7 +77,7 @@ function scriptDriver(command: string): PtyDriver {
   const screen = new Screen(COLS)
   child.stdout.setEncoding('utf8').on('data', (d: string) => screen.write(d))
   const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)))
-  const KEYS = { Enter: '\r', Tab: '\t', 'C-d': '\x04', 'C-u': '\x15' }
+  const KEYS = { Enter: '\r', Tab: '\t', Down: '\x1b[B', 'C-d': '\x04', 'C-u': '\x15' }
   return {
     name: 'script',
     screen: async () => screen.text(),
