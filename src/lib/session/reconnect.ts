@@ -103,7 +103,11 @@ export class Link {
     if (this.state === 'closed' || this.state === 'failed') return
     this.state = 'closed'
     if (this.timer) clearTimeout(this.timer)
-    this.rejectReady(new StmpError('CONNECTION_CLOSED', 'the connection was closed'))
+    // ready() from now on rejects, also when the session of the moment had resolved it.
+    const closed = new StmpError('CONNECTION_CLOSED', 'the connection was closed')
+    this.rejectReady(closed)
+    this.readyPromise = Promise.reject(closed)
+    void this.readyPromise.catch(() => undefined)
     const session = this.current
     if (session && session.state !== 'closed') await session.close(code, message)
     this.resolveDone()
