@@ -90,6 +90,7 @@ interface Waiting {
 
 /** Past this many queued bytes a flush happens inline instead of at the end of the tick. */
 const INLINE_FLUSH_BYTES = 32 * 1024
+const EMPTY = Buffer.alloc(0)
 let nextSessionId = 1
 
 export class Session {
@@ -133,9 +134,15 @@ export class Session {
   private nextPingId = 0
   private incoming = 0
   private paused = false
-  private queue: Buffer[] = []
+  private readonly queue: Buffer[] = []
   private queueBytes = 0
   private flushScheduled = false
+  /**
+   * True while a chunk from the transport is being decoded: frames sent meanwhile (responses
+   * of synchronous handlers) are flushed once the chunk is done, without a nextTick.
+   */
+  private batching = false
+  private readonly flushTick = () => this.flush()
   private readonly fragments: Buffer[][] = []
   private keepaliveTimer?: NodeJS.Timeout
   private closeSent = false
@@ -207,7 +214,7 @@ export class Session {
   }
 
   /** Sends a request; resolves with the response, rejects with a coded StmpError. */
-  request(action: string, payload: Buffer = Buffer.alloc(0), options: { timeout?: number } = {}): Promise<ResponseInfo> {
+  request(action: string, payload: Buffer = EMPTY, options?: { timeout?: number }): Promise<ResponseInfo> {
     return new Promise<ResponseInfo>((resolve, reject) => {
       if (this.state !== 'open') {
         reject(this.notOpenError())
@@ -218,10 +225,10 @@ export class Session {
           reject(new StmpError('BACKPRESSURE', `more than ${this.options.maxQueued} requests waiting for one of ${this.options.maxInFlight} in-flight slots`))
           return
         }
-        this.waiting.push({ action, payload, timeout: options.timeout, resolve, reject })
+        this.waiting.push({ action, payload, timeout: options?.timeout, resolve, reject })
         return
       }
-      this.sendRequest(action, payload, options.timeout, resolve, reject)
+      this.sendRequest(action, payload, options?.timeout, resolve, reject)
     })
   }
 
@@ -279,7 +286,13 @@ export class Session {
     this.stats.bytesIn += data.length
     if (this.state === 'closed') return
     if (this.decoder) {
-      this.decoder.write(data)
+      this.batching = true
+      try {
+        this.decoder.write(data)
+      } finally {
+        this.batching = false
+      }
+      if (this.flushScheduled) this.flush()
       return
     }
     const format: Format = text ? 'text' : 'binary'
@@ -611,7 +624,7 @@ export class Session {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    process.nextTick(() => this.flush())
+    if (!this.batching) process.nextTick(this.flushTick)
   }
 
   private flush(): void {
@@ -622,7 +635,8 @@ export class Session {
       if (queue.length === 1) this.transport.write(queue[0])
       else if (this.queueBytes < INLINE_FLUSH_BYTES) this.transport.write(Buffer.concat(queue, this.queueBytes))
       else this.transport.writev(queue)
-      this.queue = []
+      // Transports do not keep the array: reuse it.
+      queue.length = 0
       this.queueBytes = 0
     }
     // One fragment of each large message per flush, so other frames flow between them; stop at
