@@ -132,10 +132,14 @@ export class PipeRunner {
   private resolveDone?: () => void
   private readonly serverRequests = new Map<number, IncomingRequest>()
   private readonly isJson: boolean
+  private readonly requestOptions: { timeout: number }
+  /** JSON.stringify of each action seen (actions repeat: one string per action, not per line). */
+  private readonly actionJson = new Map<string, string>()
 
   constructor(private readonly options: PipeOptions) {
     this.out = new LineWriter(options.output, () => this.pump())
     this.isJson = options.codec.name === 'json'
+    this.requestOptions = { timeout: options.timeout }
   }
 
   /** Events to give the Link: wire each new session, report drops and re-dials. */
@@ -215,8 +219,7 @@ export class PipeRunner {
   }
 
   private parseLine(text: string, line: number): Job {
-    const first = text.charCodeAt(text.search(/\S/))
-    if (first !== 0x7b /* { */) return this.parseTerminalSyntax(text.trim(), line)
+    if (text.charCodeAt(0) !== 0x7b /* { */ && text.trimStart().charCodeAt(0) !== 0x7b) return this.parseTerminalSyntax(text.trim(), line)
     let value: unknown
     try {
       value = JSON.parse(text)
@@ -226,7 +229,7 @@ export class PipeRunner {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad(line, `line ${line} is not a JSON object`)
     const o = value as Record<string, unknown>
     const given = o.id === undefined ? undefined : JSON.stringify(o.id)
-    const id = given ?? String(line)
+    const id = given ?? `${line}`
     if (o.reply !== undefined) {
       if (!Number.isInteger(o.reply) || !Number.isInteger(o.status ?? 200)) return bad(line, `line ${line}: "reply" needs the request's id and an integer "status"`, given)
       return { kind: 'reply', line, id, to: o.reply as number, status: (o.status ?? 200) as number, payload: this.encode(o.payload, '', 'response', line) }
@@ -349,7 +352,7 @@ export class PipeRunner {
     this.inFlight++
     if (job.tries === 0) this.summary.requests++
     job.tries++
-    session.request(job.action, job.payload, { timeout: this.options.timeout }).then(
+    session.request(job.action, job.payload, this.requestOptions).then(
       (res) => this.onResponse(job, res),
       (err: unknown) => this.onRequestError(job, toError(err)),
     )
@@ -374,7 +377,12 @@ export class PipeRunner {
     }
     const latency = Math.round(res.elapsed * 1000) / 1000
     const server = res.latency === null ? '' : `,"serverLatency":${res.latency}`
-    this.out.line(`{"id":${job.id},"action":${JSON.stringify(job.action)},"status":${status},"latency":${latency}${server},"payload":${payload}${extra}}`)
+    let action = this.actionJson.get(job.action)
+    if (action === undefined) {
+      action = JSON.stringify(job.action)
+      if (this.actionJson.size < 10_000) this.actionJson.set(job.action, action)
+    }
+    this.out.line(`{"id":${job.id},"action":${action},"status":${status},"latency":${latency}${server},"payload":${payload}${extra}}`)
     this.pump()
   }
 
