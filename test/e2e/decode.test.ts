@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { hexdumpC, odT1, odX1z, xxd } from '../helpers/dumps.js'
 import { loadVectors, pick, vectorBytes, vectorHandshake, type Vector } from '../helpers/vectors.js'
 
@@ -11,6 +11,10 @@ import { loadVectors, pick, vectorBytes, vectorHandshake, type Vector } from '..
  * `stmpcat decode` as a user runs it: the built CLI in a child process, input on stdin or in a
  * file, NDJSON on stdout, the exit code. Every public conformance vector goes through it.
  */
+
+// Each test spawns the CLI (about 0.4-0.9 s of CPU for oclif to start); on two shared cores under
+// load that can take far longer than the default timeout.
+vi.setConfig({ testTimeout: 180_000 })
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = join(ROOT, 'bin/run.js')
@@ -139,7 +143,7 @@ describe.concurrent('decode --json: output fields', () => {
 
 describe.concurrent('decode: dumps through auto-detection', () => {
   const multi = vectors.find((v) => v.name === 'request in three fragments') as Vector
-  const dumps: [string, (b: Buffer) => string][] = [['xxd', xxd], ['hexdump -C', hexdumpC], ['od -t x1', odT1]]
+  const dumps: [string, (b: Buffer) => string][] = [['xxd', xxd], ['hexdump -C', hexdumpC], ['od -A x -t x1z', odX1z], ['od -t x1', odT1]]
   for (const [name, dump] of dumps) {
     it(`${name} of a vector`, async () => {
       for (const v of [multi, vectors.find((x) => x.name === 'unicode payload') as Vector]) {
