@@ -51,8 +51,8 @@ export function payloadJsonText(frame: AnyFrame, codec: PayloadCodecName | undef
   }
   switch (codec) {
     case 'json': {
-      if (!isUtf8(bytes)) return undefined
-      const text = bytes.toString('utf8')
+      const text = utf8Text(bytes)
+      if (text === undefined) return undefined
       let value: unknown
       try {
         value = JSON.parse(text)
@@ -75,12 +75,23 @@ export function payloadJsonText(frame: AnyFrame, codec: PayloadCodecName | undef
   }
 }
 
+/**
+ * The bytes as text if they are valid UTF-8. Decoding first and checking for U+FFFD (what
+ * invalid sequences become) is cheaper than a separate validation pass; only text that holds a
+ * U+FFFD, which valid UTF-8 may also encode, is checked again.
+ */
+function utf8Text(bytes: Buffer): string | undefined {
+  const text = bytes.toString('utf8')
+  if (!text.includes('\uFFFD')) return text
+  return isUtf8(bytes) ? text : undefined
+}
+
 export class CaptureNdjson {
   private buffer = ''
   private readonly time = new IsoTime()
   private readonly connectionJson = new Map<string, string>()
 
-  constructor(private readonly write: (text: string) => void, private readonly batchChars = 256 * 1024) {}
+  constructor(private readonly write: (text: string) => void, private readonly batchChars = 1024 * 1024) {}
 
   event(event: CaptureOutEvent): void {
     this.buffer += captureLine(event, this.time, this.connectionJson)
