@@ -20,7 +20,7 @@
  * (best, not median: other processes on the machine only ever slow a run down). The load
  * average is printed beside the figures. Exit status 1 when a target is missed.
  *
- * Usage: node scripts/bench-rpc.mjs [--duration 3] [--warmup 1] [--runs 3] [--idle 10000] [--only 1|2|3] [--json]
+ * Usage: node scripts/bench-rpc.mjs [--duration 1.5] [--warmup 0.5] [--runs 6] [--idle 10000] [--only 1|2|3] [--json]
  */
 import { spawn } from 'node:child_process'
 import net from 'node:net'
@@ -37,9 +37,9 @@ function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? Number(process.argv[i + 1]) : fallback
 }
-const DURATION = arg('duration', 3) * 1000
-const WARMUP = arg('warmup', 1) * 1000
-const RUNS = arg('runs', 3)
+const DURATION = arg('duration', 1.5) * 1000
+const WARMUP = arg('warmup', 0.5) * 1000
+const RUNS = arg('runs', 6)
 const IDLE = arg('idle', 10_000)
 const JSON_OUT = process.argv.includes('--json')
 /** `--only 2`: run only that comparison (1-3) and skip the idle test; for profiling. */
