@@ -52,6 +52,12 @@ export interface ServeProcess {
 }
 
 /**
+ * How long `startServe` waits for the listening lines. A cold start is about 1.5 s, but with
+ * the whole suite on two shared cores it has been seen past 10 s.
+ */
+export const SERVE_START_TIMEOUT = 25_000
+
+/**
  * Starts `stmpcat serve ARGS` and resolves once it printed one "listening on URL" line per
  * listener (`count`, default 1). Use port 0 in the URLs: the lines carry the real ports.
  */
@@ -64,8 +70,8 @@ export function startServe(args: string[], count = 1, env: Record<string, string
     const urls: string[] = []
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`serve did not start in 10 s; stderr:\n${err}`))
-    }, 10_000)
+      reject(new Error(`serve did not start in ${SERVE_START_TIMEOUT / 1000} s; stderr:\n${err}`))
+    }, SERVE_START_TIMEOUT)
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       err += d
       for (const m of d.matchAll(/listening on (\S+)/g)) urls.push(m[1])
