@@ -63,7 +63,8 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
     }, {
       stdout: (text) => process.stdout.write(text),
       stderr: (text) => process.stderr.write(text),
-      stdin: process.stdin,
+      // A pipe, file or FIFO only: a terminal read by `serve &` would stop the job (SIGTTIN).
+      stdin: process.stdin.isTTY ? undefined : process.stdin,
       chalk: chalkFor(process.stderr),
     })
     const signal = await nextSignal()

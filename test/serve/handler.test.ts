@@ -10,7 +10,7 @@ describe('serve --handler examples/handler.mjs', () => {
     p = await startServe(['tcp://127.0.0.1:0', '--handler', join(ROOT, 'examples/handler.mjs')])
   })
   afterAll(async () => {
-    await p.stop()
+    await p?.stop()
   })
 
   it('runs the middleware chain: ctx.input in, ctx.output out as JSON, the outer middleware after next()', async () => {
@@ -89,7 +89,7 @@ export default [first, second]
   it('a module that fails to load exits 2 with BAD_HANDLER naming the file', async () => {
     const dir = tempDir()
     const file = writeFile(dir, 'broken.mjs', 'export default (ctx => {\n')
-    const r = await runCli(['serve', 'tcp://127.0.0.1:0', '--handler', file, '--json'], { timeout: 15_000 })
+    const r = await runCli(['serve', 'tcp://127.0.0.1:0', '--handler', file, '--json'], { timeout: 30_000 })
     expect(r.code).toBe(2)
     const error = (JSON.parse(r.stdout.trim()) as { error: { code: string; message: string } }).error
     expect(error.code).toBe('BAD_HANDLER')

@@ -2,9 +2,12 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach } from 'vitest'
+import { afterEach, vi } from 'vitest'
 import { type ConnectOptions, type Session, connect } from '../../src/lib/session/index.js'
 import { type ServeProcess, startServe } from '../helpers/cli.js'
+
+// Every test here spawns the built CLI; on two shared cores a start can take many seconds.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 /** Servers and clients a test started, cleaned up after each test. */
 const running: ServeProcess[] = []

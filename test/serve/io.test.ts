@@ -27,7 +27,7 @@ describe('serve: stdin pushes, --log, --stats', () => {
     expect(got.get(b)).toEqual(['hello {"n":1}', 'after.bad "4"'])
     expect(got.get(c)).toEqual(['hello {"n":1}', 'just.you 3', 'after.bad "4"'])
     expect(p.stderr()).toMatch(/stdin line 4: BAD_INPUT/)
-    // NO_COLOR (set by the test helper): the error line has no colour codes.
+    // Not a terminal, and NO_COLOR (set by the test helper): no colour codes.
     expect(p.stderr().includes('\u001b[')).toBe(false)
     p.child.stdin.end()
     await sleep(300)

@@ -10,7 +10,7 @@ describe('serve limits: --max-connections --max-frame --max-message --max-in-fli
     p = await startServe(['tcp://127.0.0.1:0', '--routes', routes, '--max-connections', '2', '--max-frame', '1k', '--max-message', '1k', '--max-in-flight', '1'])
   })
   afterAll(async () => {
-    await p.stop()
+    await p?.stop()
   })
 
   it('handles one request of a connection at a time with --max-in-flight 1, and refuses a third connection (503)', async () => {
@@ -42,7 +42,7 @@ describe('serve limits: --max-connections --max-frame --max-message --max-in-fli
 
 describe('serve flag checks', () => {
   it('a bad duration is exit 2 with BAD_FLAG', async () => {
-    const r = await runCli(['serve', 'tcp://127.0.0.1:0', '--keepalive', 'soon', '--json'], { timeout: 15_000 })
+    const r = await runCli(['serve', 'tcp://127.0.0.1:0', '--keepalive', 'soon', '--json'], { timeout: 30_000 })
     expect(r.code).toBe(2)
     expect(JSON.parse(r.stdout.trim())).toMatchObject({ error: { code: 'BAD_FLAG' } })
   })

@@ -70,18 +70,18 @@ describe('serve: listeners and echo', () => {
   })
 
   it('exits 2 with BAD_URL for a bad URL', async () => {
-    const bad = await runCli(['serve', 'foo://x:1'], { timeout: 15_000 })
+    const bad = await runCli(['serve', 'foo://x:1'], { timeout: 30_000 })
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/BAD_URL/)
   })
 
   it('exits 2 with BAD_FILE for a missing or unusable certificate', async () => {
     const dir = tempDir()
-    const missing = await runCli(['serve', 'tls://127.0.0.1:0', '--cert', join(dir, 'nope.pem'), '--key', join(dir, 'nope.key')], { timeout: 15_000 })
+    const missing = await runCli(['serve', 'tls://127.0.0.1:0', '--cert', join(dir, 'nope.pem'), '--key', join(dir, 'nope.key')], { timeout: 30_000 })
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/BAD_FILE/)
     const garbage = writeFile(dir, 'bad.pem', 'not a certificate\n')
-    const unusable = await runCli(['serve', 'wss://127.0.0.1:0/stmp', '--cert', garbage, '--key', garbage], { timeout: 15_000 })
+    const unusable = await runCli(['serve', 'wss://127.0.0.1:0/stmp', '--cert', garbage, '--key', garbage], { timeout: 30_000 })
     expect(unusable.code).toBe(2)
     expect(unusable.stderr).toMatch(/BAD_FILE/)
   })
@@ -89,7 +89,7 @@ describe('serve: listeners and echo', () => {
   it('exits 3 with LISTEN_FAILED when the port is in use', async () => {
     const p = await serve(['tcp://127.0.0.1:0'])
     const port = p.urls[0].split(':').pop() as string
-    const busy = await runCli(['serve', `tcp://127.0.0.1:${port}`, '--json'], { timeout: 15_000 })
+    const busy = await runCli(['serve', `tcp://127.0.0.1:${port}`, '--json'], { timeout: 30_000 })
     expect(busy.code).toBe(3)
     expect(JSON.parse(busy.stdout.trim())).toMatchObject({ error: { code: 'LISTEN_FAILED' } })
   })

@@ -27,7 +27,7 @@ describe('serve --token --keepalive --ping-timeout', () => {
     p = await startServe(['tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', '--token', 's3cret', '--keepalive', '100ms', '--ping-timeout', '200ms'], 2)
   })
   afterAll(async () => {
-    await p.stop()
+    await p?.stop()
   })
 
   it('refuses a client without the token or with a wrong one (401) and accepts the right one', async () => {
