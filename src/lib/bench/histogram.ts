@@ -20,9 +20,12 @@ export function latencyHistogram(): Histogram {
   })
 }
 
-/** Per-second samples (requests/s, bytes/s): any non-negative count, auto-resizing. */
+/**
+ * Per-second samples (requests/s, bytes/s): any non-negative count, auto-resizing. 5 digits:
+ * there are few samples, and a mean printed above the max (bucket rounding) would confuse.
+ */
 export function rateHistogram(): Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 2, numberOfSignificantValueDigits: SIGNIFICANT_DIGITS, autoResize: true, useWebAssembly: false })
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 2, numberOfSignificantValueDigits: 5, autoResize: true, useWebAssembly: false })
 }
 
 export function encodeHistogram(h: Histogram): string {
