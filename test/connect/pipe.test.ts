@@ -42,7 +42,9 @@ describe('connect in a pipe, against stmpcat serve', SLOW, () => {
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stmpcat-connect-'))
     writeFileSync(join(dir, 'routes.yaml'), ROUTES)
-    serve = await startServe(['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')])
+    // startServe gives serve 10 s to listen; a loaded CI machine can need a second try.
+    const args = ['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')]
+    serve = await startServe(args).catch(() => startServe(args))
     url = serve.urls[0]
   })
   afterAll(async () => {
