@@ -335,3 +335,41 @@ describe('writer used as a stream source', () => {
     expect(pieces.equals(file(packets))).toBe(true)
   })
 })
+
+describe('CaptureNdjson (the Buffer writer on the hot path)', () => {
+  it('writes the same bytes as captureLine for every kind of line, across chunk boundaries', async () => {
+    const { CaptureNdjson } = await import('../../src/lib/render/capture-ndjson.js')
+    const events: Parameters<CaptureStmpDecoder['event']>[0][] = []
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const opts: FrameOptions = { format: 'binary', framing: 'stream', serverLatency: false }
+    const big = encodeFragmented({ kind: 'push', id: 2, action: 'p\u00e9"q', payload: json({ text: 'é'.repeat(3000) }), follow: false, fin: false }, opts, 1000)
+    const packets = [
+      ...stmpConversation(),
+      ...c.handshake(),
+      ...c.send('client', encodeHandshakeRequest({ url: '/?stmp_content_type=text/plain', headers: {} })),
+      ...c.send('client', Buffer.concat([...big, encodeFrame({ kind: 'request', id: 3, action: 'x', payload: Buffer.from('{\n"multi": "line"}'), follow: false, fin: false }, opts)])),
+      ...c.send('client', encodeFrame({ kind: 'request', id: 4, action: 'y', payload: Buffer.from([0xff, 0]), follow: false, fin: false }, opts)),
+    ]
+    const capture = file(packets)
+    for (const messages of [false, true]) {
+      events.length = 0
+      const expected: string[] = []
+      const time = new IsoTime()
+      const stmp = new CaptureStmpDecoder((event) => { events.push(event as never); expected.push(captureLine(event, time)) }, { messages })
+      const decoder = new CaptureDecoder((event) => stmp.event(event))
+      decoder.write(capture)
+      decoder.end()
+      stmp.end()
+      const chunks: Buffer[] = []
+      const out = new CaptureNdjson((chunk) => chunks.push(Buffer.from(chunk)))
+      const stmp2 = new CaptureStmpDecoder((event) => out.event(event), { messages })
+      const decoder2 = new CaptureDecoder((event) => stmp2.event(event))
+      decoder2.write(capture)
+      decoder2.end()
+      stmp2.end()
+      out.flush()
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(expected.join(''))
+      expect(expected.length).toBeGreaterThan(12)
+    }
+  })
+})

@@ -30,7 +30,11 @@ export function isCapture(firstBytes: Buffer): boolean {
 
 export async function decodeCaptureStream(source: AsyncIterable<Buffer>, options: CaptureDecodeRun, sink: CaptureSink): Promise<CaptureDecodeResult> {
   const stmp = new CaptureStmpDecoder(sink, options)
-  const decoder = new CaptureDecoder((event) => stmp.event(event), { maxMessageBytes: options.maxFrameSize })
+  const decoder = new CaptureDecoder((event) => stmp.event(event), {
+    maxMessageBytes: options.maxFrameSize,
+    // A connection picked up mid-stream: the side on a --port port is the server.
+    serverPorts: options.ports,
+  })
   let bytes = 0
   for await (const chunk of source) {
     bytes += chunk.length

@@ -60,7 +60,7 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     })
   }
   const stdout = process.stdout
-  const write = (text: string) => { stdout.write(text) }
+  const write = (chunk: string | Buffer) => { stdout.write(chunk) }
   const out = options.json
     ? new CaptureNdjson(write)
     : new CaptureTable(write, { chalk: chalkFor(stdout), columns: stdout.columns })
