@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
+import { clientFlags } from '../lib/cli/client-flags.js'
 import { BENCH_DEFAULTS, bench, renderReport, stderrChalk, type BenchResult } from '../lib/bench/index.js'
 
 export default class Bench extends StmpCommand {
@@ -21,6 +22,7 @@ Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target ca
   }
 
   static override flags = {
+    ...clientFlags,
     connections: Flags.integer({ char: 'c', description: 'connections', default: BENCH_DEFAULTS.connections }),
     pipelining: Flags.integer({ char: 'p', description: 'requests in flight per connection', default: BENCH_DEFAULTS.pipelining }),
     duration: Flags.string({ char: 'd', description: 'measured duration (e.g. 10s, 2m) [default: 10s unless --amount]' }),
@@ -32,12 +34,6 @@ Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target ca
     'payload-size': Flags.string({ description: 'request payload of this many bytes (e.g. 1k), valid in the content type' }),
     push: Flags.boolean({ description: 'send Push frames as fast as the socket takes them (push throughput)', default: false }),
     workers: Flags.integer({ char: 'w', description: 'worker threads sharing the connections (histograms merged)', default: BENCH_DEFAULTS.workers }),
-    timeout: Flags.string({ description: 'per-request timeout', default: '10s' }),
-    'content-type': Flags.string({ char: 't', description: 'payload content type: json, msgpack, protobuf, text, raw or a MIME type', default: BENCH_DEFAULTS.contentType }),
-    proto: Flags.string({ description: '.proto file(s) for -t protobuf', multiple: true }),
-    header: Flags.string({ char: 'H', description: 'handshake header "Key: Value" (repeatable)', multiple: true }),
-    token: Flags.string({ description: 'bearer token (sent as Authorization: Bearer TOKEN)' }),
-    format: Flags.string({ description: 'WebSocket message format', options: ['binary', 'text'], default: 'binary' }),
     out: Flags.string({ description: 'also write the JSON result to this file' }),
     compare: Flags.string({ description: 'a previous --json/--out result: print each figure beside it with the change' }),
     histogram: Flags.boolean({ description: 'add a bar chart of the latency distribution', default: false }),

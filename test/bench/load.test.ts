@@ -3,6 +3,9 @@ import { MAX_RECONNECT_FAILURES } from '../../src/lib/bench/load.js'
 import { runBench, type BenchSettings } from '../../src/lib/bench/run.js'
 import { buildResult } from '../../src/lib/bench/result.js'
 import { StmpError } from '../../src/lib/errors.js'
+import { StmpServer } from '../../src/lib/session/server.js'
+import { parseAddress } from '../../src/lib/transport/index.js'
+import { tempDir, testCertificate } from '../fetch/helpers.js'
 import { deadPort, every50thDelayed, startServer } from './helpers.js'
 
 /**
@@ -15,7 +18,7 @@ function settings(target: string, over: Partial<BenchSettings> = {}): BenchSetti
   return {
     target, connections: 2, pipelining: 1, durationMs: 500, amount: null, rate: null, warmupMs: 0, timeoutMs: 2000,
     connectTimeoutMs: 2000, action: 'test.echo', payload: Buffer.from('{"a":1}'), contentType: 'application/json',
-    format: 'binary', headers: {}, push: false, workers: 1, ...over,
+    format: 'binary', serverLatency: false, tls: { ca: [], insecure: false }, headers: {}, push: false, workers: 1, ...over,
   }
 }
 
@@ -138,5 +141,21 @@ describe('bench load runner', () => {
     expect(run.totals.sent).toBeLessThan(1e9)
     expect(run.totals.sent).toBe(run.totals.responses + run.kinds.reset + run.kinds.timeout + run.kinds.protocol)
     expect(run.kinds.refused).toBeGreaterThanOrEqual(2 * MAX_RECONNECT_FAILURES)
+  })
+
+  it('tls with --ca (and -k), and --server-latency (7-byte response heads)', async () => {
+    const cert = testCertificate(tempDir())
+    const server = new StmpServer({ tls: { cert: cert.cert, key: cert.key } })
+    const listener = await server.listen(parseAddress('tls://127.0.0.1:0', { listening: true }))
+    closers.push(() => server.close(200))
+    const url = `tls://127.0.0.1:${listener.address.port}`
+    const trusted = await runBench(settings(url, { tls: { ca: [cert.cert.toString()], insecure: false }, serverLatency: true, durationMs: null, amount: 50 }))
+    expect(trusted.totals.ok).toBe(50)
+    // 7-byte heads with the latency field: LENGTH(1) head(1) id(2) status(2) latency(2) + 7-byte payload.
+    expect(trusted.totals.bytesIn).toBe(50 * 15)
+    const insecure = await runBench(settings(url, { tls: { ca: [], insecure: true }, durationMs: null, amount: 10 }))
+    expect(insecure.totals.ok).toBe(10)
+    const untrusted = await runBench(settings(url, { durationMs: null, amount: 10 })).catch((e: unknown) => e)
+    expect((untrusted as StmpError).code).toBe('CONNECT_FAILED')
   })
 })

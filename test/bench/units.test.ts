@@ -13,7 +13,7 @@ import { StmpError } from '../../src/lib/errors.js'
 import { getPayloadCodec } from '../../src/lib/payload/index.js'
 
 const flags = (over: Partial<BenchFlags> = {}): BenchFlags => ({
-  connections: 10, pipelining: 1, action: 'test.echo', push: false, workers: 1, timeout: '10s', 'content-type': 'json', format: 'binary', ...over,
+  connections: 10, pipelining: 1, action: 'test.echo', push: false, workers: 1, timeout: '10s', 'content-type': 'json', format: 'binary', 'server-latency': false, insecure: false, ...over,
 })
 
 async function code(p: Promise<unknown>): Promise<string | undefined> {
@@ -94,7 +94,7 @@ describe('bench workers split', () => {
     expect(split(7, [4, 3])).toEqual([4, 3])
     const plans = plansFor({
       target: null, connections: 5, pipelining: 1, durationMs: null, amount: 1001, rate: 500, warmupMs: 0, timeoutMs: 1000,
-      connectTimeoutMs: 1000, action: 'a', payload: Buffer.alloc(0), contentType: 'application/json', format: 'binary', headers: {}, push: false, workers: 2,
+      connectTimeoutMs: 1000, action: 'a', payload: Buffer.alloc(0), contentType: 'application/json', format: 'binary', serverLatency: false, tls: { ca: [], insecure: false }, headers: {}, push: false, workers: 2,
     }, 'tcp://127.0.0.1:1')
     expect(plans.map((p) => p.connections)).toEqual([3, 2])
     expect(plans.reduce((a, p) => a + (p.amount ?? 0), 0)).toBe(1001)

@@ -38,11 +38,12 @@ export function nextPow2(n: number): number {
 }
 
 /** The address with the connection options of wire notes §8 added to its query. */
-export function benchAddress(text: string, contentType: string): Address {
+export function benchAddress(text: string, contentType: string, serverLatency = false): Address {
   const address = parseAddress(text)
   const query = new URLSearchParams(address.query)
   if (!query.has('stmp_version')) query.set('stmp_version', '3')
   if (!query.has('stmp_content_type')) query.set('stmp_content_type', contentType)
+  if (serverLatency) query.set('stmp_server_latency', '1')
   return { ...address, query }
 }
 
@@ -87,7 +88,7 @@ export class LoadRunner {
   private lastTickAt = 0
 
   constructor(readonly plan: LoadPlan, private readonly onTick: (sample: TickSample) => void = () => undefined) {
-    const withOptions = benchAddress(plan.address, plan.contentType)
+    const withOptions = benchAddress(plan.address, plan.contentType, plan.serverLatency)
     const websocket = !isStreamScheme(withOptions.scheme)
     // Streams carry the options in the STMP handshake; the dialled address stays as given.
     this.address = websocket ? withOptions : parseAddress(plan.address)
@@ -95,7 +96,7 @@ export class LoadRunner {
     if (!websocket && plan.format === 'text') {
       throw new StmpError('BAD_FLAG', '--format text needs a WebSocket target (stream transports are binary only, wire notes §1)')
     }
-    this.frameOptions = { format: websocket ? plan.format : 'binary', framing: websocket ? 'websocket' : 'stream', serverLatency: false }
+    this.frameOptions = { format: websocket ? plan.format : 'binary', framing: websocket ? 'websocket' : 'stream', serverLatency: plan.serverLatency }
     for (let i = 0; i < plan.connections; i++) this.connections.push(new LoadConnection(this))
   }
 
@@ -120,14 +121,21 @@ export class LoadRunner {
       const begin = () => {
         // A worker whose share of --amount is 0 has nothing to send.
         if (plan.amount === 0) this.stopped = true
+        const now = performance.now()
+        // A timer may fire up to a millisecond early: with no warm-up, measuring starts here,
+        // with the first send, so no request falls before it.
+        let start = t0
+        if (plan.warmupMs === 0) {
+          start = this.measureStart = now
+          measure()
+        }
         if (this.stopped) return
         this.sending = true
-        const now = performance.now()
         for (const c of this.connections) {
           if (c.state === 'closed') c.scheduleReconnect()
         }
         if (plan.rate !== null) {
-          this.scheduler = new RateScheduler(this, plan.rate, t0)
+          this.scheduler = new RateScheduler(this, plan.rate, start)
           this.scheduler.dispatch(now)
         } else {
           for (const c of this.connections) if (c.state === 'open') c.fill(now)
@@ -157,7 +165,7 @@ export class LoadRunner {
         this.armTick()
       }
       setTimeout(begin, Math.max(0, t0 - performance.now()))
-      setTimeout(measure, Math.max(0, this.measureStart - performance.now()))
+      if (plan.warmupMs > 0) setTimeout(measure, Math.max(0, this.measureStart - performance.now()))
     })
   }
 
@@ -403,6 +411,7 @@ export class LoadConnection {
     const transport = await dial(r.address, {
       headers: this.websocket ? r.plan.headers : undefined,
       timeout: r.plan.connectTimeoutMs,
+      tls: { ca: r.plan.tls.ca.length > 0 ? r.plan.tls.ca.map((pem) => Buffer.from(pem, 'utf8')) : undefined, insecure: r.plan.tls.insecure },
     }).catch((err: unknown) => {
       this.state = 'closed'
       throw err
@@ -410,7 +419,7 @@ export class LoadConnection {
     this.transport = transport
     this.failure = 'reset'
     this.nextId = 1
-    this.decoder = this.websocket ? undefined : new StreamDecoder(this.onFrame, this.onProtocolError, { handshake: 'server' })
+    this.decoder = this.websocket ? undefined : new StreamDecoder(this.onFrame, this.onProtocolError, { handshake: 'server', serverLatency: r.plan.serverLatency })
     transport.attach({ onData: this.onData, onDrain: this.onDrain, onClose: this.onClose })
     if (this.websocket) {
       this.state = 'open'
@@ -503,11 +512,12 @@ export class LoadConnection {
 
   private readonly onData = (data: Buffer, text: boolean): void => {
     const r = this.runner
-    if (r.measuring) r.bytesIn += data.length
+    // Bytes received during the measured time (by arrival, as bytes out count by send time).
+    if (r.measuring || performance.now() >= r.measureStart) r.bytesIn += data.length
     if (this.websocket) {
       let frame: Frame
       try {
-        frame = decodeMessage(data, { format: text ? 'text' : 'binary', serverLatency: false })
+        frame = decodeMessage(data, { format: text ? 'text' : 'binary', serverLatency: r.plan.serverLatency })
       } catch (err) {
         this.onProtocolError(err)
         return

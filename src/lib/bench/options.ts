@@ -1,6 +1,7 @@
-import { parseDuration, parseHeaders, parseSize } from '../cli/units.js'
+import { clientSetup, type ClientFlagValues } from '../cli/client-flags.js'
+import { parseDuration, parseSize } from '../cli/units.js'
 import { StmpError } from '../errors.js'
-import { getPayloadCodec, ProtoRegistry, readData, type PayloadCodec } from '../payload/index.js'
+import { readData, type PayloadCodec } from '../payload/index.js'
 import type { Gates } from './gates.js'
 import type { BenchSettings } from './run.js'
 
@@ -26,8 +27,8 @@ export const BENCH_DEFAULTS = {
   workers: 1,
 } as const
 
-/** The flag values as oclif parsed them. */
-export interface BenchFlags {
+/** The flag values as oclif parsed them: the shared client flags and bench's own. */
+export interface BenchFlags extends ClientFlagValues {
   connections: number
   pipelining: number
   duration?: string
@@ -39,12 +40,6 @@ export interface BenchFlags {
   'payload-size'?: string
   push: boolean
   workers: number
-  timeout: string
-  'content-type': string
-  proto?: string[]
-  header?: string[]
-  token?: string
-  format: string
   'max-p99'?: number
   'max-error-rate'?: number
   'min-rps'?: number
@@ -67,7 +62,9 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
   const durationMs = flags.duration !== undefined ? parseDuration(flags.duration, 'duration') : flags.amount !== undefined ? null : BENCH_DEFAULTS.durationMs
   if (durationMs !== null && durationMs <= 0) throw bad('--duration must be more than 0')
   const warmupMs = flags.warmup !== undefined ? parseDuration(flags.warmup, 'warmup') : 0
-  const timeoutMs = parseDuration(flags.timeout, 'timeout')
+  // -H, --token, -t, --proto, -I, --timeout, --format, --server-latency, --ca, -k: as fetch and push take them.
+  const client = clientSetup(flags)
+  const timeoutMs = client.timeout
   if (timeoutMs < 1 || timeoutMs > BENCH_LIMITS.maxTimeoutMs) throw bad(`--timeout must be from 1ms to ${BENCH_LIMITS.maxTimeoutMs / 1000}s (latency is recorded up to 60 s)`)
   if (flags.rate !== undefined && !(flags.rate > 0 && flags.rate <= BENCH_LIMITS.maxRate)) throw bad(`--rate must be more than 0 and at most ${BENCH_LIMITS.maxRate}`)
   if (flags.push && flags.rate !== undefined) throw bad('--push sends as fast as the socket takes it; --rate applies to requests only')
@@ -78,11 +75,11 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
   if (flags['max-p99'] !== undefined && !(flags['max-p99'] > 0)) throw bad('--max-p99 is in milliseconds and must be more than 0')
   if (flags['min-rps'] !== undefined && !(flags['min-rps'] >= 0)) throw bad('--min-rps must be 0 or more')
 
-  const headers = parseHeaders(flags.header)
-  if (flags.token !== undefined) headers.Authorization = `Bearer ${flags.token}`
-  const registry = flags.proto !== undefined && flags.proto.length > 0 ? ProtoRegistry.load(flags.proto) : undefined
-  const codec = getPayloadCodec(flags['content-type'], { protoRegistry: registry })
+  const headers = { ...client.options.headers }
+  if (client.options.token !== undefined) headers.Authorization = `Bearer ${client.options.token}`
+  const codec = client.codec
   const payload = await buildPayload(codec, flags)
+  const tls = client.options.tls
 
   return {
     settings: {
@@ -94,11 +91,13 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
       rate: flags.rate ?? null,
       warmupMs,
       timeoutMs,
-      connectTimeoutMs: BENCH_DEFAULTS.connectTimeoutMs,
+      connectTimeoutMs: Math.max(BENCH_DEFAULTS.connectTimeoutMs, timeoutMs),
       action: flags.action,
       payload,
       contentType: codec.contentType,
-      format: flags.format,
+      format: flags.format as 'binary' | 'text',
+      serverLatency: flags['server-latency'],
+      tls: { ca: (tls?.ca ?? []).map((b) => b.toString('utf8')), insecure: tls?.insecure === true },
       headers,
       push: flags.push,
       workers,

@@ -25,6 +25,8 @@ export interface BenchSettings {
   /** The MIME type sent as `stmp_content_type`. */
   contentType: string
   format: 'binary' | 'text'
+  serverLatency: boolean
+  tls: { ca: string[]; insecure: boolean }
   headers: Record<string, string>
   push: boolean
   workers: number
@@ -95,6 +97,8 @@ export function plansFor(settings: BenchSettings, url: string): LoadPlan[] {
     contentType: settings.contentType,
     format: settings.format,
     headers: settings.headers,
+    serverLatency: settings.serverLatency,
+    tls: settings.tls,
     push: settings.push,
   }))
 }

@@ -26,6 +26,10 @@ export interface LoadPlan {
   /** WebSocket message format; stream transports are binary only (wire notes §1). */
   format: 'binary' | 'text'
   headers: Record<string, string>
+  /** Ask for the latency field in responses (`stmp_server_latency=1`, wire notes §5). */
+  serverLatency: boolean
+  /** `--ca` PEM texts and `-k` for tls:// and wss:// targets. */
+  tls: { ca: string[]; insecure: boolean }
   /** Send Push frames as fast as the socket takes them instead of requests. */
   push: boolean
 }
