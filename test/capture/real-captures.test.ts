@@ -5,6 +5,9 @@ import { describe, expect, it } from 'vitest'
 import { CaptureDecoder } from '../../src/lib/capture/decoder.js'
 import { CaptureStmpDecoder } from '../../src/lib/capture/stmp.js'
 import { captureLine } from '../../src/lib/render/capture-ndjson.js'
+import { TcpFlag } from '../../src/lib/capture/ip.js'
+import { buildCapture, TcpConversation } from '../../src/lib/capture/writer.js'
+import { encodeFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
 import { ROOT, runCli } from '../helpers/cli.js'
 
 /**
@@ -143,6 +146,28 @@ describe('decode FILE for captures (the built CLI)', () => {
     const notCapture = await runCli(['decode', '--input', 'pcap'], { stdin: 'hello there' })
     expect(notCapture.code).toBe(2)
     expect(notCapture.stderr).toContain('BAD_CAPTURE')
+  })
+  it('protocol errors in a capture: exit 5, each error a line with its connection; a gap alone: exit 0', async () => {
+    const c = new TcpConversation({ client: { ip: '10.0.0.1', port: 4000 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const hs = encodeHandshakeRequest({ url: '/', headers: {} })
+    const ping = encodeFrame({ kind: 'ping', id: 1 })
+    const packets = [...c.handshake(), ...c.send('client', Buffer.concat([hs, Buffer.from([0x02, 0x70, 0x00]), ping])), ...c.close()]
+    const bad = await runCli(['decode', '--json', '-'], { stdin: buildCapture({ format: 'pcapng' }, packets) })
+    expect(bad.code).toBe(5)
+    const lines = bad.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line)
+    expect(lines.filter((l) => l.error !== undefined)).toEqual([{ error: { code: 'BAD_KIND', message: expect.any(String), offset: hs.length }, connection: '10.0.0.1:4000 -> 10.0.0.2:5000', direction: 'client', time: expect.any(String) }])
+    expect(lines.at(-1)).toMatchObject({ kind: 'ping', id: 1 })
+
+    const g = new TcpConversation({ client: { ip: '10.0.0.1', port: 4001 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const first = [...g.handshake(), ...g.send('client', hs)]
+    g.segment('client', TcpFlag.ACK | TcpFlag.PSH, ping) // sent, but not in the capture: a gap
+    const after = [...g.send('client', ping), ...g.close()]
+    const gap = await runCli(['decode', '--json', '-'], { stdin: buildCapture({ format: 'pcap' }, [...first, ...after].map((p) => ({ time: p.time, ip: p.ip }))) })
+    expect(gap.code).toBe(0)
+    const gapLines = gap.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line)
+    expect(gapLines.filter((l) => l.gap !== undefined)).toEqual([{ gap: { connection: '10.0.0.1:4001 -> 10.0.0.2:5000', direction: 'client', offset: hs.length, bytes: ping.length, time: expect.any(String) } }])
+    expect(gapLines.filter((l) => l.undecodable !== undefined)).toEqual([{ undecodable: { connection: '10.0.0.1:4001 -> 10.0.0.2:5000', direction: 'client', offset: hs.length, bytes: 2 * ping.length, time: expect.any(String) } }])
+    expect(gap.stderr).toMatch(/1 gap \(4 bytes missing\)/)
   })
   it('capture flags on hex input are BAD_FLAG', async () => {
     const run = await runCli(['decode', '--json', '--messages'], { stdin: '03 00 00 07' })
