@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { StmpServer } from '../../src/lib/session/index.js'
-import { type ServeProcess, runCli, startServe } from '../helpers/cli.js'
+import { type ServeProcess, runCli, spawnCli, startServe } from '../helpers/cli.js'
 import { crash, freePort, liveCli, ndjson, startServer } from './helpers.js'
 
 const servers: StmpServer[] = []
@@ -148,6 +148,23 @@ describe('connect in a pipe, server to client', SLOW, () => {
     expect(run.code).toBe(0)
     expect(ndjson(run.stdout)).toEqual([{ kind: 'request', id: 1, action: 'ask', payload: 1, replied: 204 }])
     expect(statuses).toEqual([204])
+  })
+})
+
+describe('connect in a pipe, output closed early', SLOW, () => {
+  it('stops quietly when the reader goes away (EPIPE, as with | head -1)', async () => {
+    const { url } = await server()
+    const child = spawnCli(['connect', url, '-c', '16'])
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.stdin.on('error', () => undefined)
+    child.stdin.end(`${Array.from({ length: 20_000 }, (_, i) => `echo ${i}`).join('\n')}\n`)
+    const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())))
+    expect(JSON.parse(first.split('\n')[0])).toMatchObject({ status: 200 })
+    child.stdout.destroy()
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+    expect(code).toBe(0)
+    expect(stderr).toBe('')
   })
 })
 

@@ -70,6 +70,7 @@ export class LineWriter {
   constructor(private readonly stream: NodeJS.WritableStream, private readonly onUnblock: () => void = () => undefined) {}
 
   line(text: string): void {
+    if ((this.stream as { destroyed?: boolean }).destroyed) return
     this.parts.push(text)
     this.size += text.length
     if (this.size >= FLUSH_BYTES) this.flush()
@@ -94,8 +95,9 @@ export class LineWriter {
     }
   }
 
-  /** Flushes and resolves once the stream took everything. */
+  /** Flushes and resolves once the stream took everything (at once when it is gone). */
   end(): Promise<void> {
+    if ((this.stream as { destroyed?: boolean }).destroyed) return Promise.resolve()
     this.flush()
     return new Promise((resolve) => this.stream.write('', () => resolve()))
   }
@@ -194,6 +196,14 @@ export class PipeRunner {
       if (rest.length > 0) this.addLine(rest)
       rest = ''
       this.inputEnded = true
+      this.pump()
+    })
+    // stdout closed by the reader (`| head -3`: EPIPE): stop reading and sending, close cleanly.
+    this.options.output.on('error', () => {
+      this.inputEnded = true
+      input.pause()
+      this.queue = []
+      this.head = 0
       this.pump()
     })
     input.on('error', (err: Error) => {
