@@ -8,8 +8,8 @@
 //
 // Exits 1 when the rate is below --min. Run `npm run build` first.
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { loadavg } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -60,6 +60,21 @@ const input = `${lines.join('\n')}\n`
 
 const started = performance.now()
 const client = spawn(process.execPath, [BIN, 'connect', server.url, '--concurrency', String(C)], { stdio: ['pipe', 'pipe', 'inherit'] })
+// CPU seconds of the connect process (Linux /proc), sampled: the rate per CPU-second does not
+// depend on how many other processes share the machine.
+const cpuSeconds = () => {
+  try {
+    const f = readFileSync(`/proc/${client.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+let cpuFirst
+let cpuLast
+const sampler = setInterval(() => {
+  if (first > 0) cpuLast = cpuSeconds() ?? cpuLast
+}, 20)
 let first = 0
 let last = 0
 let count = 0
@@ -77,6 +92,7 @@ client.stdout.setEncoding('utf8').on('data', (chunk) => {
   if (first === 0) {
     first = now
     firstCount = n
+    cpuFirst = cpuSeconds()
   }
   last = now
   count += n
@@ -84,6 +100,7 @@ client.stdout.setEncoding('utf8').on('data', (chunk) => {
 client.stdin.end(input)
 const code = await new Promise((resolve) => client.on('exit', (c) => resolve(c)))
 const total = performance.now() - started
+clearInterval(sampler)
 server.child.kill('SIGTERM')
 
 const window = (last - first) / 1000
@@ -92,7 +109,10 @@ const load = loadavg().map((l) => l.toFixed(2)).join(' ')
 console.log(`stmpcat connect (pipe, --concurrency ${C}, tcp, ${server.kind}): ${count} responses`)
 console.log(`  ${rate.toLocaleString('en-US')} requests/s between the first and last response (${window.toFixed(2)} s)`)
 console.log(`  ${Math.round(count / (total / 1000)).toLocaleString('en-US')} requests/s for the whole run, process start included (${(total / 1000).toFixed(2)} s)`)
-console.log(`  load average: ${load}`)
+if (cpuFirst !== undefined && cpuLast !== undefined && cpuLast > cpuFirst) {
+  console.log(`  ${Math.round((count - firstCount) / (cpuLast - cpuFirst)).toLocaleString('en-US')} requests per CPU-second of the connect process (${(cpuLast - cpuFirst).toFixed(2)} s of CPU in that window)`)
+}
+console.log(`  load average: ${load} (${cpus().length} CPUs)`)
 if (code !== 0 || count !== N || bad > 0) {
   console.error(`bench-connect: connect exited ${code} with ${count} of ${N} lines`)
   process.exit(1)
