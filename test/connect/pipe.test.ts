@@ -151,6 +151,20 @@ describe('connect in a pipe, server to client', SLOW, () => {
   })
 })
 
+describe('connect in a pipe, server closes', SLOW, () => {
+  it('a server that closes with 1000 after answering is not a failure; one that drops the connection is (3)', async () => {
+    const { url } = await server({ handler: (r, session) => {
+      setTimeout(() => void (r.action === 'bye' ? session.close(1000, 'bye') : session.transport.destroy()), 50)
+      return { status: 200, payload: r.payload }
+    } })
+    const clean = await runCli(['connect', url, '--wait', '500ms'], { stdin: 'bye 1\n' })
+    expect(clean.code).toBe(0)
+    expect(ndjson(clean.stdout)).toEqual([expect.objectContaining({ status: 200, payload: 1 })])
+    const dropped = await runCli(['connect', url, '--wait', '500ms'], { stdin: 'drop 1\n' })
+    expect(dropped.code).toBe(3)
+  })
+})
+
 describe('connect in a pipe, output closed early', SLOW, () => {
   it('stops quietly when the reader goes away (EPIPE, as with | head -1)', async () => {
     const { url } = await server()

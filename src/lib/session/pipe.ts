@@ -131,6 +131,8 @@ export class PipeRunner {
   private link?: Link
   private finished = false
   private failureHandled = false
+  /** The server ended the last session with Close 1000 (not a failure by itself). */
+  private closedCleanly = false
   private resolveDone?: () => void
   private readonly serverRequests = new Map<number, IncomingRequest>()
   private readonly isJson: boolean
@@ -156,6 +158,7 @@ export class PipeRunner {
         this.pump()
       },
       onDrop: (info) => {
+        this.closedCleanly = info.code === 1000 && info.initiator === 'remote'
         this.options.log(`connection lost (${info.code}${info.message ? ` ${info.message}` : ''})`)
         if (this.options.events) this.out.line(JSON.stringify({ kind: 'disconnect', code: info.code, message: info.message }))
       },
@@ -490,7 +493,9 @@ export class PipeRunner {
    */
   exitCode(): ExitCode {
     const s = this.summary
-    if (this.link?.state === 'failed' && this.link.error) return this.link.error.exitCode
+    // A server that closes with 1000 ended the session normally: whatever it cut short is
+    // counted below (requests lost, lines not sent), not the close itself.
+    if (this.link?.state === 'failed' && this.link.error && !this.closedCleanly) return this.link.error.exitCode
     if (this.options.noFail) return ExitCode.OK
     if (s.connectionErrors > 0) return ExitCode.CONNECT
     if (s.protocolErrors > 0) return ExitCode.PROTOCOL
