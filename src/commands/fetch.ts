@@ -29,11 +29,11 @@ The payload is checked against its content type before anything is dialled: bad 
 Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 protocol error, 6 4xx, 7 5xx (docs/exit-codes.md).`
 
   static override examples = [
-    { description: 'Echo a JSON payload (start a server with: stmpcat serve :7000)', command: `<%= config.bin %> <%= command.id %> :7000 test.echo '{"hello":"world"}'` },
-    { description: 'Payload from a file, status and latency on stderr', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:7000 user.create -d @user.json -i --server-latency' },
-    { description: 'Payload from stdin, with a header and a token', command: `echo '{"id":1}' | <%= config.bin %> <%= command.id %> ws://localhost:7001/stmp user.get -d @- -H 'X-Trace: 1' --token s3cret` },
-    { description: 'The whole response envelope as JSON', command: `<%= config.bin %> <%= command.id %> :7000 test.echo '[1,2]' --json` },
-    { description: 'Protobuf, with every frame traced on stderr', command: `<%= config.bin %> <%= command.id %> tls://localhost:7443 shop.v1.Shop/GetOrder '{"id":"7"}' -t protobuf --proto shop.proto --ca ca.pem -v` },
+    { description: 'Echo a JSON payload (start a server first: stmpcat serve, which listens on :5000)', command: `<%= config.bin %> <%= command.id %> :5000 test.echo '{"hello":"world"}'` },
+    { description: 'Payload from a file; status and server latency on stderr', command: `echo '{"id":7}' > user.json && <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 user.get -d @user.json -i --server-latency` },
+    { description: 'Payload from stdin, with a handshake header', command: `echo '{"id":1}' | <%= config.bin %> <%= command.id %> :5000 user.get -d @- -H 'X-Trace: 1'` },
+    { description: 'The whole response envelope as one JSON line', command: `<%= config.bin %> <%= command.id %> :5000 test.echo '[1,2]' --json` },
+    { description: 'Protobuf, every frame traced on stderr', command: `printf 'syntax = "proto3";\\nmessage P { string s = 1; }\\nservice S { rpc Echo(P) returns (P); }\\n' > s.proto && <%= config.bin %> <%= command.id %> :5000 S/Echo '{"s":"hi"}' -t protobuf --proto s.proto -v` },
   ]
 
   static override args = targetArgs

@@ -19,9 +19,9 @@ The payload is checked against its content type before anything is dialled (BAD_
 Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did not answer the close, 4 timeout, 5 protocol error (docs/exit-codes.md).`
 
   static override examples = [
-    { description: 'Push a JSON event (start a server with: stmpcat serve :7000)', command: `<%= config.bin %> <%= command.id %> :7000 chat.message '{"text":"hi"}'` },
-    { description: 'Push the lines of a file as one text payload over WebSocket text frames', command: '<%= config.bin %> <%= command.id %> ws://localhost:7001/stmp log.append -d @app.log -t text --format text' },
-    { description: 'Push from stdin with every frame traced on stderr', command: `echo '{"n":1}' | <%= config.bin %> <%= command.id %> unix:/tmp/stmp.sock metrics.tick -d @- -v` },
+    { description: 'Push a JSON event (start a server first: stmpcat serve, which listens on :5000)', command: `<%= config.bin %> <%= command.id %> :5000 chat.message '{"text":"hi"}'` },
+    { description: 'Push a file as one text payload', command: `printf 'line1\\nline2\\n' > app.log && <%= config.bin %> <%= command.id %> :5000 log.append -d @app.log -t text` },
+    { description: 'Push from stdin with every frame traced on stderr', command: `echo '{"n":1}' | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 metrics.tick -d @- -v` },
   ]
 
   static override args = targetArgs
