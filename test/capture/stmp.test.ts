@@ -321,6 +321,7 @@ describe('filters', () => {
     expect(globToRegExp('a?c').test('abc')).toBe(true)
     const m = statusMatcher(['2xx', '404'])
     expect([200, 299, 300, 404, 405].map(m)).toEqual([true, true, false, true, false])
+    expect(() => statusMatcher(['ok'])).toThrow(expect.objectContaining({ code: 'BAD_FLAG' }))
     expect(urlOptions('/x?stmp_content_type=application/msgpack&STMP_SERVER_LATENCY=1')).toEqual({ codec: 'msgpack', serverLatency: true })
     expect(urlOptions('/')).toEqual({ codec: 'json', serverLatency: false })
     expect(urlOptions('/?stmp_content_type=foo/bar')).toEqual({ codec: undefined, serverLatency: false })

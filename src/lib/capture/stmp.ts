@@ -20,6 +20,7 @@ import {
   DEFAULT_LIMITS, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, KIND_CODE, readLength, LENGTH_INCOMPLETE, LENGTH_INVALID,
   type AnyFrame, type Format, type MessageFrame,
 } from '../codec/index.js'
+import { StmpError } from '../errors.js'
 import { codecName, type PayloadCodecName } from '../payload/index.js'
 import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsMessageEvent } from './types.js'
 
@@ -169,6 +170,7 @@ export function statusMatcher(specs: string[]): (status: number) => boolean {
       const base = Number(cls[1]) * 100
       return (s: number) => s >= base && s < base + 100
     }
+    if (!/^\d{1,5}$/.test(spec)) throw new StmpError('BAD_FLAG', `--status: "${raw}" is not a status (200) or a class (4xx)`)
     const n = Number(spec)
     return (s: number) => s === n
   })

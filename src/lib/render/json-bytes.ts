@@ -17,95 +17,112 @@ export const JSON_MULTI_LINE = 2
 const OBJECT = 1
 const ARRAY = 2
 
-export function checkJsonBytes(b: Uint8Array): number {
-  const n = b.length
-  let i = 0
-  let newline = false
-  let nonAscii = false
-  const stack: number[] = []
+// The scanner's state lives in module variables, not in closures: checkJsonBytes runs once per
+// payload on the hot path, and closures would be allocated on every call.
+let b: Uint8Array = new Uint8Array(0)
+let n = 0
+let i = 0
+let newline = false
+let nonAscii = false
+const stack: number[] = []
 
-  const ws = (): void => {
-    while (i < n) {
-      const c = b[i]
-      if (c === 0x20 || c === 0x09) i++
-      else if (c === 0x0a || c === 0x0d) {
-        newline = true
-        i++
-      } else break
-    }
+function ws(): void {
+  while (i < n) {
+    const c = b[i]
+    if (c === 0x20 || c === 0x09) i++
+    else if (c === 0x0a || c === 0x0d) {
+      newline = true
+      i++
+    } else break
   }
+}
 
-  /** b[i] is `"`: moves i past the closing quote; false when the string is bad. */
-  const string = (): boolean => {
-    i++
-    while (i < n) {
-      const c = b[i]
-      if (c === 0x22) {
-        i++
-        return true
-      }
-      if (c < 0x20) return false
-      if (c === 0x5c) {
-        const e = b[i + 1]
-        if (e === 0x75) {
-          for (let k = 2; k < 6; k++) {
-            const h = b[i + k]
-            if (h === undefined || !((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) return false
-          }
-          i += 6
-          continue
+/** b[i] is `"`: moves i past the closing quote; false when the string is bad. */
+function string(): boolean {
+  i++
+  while (i < n) {
+    const c = b[i]
+    if (c === 0x22) {
+      i++
+      return true
+    }
+    if (c < 0x20) return false
+    if (c === 0x5c) {
+      const e = b[i + 1]
+      if (e === 0x75) {
+        for (let k = 2; k < 6; k++) {
+          const h = b[i + k]
+          if (h === undefined || !((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) return false
         }
-        if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-          i += 2
-          continue
-        }
-        return false
+        i += 6
+        continue
       }
-      if (c >= 0x80) nonAscii = true
-      i++
+      if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        i += 2
+        continue
+      }
+      return false
     }
-    return false
-  }
-
-  const digits = (): boolean => {
-    const start = i
-    while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
-    return i > start
-  }
-
-  const number = (): boolean => {
-    if (b[i] === 0x2d) i++
-    if (b[i] === 0x30) i++
-    else if (b[i] >= 0x31 && b[i] <= 0x39) digits()
-    else return false
-    if (b[i] === 0x2e) {
-      i++
-      if (!digits()) return false
-    }
-    if (b[i] === 0x65 || b[i] === 0x45) {
-      i++
-      if (b[i] === 0x2b || b[i] === 0x2d) i++
-      if (!digits()) return false
-    }
-    return true
-  }
-
-  const literal = (text: readonly number[]): boolean => {
-    for (let k = 0; k < text.length; k++) if (b[i + k] !== text[k]) return false
-    i += text.length
-    return true
-  }
-
-  /** After `{` or `,` in an object: `"key" :`. */
-  const key = (): boolean => {
-    ws()
-    if (b[i] !== 0x22 || !string()) return false
-    ws()
-    if (b[i] !== 0x3a) return false
+    if (c >= 0x80) nonAscii = true
     i++
-    return true
   }
+  return false
+}
 
+function digits(): boolean {
+  const start = i
+  while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
+  return i > start
+}
+
+function number(): boolean {
+  if (b[i] === 0x2d) i++
+  if (b[i] === 0x30) i++
+  else if (b[i] >= 0x31 && b[i] <= 0x39) digits()
+  else return false
+  if (b[i] === 0x2e) {
+    i++
+    if (!digits()) return false
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    i++
+    if (b[i] === 0x2b || b[i] === 0x2d) i++
+    if (!digits()) return false
+  }
+  return true
+}
+
+function literal(text: readonly number[]): boolean {
+  for (let k = 0; k < text.length; k++) if (b[i + k] !== text[k]) return false
+  i += text.length
+  return true
+}
+
+/** After `{` or `,` in an object: `"key" :`. */
+function key(): boolean {
+  ws()
+  if (b[i] !== 0x22 || !string()) return false
+  ws()
+  if (b[i] !== 0x3a) return false
+  i++
+  return true
+}
+
+export function checkJsonBytes(bytes: Uint8Array): number {
+  b = bytes
+  n = bytes.length
+  i = 0
+  newline = false
+  nonAscii = false
+  stack.length = 0
+  const result = scan()
+  b = EMPTY
+  return result
+}
+
+const EMPTY = new Uint8Array(0)
+
+function scan(): number {
   for (;;) {
     // A value is expected.
     ws()
