@@ -33,7 +33,7 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
     { description: 'Payload from a file; status and server latency on stderr', command: `echo '{"id":7}' > user.json && <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 user.get -d @user.json -i --server-latency` },
     { description: 'Payload from stdin, with a handshake header', command: `echo '{"id":1}' | <%= config.bin %> <%= command.id %> :5000 user.get -d @- -H 'X-Trace: 1'` },
     { description: 'The whole response envelope as one JSON line', command: `<%= config.bin %> <%= command.id %> :5000 test.echo '[1,2]' --json` },
-    { description: 'Protobuf, every frame traced on stderr', command: `printf 'syntax = "proto3";\\nmessage P { string s = 1; }\\nservice S { rpc Echo(P) returns (P); }\\n' > s.proto && <%= config.bin %> <%= command.id %> :5000 S/Echo '{"s":"hi"}' -t protobuf --proto s.proto -v` },
+    { description: 'Protobuf (from the repository root), every frame traced on stderr', command: `<%= config.bin %> <%= command.id %> :5000 echo.v1.Echo/Say '{"text":"hi","id":"7"}' -t protobuf --proto examples/echo.proto -v` },
   ]
 
   static override args = targetArgs
