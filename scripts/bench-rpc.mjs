@@ -107,7 +107,11 @@ function startServer(mode) {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
-  const next = async () => JSON.parse((await lines.next()).value)
+  const next = async () => {
+    const { value } = await lines.next()
+    if (value === undefined) throw new Error(`the ${mode} server process exited (is dist/ built? npm run build)`)
+    return JSON.parse(value)
+  }
   return next().then(({ port }) => ({
     port,
     async rss() {
