@@ -183,52 +183,53 @@ describe('connect in a pipe, output closed early', SLOW, () => {
 })
 
 describe('connect --reconnect', SLOW, () => {
-  it('keeps lines written before the server listens and sends them once it does', async () => {
+  it('keeps lines written before serve listens and sends them once it does', async () => {
     const port = await freePort()
     const input = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, action: 'echo', payload: i })).join('\n')
-    const cli = liveCli(['connect', `tcp://127.0.0.1:${port}`, '--reconnect', '--reconnect-delay', '50ms', '--reconnect-max-delay', '100ms', '-c', '4'])
+    const cli = liveCli(['connect', `tcp://127.0.0.1:${port}`, '--reconnect', '--reconnect-attempts', '0', '--reconnect-delay', '50ms', '--reconnect-max-delay', '200ms', '-c', '4'])
     cli.write(input)
     cli.end()
     await cli.waitForStderr('reconnecting')
-    await server({}, port)
-    const run = await cli.done
-    expect(run.code).toBe(0)
-    const lines = ndjson(run.stdout)
-    const responses = lines.filter((l) => l.status === 200)
-    expect(responses.map((l) => l.id).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 50 }, (_, i) => i))
-    expect(lines.filter((l) => l.kind === 'reconnect').length).toBeGreaterThan(0)
-    expect(run.stderr).toContain('reconnecting')
+    const serve = await startServe([`tcp://127.0.0.1:${port}`])
+    try {
+      const run = await cli.done
+      expect(run.code).toBe(0)
+      const lines = ndjson(run.stdout)
+      const responses = lines.filter((l) => l.status === 200)
+      expect(responses.map((l) => l.id).sort((x, y) => Number(x) - Number(y))).toEqual(Array.from({ length: 50 }, (_, i) => i))
+      expect(responses.every((l) => l.payload === l.id)).toBe(true)
+      expect(lines.filter((l) => l.kind === 'reconnect').length).toBeGreaterThan(0)
+    } finally {
+      await serve.stop()
+    }
   })
 
-  it('resumes after the server is killed and restarted: in-flight requests fail, later ones succeed', async () => {
-    let gotHang!: () => void
-    const hangArrived = new Promise<void>((r) => { gotHang = r })
-    const handler = async (r: { action: string; payload: Buffer }) => {
-      if (r.action === 'hang') {
-        gotHang()
-        await sleep(60_000)
-      }
-      return { status: 200, payload: r.payload }
-    }
-    const first = await server({ handler })
-    const cli = liveCli(['connect', first.url, '--reconnect', '--reconnect-delay', '50ms', '-c', '4'])
+  it('resumes after serve is killed and restarted on the same port: in-flight requests fail, later ones succeed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-connect-'))
+    writeFileSync(join(dir, 'routes.yaml'), 'hang:\n  delay: 60s\n"*":\n  reply: "{{payload}}"\n')
+    const first = await startServe(['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')])
+    const url = first.urls[0]
+    const cli = liveCli(['connect', url, '--reconnect', '--reconnect-attempts', '0', '--reconnect-delay', '50ms', '--reconnect-max-delay', '200ms', '-c', '4'])
     cli.write('{"id":"before","action":"echo","payload":1}\n{"id":"h","action":"hang","payload":2}\n')
     await cli.waitFor((l) => l.id === 'before')
-    await hangArrived
-    await crash(first.server)
+    await sleep(200) // "hang" is in flight
+    await first.stop('SIGKILL')
     const lost = await cli.waitFor((l) => l.id === 'h')
     expect((lost.error as { code: string }).code).toMatch(/^CONNECTION_(CLOSED|RESET)$/)
-    await sleep(150)
-    await server({ handler }, first.port)
-    cli.write('{"id":"after","action":"echo","payload":3}\n')
-    cli.end()
-    const run = await cli.done
-    const lines = ndjson(run.stdout)
-    expect(lines).toContainEqual(expect.objectContaining({ id: 'after', status: 200, payload: 3 }))
-    expect(lines.some((l) => l.kind === 'disconnect')).toBe(true)
-    expect(lines.some((l) => l.kind === 'connect')).toBe(true)
-    // A request lost to the drop is a connection failure (3), unless --no-fail.
-    expect(run.code).toBe(3)
+    const second = await startServe([url, '--routes', join(dir, 'routes.yaml')])
+    try {
+      cli.write('{"id":"after","action":"echo","payload":3}\n')
+      cli.end()
+      const run = await cli.done
+      const lines = ndjson(run.stdout)
+      expect(lines).toContainEqual(expect.objectContaining({ id: 'after', status: 200, payload: 3 }))
+      expect(lines.some((l) => l.kind === 'disconnect')).toBe(true)
+      expect(lines.some((l) => l.kind === 'connect')).toBe(true)
+      // A request lost to the drop is a connection failure (3), unless --no-fail.
+      expect(run.code).toBe(3)
+    } finally {
+      await second.stop()
+    }
   })
 
   it('--retry re-sends a request that was in flight when the connection dropped', async () => {
