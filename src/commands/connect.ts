@@ -34,7 +34,7 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     reconnect: Flags.boolean({ summary: 'Re-dial with exponential backoff and jitter when the connection drops or is refused.' }),
     'reconnect-attempts': Flags.integer({ summary: 'Failed dials in a row before giving up (0: never).', default: DEFAULT_RECONNECT.attempts, min: 0 }),
     'reconnect-delay': Flags.string({ summary: 'Delay before the first re-dial; doubles each attempt.', default: `${DEFAULT_RECONNECT.initialDelay}ms` }),
-    'reconnect-max-delay': Flags.string({ summary: 'Longest delay between re-dials.', default: `${DEFAULT_RECONNECT.maxDelay}ms` }),
+    'reconnect-max-delay': Flags.string({ summary: 'Longest delay between re-dials.', default: `${DEFAULT_RECONNECT.maxDelay / 1000}s` }),
     retry: Flags.boolean({ summary: `Re-send requests that were in flight when the connection dropped (with --reconnect; up to 3 times).` }),
     'auto-reply': Flags.integer({ summary: 'Answer requests from the server with this status and an empty payload.', min: 100, max: 999 }),
     verbose: Flags.boolean({ char: 'v', summary: 'Show the connection, the handshake and every frame on stderr (> sent, < received).' }),
