@@ -11,7 +11,8 @@ export interface Progress {
 }
 
 export function startProgress(settings: BenchSettings, stream: NodeJS.WriteStream = process.stderr): Progress {
-  if (stream.isTTY !== true) return { hooks: {}, stop: () => undefined }
+  // A TTY with no width (a pty nobody sized) would make ora's line arithmetic run away.
+  if (stream.isTTY !== true || !((stream.columns ?? 0) > 0)) return { hooks: {}, stop: () => undefined }
   const spinner: Ora = ora({ stream, text: 'connecting', discardStdin: false })
   spinner.start()
   let startAt = 0
