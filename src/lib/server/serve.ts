@@ -1,6 +1,7 @@
 import { createSecureContext } from 'node:tls'
 import type { ChalkInstance } from 'chalk'
 import { readFileFlag } from '../cli/client-flags.js'
+import { DEFAULT_LIMITS } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { ProtoRegistry } from '../payload/index.js'
 import { type Session, StmpServer } from '../session/index.js'
@@ -88,7 +89,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
       keepalive: config.keepalive,
       pingTimeout: config.pingTimeout,
       maxIncoming: config.maxInFlight,
-      limits: { maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize, maxOpenMessages: 64 },
+      limits: { maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize, maxOpenMessages: DEFAULT_LIMITS.maxOpenMessages },
     },
     handler: (request, session, srv) => limiterOf(session, config.maxInFlight).run(() => dispatcher.request(request, session, srv)),
     onPush: (push, session, srv) => {
