@@ -142,6 +142,8 @@ export class Session {
    * of synchronous handlers) are flushed once the chunk is done, without a nextTick.
    */
   private batching = false
+  /** The WebSocket transport is corked until the next flush (messages of one tick, one write). */
+  private corked = false
   private readonly flushTick = () => this.flush()
   private readonly fragments: Buffer[][] = []
   private keepaliveTimer?: NodeJS.Timeout
@@ -580,6 +582,7 @@ export class Session {
     if (this.transport.framing === 'websocket') {
       // The WebSocket close frame replaces the STMP Close frame (wire notes §6).
       this.onTrace?.('out', { kind: 'close', status: code, message })
+      this.flush()
       this.transport.end(code, message)
       return
     }
@@ -607,6 +610,11 @@ export class Session {
     const bytes = encodeFrame(frame, options)
     if (this.transport.framing === 'websocket') {
       this.stats.bytesOut += bytes.length
+      if (!this.corked && this.transport.cork) {
+        this.corked = true
+        this.transport.cork()
+        this.scheduleFlush()
+      }
       this.transport.write(bytes, format === 'text')
       return
     }
@@ -629,6 +637,10 @@ export class Session {
 
   private flush(): void {
     this.flushScheduled = false
+    if (this.corked) {
+      this.corked = false
+      this.transport.uncork?.()
+    }
     if (this.queue.length > 0) {
       const queue = this.queue
       this.stats.bytesOut += this.queueBytes

@@ -28,6 +28,13 @@ export interface Transport {
   writev(data: Buffer[]): boolean
   /** Bytes queued but not yet handed to the kernel. */
   readonly bufferedAmount: number
+  /**
+   * Optional: hold writes until uncork() and hand them to the kernel in one writev. A session
+   * corks a WebSocket while it produces several messages in one tick (one syscall, not one per
+   * message). Calls nest.
+   */
+  cork?(): void
+  uncork?(): void
   pause(): void
   resume(): void
   /** Graceful end: the stream's FIN, or a WebSocket close frame with code and reason. */
@@ -136,6 +143,14 @@ export class WebSocketTransport implements Transport {
 
   get bufferedAmount(): number {
     return this.ws.bufferedAmount
+  }
+
+  cork(): void {
+    this.socket.cork()
+  }
+
+  uncork(): void {
+    this.socket.uncork()
   }
 
   pause(): void {
