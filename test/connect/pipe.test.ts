@@ -87,6 +87,7 @@ describe('connect in a pipe, against stmpcat serve', SLOW, () => {
       '',
       '{"payload":3,"id":"c"}',
       '{"action":"slow","payload":4,"id":{"k":[1]}}',
+      '{"action":"echo","payload":{"big":123456789012345678901234567890},"id":"big"}',
     ].join('\n'))
     cli.end()
     const run = await cli.done
@@ -96,7 +97,9 @@ describe('connect in a pipe, against stmpcat serve', SLOW, () => {
     const errors = lines.filter((l) => l.error).map((l) => ({ id: l.id, code: (l.error as { code: string }).code, line: (l.error as { line: number }).line }))
     expect(errors).toEqual([{ id: undefined, code: 'BAD_INPUT', line: 3 }, { id: 'c', code: 'BAD_INPUT', line: 5 }])
     expect(lines.filter((l) => l.status === 200).map((l) => [l.id, l.payload])).toEqual(expect.arrayContaining([['a', 1], [{ k: [1] }, 4]]))
-    expect(lines.filter((l) => l.status === 200)).toHaveLength(3)
+    expect(lines.filter((l) => l.status === 200)).toHaveLength(4)
+    // The payload went out as written and came back as sent: every digit of a big integer kept.
+    expect(run.stdout).toContain('"payload":{"big":123456789012345678901234567890}')
     // Without --no-fail, bad input lines exit 2.
     expect((await runCli(['connect', url], { stdin: '{"action":"x"}\nnot json {\n{]\n' })).code).toBe(2)
   })

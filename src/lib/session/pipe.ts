@@ -1,5 +1,6 @@
 import { ExitCode, StmpError } from '../errors.js'
 import { type PayloadCodec, decodePayload, toJsonSafe } from '../payload/index.js'
+import { rawMember } from './json-member.js'
 import type { Link, LinkEvents } from './reconnect.js'
 import type { IncomingRequest, ResponseInfo, Session } from './session.js'
 
@@ -253,7 +254,9 @@ export class PipeRunner {
     }
     let payload: Buffer
     try {
-      payload = this.encode(o.payload, action, o.push === true ? 'push' : 'request', line)
+      // JSON: the payload's own text from the line, so big integers keep every digit.
+      const raw = this.isJson && o.payload !== undefined ? rawMember(text, 'payload') : undefined
+      payload = raw !== undefined ? Buffer.from(raw, 'utf8') : this.encode(o.payload, action, o.push === true ? 'push' : 'request', line)
     } catch (err) {
       return { kind: 'bad', line, id: given, error: toError(err) }
     }
