@@ -60,6 +60,8 @@ export const MAX_TRIES = 3
 const QUEUE_HIGH = 8192
 const QUEUE_LOW = 1024
 const FLUSH_BYTES = 64 * 1024
+/** 16 digits in a row: a number that may not survive JSON.parse (2^53 has 16 digits). */
+const LONG_NUMBER = /\d{16}/
 
 /** Batches output lines: one write per tick, or inline past FLUSH_BYTES. */
 export class LineWriter {
@@ -254,8 +256,10 @@ export class PipeRunner {
     }
     let payload: Buffer
     try {
-      // JSON: the payload's own text from the line, so big integers keep every digit.
-      const raw = this.isJson && o.payload !== undefined ? rawMember(text, 'payload') : undefined
+      // JSON: a line with a long digit run (a number JSON.parse may have rounded) sends the
+      // payload's own text from the line, so integers beyond 2^53 keep every digit; others
+      // send the parsed value re-serialised (faster than scanning the line).
+      const raw = this.isJson && o.payload !== undefined && LONG_NUMBER.test(text) ? rawMember(text, 'payload') : undefined
       payload = raw !== undefined ? Buffer.from(raw, 'utf8') : this.encode(o.payload, action, o.push === true ? 'push' : 'request', line)
     } catch (err) {
       return { kind: 'bad', line, id: given, error: toError(err) }
