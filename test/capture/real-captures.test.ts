@@ -17,6 +17,8 @@ import { ROOT, runCli } from '../helpers/cli.js'
  */
 
 const DIR = join(ROOT, 'test/fixtures/captures')
+/** Each CLI test starts the built CLI up to three times; a loaded machine takes seconds a start. */
+const CLI_TIMEOUT = 120_000
 const NAMES = ['tcp', 'ws-binary', 'ws-text', 'fragmented', 'ws-deflate']
 
 interface Expected {
@@ -119,7 +121,7 @@ describe('decode FILE for captures (the built CLI)', () => {
     expect(exchangesOf(lines, expected).length).toBe(expected.exchanges.length)
     for (const l of lines) expect(Object.keys(l)).toEqual(expect.arrayContaining(['kind', 'time', 'connection', 'direction', 'transport', 'format']))
     expect(run.stderr).toMatch(/^stmpcat decode: 5 connections/)
-  })
+  }, CLI_TIMEOUT)
   it('reads a capture from stdin (auto-detected) and with --input pcap', async () => {
     const file = readFileSync(join(DIR, 'ws-binary.pcap'))
     for (const args of [['decode', '--json'], ['decode', '-', '--json', '--input', 'pcap']]) {
@@ -127,7 +129,7 @@ describe('decode FILE for captures (the built CLI)', () => {
       expect(run.code).toBe(0)
       expect(run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line).filter((l) => l.kind === 'request')).toHaveLength(3)
     }
-  })
+  }, CLI_TIMEOUT)
   it('the table on a terminal-less stdout, with filters', async () => {
     const run = await runCli(['decode', join(DIR, 'tcp.pcap'), '--action', 'a.*', '--kind', 'response'])
     expect(run.code).toBe(0)
@@ -135,7 +137,7 @@ describe('decode FILE for captures (the built CLI)', () => {
     expect(rows[0]).toMatch(/^time\s+connection\s+dir\s+kind/)
     expect(rows.slice(1)).toHaveLength(3)
     for (const row of rows.slice(1)) expect(row).toMatch(/server\s+response\s+\d+\s+200/)
-  })
+  }, CLI_TIMEOUT)
   it('a broken capture is BAD_CAPTURE, exit 2, after the frames before the damage', async () => {
     const file = readFileSync(join(DIR, 'tcp.pcap'))
     const cut = await runCli(['decode', '--json', '--input', 'pcap'], { stdin: file.subarray(0, file.length - 10) })
@@ -146,7 +148,7 @@ describe('decode FILE for captures (the built CLI)', () => {
     const notCapture = await runCli(['decode', '--input', 'pcap'], { stdin: 'hello there' })
     expect(notCapture.code).toBe(2)
     expect(notCapture.stderr).toContain('BAD_CAPTURE')
-  })
+  }, CLI_TIMEOUT)
   it('protocol errors in a capture: exit 5, each error a line with its connection; a gap alone: exit 0', async () => {
     const c = new TcpConversation({ client: { ip: '10.0.0.1', port: 4000 }, server: { ip: '10.0.0.2', port: 5000 } })
     const hs = encodeHandshakeRequest({ url: '/', headers: {} })
@@ -168,10 +170,10 @@ describe('decode FILE for captures (the built CLI)', () => {
     expect(gapLines.filter((l) => l.gap !== undefined)).toEqual([{ gap: { connection: '10.0.0.1:4001 -> 10.0.0.2:5000', direction: 'client', offset: hs.length, bytes: ping.length, time: expect.any(String) } }])
     expect(gapLines.filter((l) => l.undecodable !== undefined)).toEqual([{ undecodable: { connection: '10.0.0.1:4001 -> 10.0.0.2:5000', direction: 'client', offset: hs.length, bytes: 2 * ping.length, time: expect.any(String) } }])
     expect(gap.stderr).toMatch(/1 gap \(4 bytes missing\)/)
-  })
+  }, CLI_TIMEOUT)
   it('capture flags on hex input are BAD_FLAG', async () => {
     const run = await runCli(['decode', '--json', '--messages'], { stdin: '03 00 00 07' })
     expect(run.code).toBe(2)
     expect(JSON.parse(run.stdout.trim())).toMatchObject({ error: { code: 'BAD_FLAG' } })
-  })
+  }, CLI_TIMEOUT)
 })
