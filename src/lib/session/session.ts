@@ -1,6 +1,6 @@
 import {
   type AnyFrame, type Format, type Frame, type FrameOptions, type HandshakeRequestFrame, type MessageFrame,
-  Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, encodeFragmented, encodeFrame, stmpV3,
+  Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, stmpV3,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import type { Transport } from '../transport/index.js'
@@ -144,6 +144,8 @@ export class Session {
   private batching = false
   /** The WebSocket transport is corked until the next flush (messages of one tick, one write). */
   private corked = false
+  private readonly binaryMessageOptions: FrameOptions = { format: 'binary', framing: 'websocket', serverLatency: false }
+  private readonly textMessageOptions: FrameOptions = { format: 'text', framing: 'websocket', serverLatency: false }
   private readonly flushTick = () => this.flush()
   private readonly fragments: Buffer[][] = []
   private keepaliveTimer?: NodeJS.Timeout
@@ -158,6 +160,8 @@ export class Session {
   constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
     this.frameOptions = { format: 'binary', framing: transport.framing, serverLatency: this.options.serverLatency }
+    this.binaryMessageOptions.serverLatency = this.options.serverLatency
+    this.textMessageOptions.serverLatency = this.options.serverLatency
     this.lastFormat = this.options.role === 'client' ? this.options.format : 'binary'
     this.stats = { bytesIn: 0, bytesOut: 0, requestsIn: 0, requestsOut: 0, responsesIn: 0, responsesOut: 0, pushesIn: 0, pushesOut: 0, rtt: null, openedAt: Date.now() }
     this.reassembler = new Reassembler(this.options.limits)
@@ -300,7 +304,8 @@ export class Session {
     const format: Format = text ? 'text' : 'binary'
     let frame: Frame
     try {
-      frame = decodeMessage(data, { format, serverLatency: this.frameOptions.serverLatency })
+      // One options object per format, kept (decodeMessage would build two per message).
+      frame = stmpV3.decodeBody(data, 0, data.length, 0, text ? this.textMessageOptions : this.binaryMessageOptions)
     } catch (err) {
       if (err instanceof StmpProtocolError) this.onProtocolError(err)
       else throw err
@@ -500,6 +505,8 @@ export class Session {
   }
 
   private setServerLatency(on: boolean): void {
+    this.binaryMessageOptions.serverLatency = on
+    this.textMessageOptions.serverLatency = on
     this.frameOptions.serverLatency = on
     if (this.decoder) this.decoder.serverLatency = on
   }
@@ -606,7 +613,8 @@ export class Session {
 
   private sendFrame(frame: Frame, format: Format): void {
     this.onTrace?.('out', frame)
-    const options = format === this.frameOptions.format ? this.frameOptions : { ...this.frameOptions, format }
+    // Text is WebSocket only (wire notes §1): its kept options object, no spread per frame.
+    const options = format === this.frameOptions.format ? this.frameOptions : this.textMessageOptions
     const bytes = encodeFrame(frame, options)
     if (this.transport.framing === 'websocket') {
       this.stats.bytesOut += bytes.length
