@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util'
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import type { CaptureOutEvent, CaptureSummary } from '../capture/stmp.js'
@@ -20,7 +21,8 @@ export interface CaptureTableOptions {
 const WIDTH = { time: 15, connection: 0, direction: 6, kind: 18, id: 5, what: 24, latency: 7 }
 
 function pad(text: string, width: number, right = false): string {
-  const length = [...text].length
+  // Colour codes take no columns.
+  const length = [...stripVTControlCharacters(text)].length
   if (length >= width) return text
   return right ? ' '.repeat(width - length) + text : text + ' '.repeat(width - length)
 }
