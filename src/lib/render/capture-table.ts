@@ -71,7 +71,7 @@ export class CaptureTable {
           case 'push':
             kind = f.kind === 'request' ? c.cyan(kind) : c.magenta(kind)
             id = String(f.id)
-            what = f.action ?? ''
+            what = clip(f.action ?? '', WIDTH.what)
             break
           case 'response':
             kind = c.green(kind)
@@ -90,7 +90,7 @@ export class CaptureTable {
             break
           case 'handshake-request':
             kind = c.gray(kind)
-            what = f.url
+            what = clip(f.url, WIDTH.what)
             payload = Object.entries(f.headers).map(([k, v]) => `${k}: ${v}`).join(' ')
             break
           case 'handshake-response':
@@ -100,7 +100,9 @@ export class CaptureTable {
             break
         }
         if (f.kind === 'request' || f.kind === 'push' || f.kind === 'response') {
-          const json = payloadJsonText(f, event.codec)
+          // JSON and MessagePack values on one line; text (text/plain, error messages) and bytes as previews.
+          const failed = f.kind === 'response' && f.status !== undefined && (f.status < 200 || f.status > 299)
+          const json = (event.codec === 'json' || event.codec === 'msgpack') && !failed ? payloadJsonText(f, event.codec) : undefined
           const width = this.payloadWidth()
           if (json !== undefined) payload = clip(json, width)
           else {
@@ -141,7 +143,7 @@ export class CaptureTable {
     if (!header && connection.length > this.connectionWidth) this.connectionWidth = connection.length
     const line = [
       pad(time, WIDTH.time), pad(connection, this.connectionWidth), pad(direction, WIDTH.direction), pad(kind, WIDTH.kind),
-      pad(id, WIDTH.id, true), pad(header ? what : clip(what, WIDTH.what), WIDTH.what), pad(latency, WIDTH.latency, true), payload,
+      pad(id, WIDTH.id, true), pad(what, WIDTH.what), pad(latency, WIDTH.latency, true), payload,
     ].join('  ')
     this.buffer += `${line.trimEnd()}\n`
     if (this.buffer.length > 64 * 1024) this.flush()
