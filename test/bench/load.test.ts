@@ -158,4 +158,17 @@ describe('bench load runner', () => {
     const untrusted = await runBench(settings(url, { durationMs: null, amount: 10 })).catch((e: unknown) => e)
     expect((untrusted as StmpError).code).toBe('CONNECT_FAILED')
   })
+
+  it('responses mixed with pushes, and responses too long for the fast path, are all counted', async () => {
+    const { url } = await server((request, session) => {
+      session.push('tick', Buffer.from('{}'))
+      return { status: 200, payload: request.payload }
+    })
+    const small = await runBench(settings(url, { durationMs: null, amount: 300, pipelining: 4 }))
+    expect(small.totals.ok).toBe(300)
+    expect(small.totals.pushesReceived).toBeGreaterThanOrEqual(290)
+    const big = await runBench(settings(url, { durationMs: null, amount: 300, pipelining: 4, payload: Buffer.from(JSON.stringify('x'.repeat(3000))) }))
+    expect(big.totals.ok).toBe(300)
+    expect(big.histogram.totalCount).toBe(300)
+  })
 })

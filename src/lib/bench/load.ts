@@ -527,11 +527,37 @@ export class LoadConnection {
     }
     const list = this.batchList
     this.batch = list
-    ;(this.decoder as StreamDecoder).write(data)
+    const decoder = this.decoder as StreamDecoder
+    let pos = 0
+    if (this.state === 'open' && decoder.buffered === 0 && !decoder.failed) {
+      pos = this.fastResponses(data)
+      // The decoder takes over at the first frame the fast path leaves; its offsets stay exact.
+      decoder.offset += pos
+    }
+    if (pos < data.length) decoder.write(pos === 0 ? data : data.subarray(pos))
     this.batch = null
     if (list.length === 1) this.transport?.write(list[0])
     else if (list.length > 1) this.transport?.writev(list)
     list.length = 0
+  }
+
+  /**
+   * The common case without a frame object: whole, unfragmented Response frames (head 0x30,
+   * wire notes §3) with a 1-byte LENGTH at the start of a chunk. Returns where it stopped: at
+   * the first frame that is anything else (ping, push, close, fragment, longer, split across
+   * chunks), which the StreamDecoder then decodes and checks as usual.
+   */
+  private fastResponses(data: Buffer): number {
+    const end = data.length
+    const need = this.runner.frameOptions.serverLatency ? 7 : 5
+    let pos = 0
+    while (pos < end) {
+      const length = data[pos]
+      if (length >= 0x80 || length < need || pos + 1 + length > end || data[pos + 1] !== 0x30) return pos
+      this.complete((data[pos + 2] << 8) | data[pos + 3], (data[pos + 4] << 8) | data[pos + 5])
+      pos += 1 + length
+    }
+    return pos
   }
 
   private readonly onFrame = (frame: AnyFrame): void => {
