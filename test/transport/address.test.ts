@@ -5,7 +5,9 @@ describe('parseAddress', () => {
   it.each([
     ['tcp://127.0.0.1:5000', { scheme: 'tcp', host: '127.0.0.1', port: 5000, path: '/' }],
     ['localhost:5000', { scheme: 'tcp', host: 'localhost', port: 5000 }],
-    [':5000', { scheme: 'tcp', host: 'localhost', port: 5000 }],
+    [':5000', { scheme: 'tcp', host: '127.0.0.1', port: 5000 }],
+    ['tcp://:5001', { scheme: 'tcp', host: '127.0.0.1', port: 5001 }],
+    ['ws://:5002/stmp', { scheme: 'ws', host: '127.0.0.1', port: 5002, path: '/stmp' }],
     ['tls://example.com:443', { scheme: 'tls', host: 'example.com', port: 443 }],
     ['ws://127.0.0.1:8080/stmp', { scheme: 'ws', host: '127.0.0.1', port: 8080, path: '/stmp' }],
     ['wss://example.com/stmp', { scheme: 'wss', host: 'example.com', port: 443, path: '/stmp' }],

@@ -43,8 +43,11 @@ export function parseAddress(text: string, options: { listening?: boolean } = {}
   const schemeMatch = /^([a-z][a-z0-9+.-]*):\/\//i.exec(input)
   if (!schemeMatch) {
     if (/^[a-z][a-z0-9+.-]*:[^0-9[]/i.test(input) && !/^[^:]+:\d/.test(input)) throw bad(text, 'unknown scheme')
-    withScheme = `tcp://${input.startsWith(':') ? `${options.listening ? '127.0.0.1' : 'localhost'}${input}` : input}`
+    withScheme = `tcp://${input}`
   }
+  // An empty host (`:5000`, `tcp://:5000`) is the loopback address: a mock server binds only
+  // there unless told otherwise, and a client finds it there whatever `localhost` resolves to.
+  withScheme = withScheme.replace(/^([a-z]+:\/\/)(?=:\d)/i, '$1127.0.0.1')
   const scheme = (schemeMatch?.[1].toLowerCase() ?? 'tcp') as Scheme
   if (!SCHEMES.includes(scheme) || scheme === 'unix') throw bad(text, `unknown scheme ${JSON.stringify(schemeMatch?.[1])}`)
   let url: URL

@@ -28,7 +28,8 @@ export interface DialOptions {
 const DEFAULT_CONNECT_TIMEOUT = 10_000
 
 function connectError(address: Address, err: NodeJS.ErrnoException): StmpError {
-  const target = formatAddress(address)
+  // The address as the user wrote it: the handshake options added to the query are noise here.
+  const target = formatAddress({ ...address, query: new URLSearchParams() })
   const why = err.code === 'ECONNREFUSED' ? 'connection refused'
     : err.code === 'ENOENT' ? 'no such socket file'
       : err.code === 'ENOTFOUND' ? 'host not found'
