@@ -50,6 +50,15 @@ describe('bench load runner', () => {
     expect(r.latency.p50).toBeLessThan(r.latency.max + 0.001)
   })
 
+  it('a run longer than the connect timeout keeps its connections (the handshake timer is cleared)', async () => {
+    const { url } = await server()
+    const run = await runBench(settings(url, { durationMs: 900, connectTimeoutMs: 300, pipelining: 2 }))
+    const r = buildResult(run, 'test')
+    expect(r.totals.sent).toBeGreaterThan(100)
+    expect(r.errors.byKind.reset).toBe(0)
+    expect(r.totals.errors).toBe(0)
+  })
+
   it('--amount sends exactly that many measured requests, warm-up excluded', async () => {
     const { url } = await server()
     const run = await runBench(settings(url, { durationMs: null, amount: 333, warmupMs: 200, pipelining: 3 }))

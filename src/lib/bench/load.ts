@@ -426,12 +426,14 @@ export class LoadConnection {
       return
     }
     await new Promise<void>((resolve, reject) => {
-      this.openResolve = resolve
-      this.openReject = reject
+      // Cleared when the handshake settles: left armed, it cut every connection connectTimeoutMs
+      // after it opened (the requests in flight then counted as resets).
       const timer = setTimeout(() => {
-        this.rejectOpen(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer from ${transport.remote} within ${r.plan.connectTimeoutMs} ms`))
+        if (this.openReject) this.rejectOpen(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer from ${transport.remote} within ${r.plan.connectTimeoutMs} ms`))
       }, r.plan.connectTimeoutMs)
       timer.unref()
+      this.openResolve = () => { clearTimeout(timer); resolve() }
+      this.openReject = (err: unknown) => { clearTimeout(timer); reject(err) }
       transport.write(encodeHandshakeRequest({ url: r.handshakeUrl, headers: r.plan.headers }))
     })
   }
