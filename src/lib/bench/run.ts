@@ -8,27 +8,13 @@ import { LoadRunner } from './load.js'
 import { deserializeError, type SerializedError } from './messages.js'
 import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
 
-/** Everything `bench` was asked to do, flags resolved (see options.ts). */
-export interface BenchSettings {
-  /** The target URL, or null for the embedded echo server. */
+/**
+ * Everything `bench` was asked to do, flags resolved (see options.ts): one runner's LoadPlan
+ * fields for the whole run, plus the target (null: the embedded echo server) and the workers.
+ */
+export type BenchSettings = Omit<LoadPlan, 'address' | 'payload'> & {
   target: string | null
-  connections: number
-  pipelining: number
-  durationMs: number | null
-  amount: number | null
-  rate: number | null
-  warmupMs: number
-  timeoutMs: number
-  connectTimeoutMs: number
-  action: string
   payload: Buffer
-  /** The MIME type sent as `stmp_content_type`. */
-  contentType: string
-  format: 'binary' | 'text'
-  serverLatency: boolean
-  tls: { ca: string[]; insecure: boolean }
-  headers: Record<string, string>
-  push: boolean
   workers: number
 }
 
