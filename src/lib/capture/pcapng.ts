@@ -172,20 +172,17 @@ export class PcapngParser {
   /** EPB: Interface ID (4), Timestamp Upper (4), Timestamp Lower (4), Captured Packet Length (4), Original Packet Length (4), data. */
   private readEnhancedPacket(body: Buffer, blockOffset: number): void {
     if (body.length < 20) throw badCapture('pcapng Enhanced Packet Block is too short', blockOffset)
-    const interfaceId = this.u32(body, 0)
-    const description = this.interfaceFor(interfaceId, blockOffset)
-    const capturedLength = this.u32(body, 12)
-    if (20 + capturedLength > body.length) {
-      throw badCapture(`pcapng Captured Packet Length ${capturedLength} runs past the end of its block`, blockOffset + 20)
-    }
-    this.emit(blockOffset, interfaceId, description, this.timeOf(description, this.u32(body, 4), this.u32(body, 8)),
-      body.subarray(20, 20 + capturedLength), this.u32(body, 16))
+    this.readTimedPacket(body, blockOffset, this.u32(body, 0))
   }
 
-  /** Obsolete Packet Block: Interface ID (2), Drops Count (2), Timestamp (8), Captured Len (4), Packet Len (4), data. */
+  /** Obsolete Packet Block: Interface ID (2), Drops Count (2), then the EPB's layout from byte 4. */
   private readObsoletePacket(body: Buffer, blockOffset: number): void {
     if (body.length < 20) throw badCapture('pcapng Packet Block is too short', blockOffset)
-    const interfaceId = this.u16(body, 0)
+    this.readTimedPacket(body, blockOffset, this.u16(body, 0))
+  }
+
+  /** Timestamp (8), Captured Length (4), Original Length (4) from byte 4, then data: EPB and PB share it. */
+  private readTimedPacket(body: Buffer, blockOffset: number, interfaceId: number): void {
     const description = this.interfaceFor(interfaceId, blockOffset)
     const capturedLength = this.u32(body, 12)
     if (20 + capturedLength > body.length) {
