@@ -166,45 +166,46 @@ function parseDumpOrHex(src: TextSource, maxBytes: number, strict: boolean): Par
   return parsePlainHex(src, strict)
 }
 
-function parseXxd(src: TextSource): DumpLine[] {
+/**
+ * The shape every dump format shares: blank lines skipped, a lone `*` repeats the line before
+ * (until the next offset), anything else goes to `parse`, which returns undefined to give up.
+ */
+function dumpLines(src: TextSource, parse: (line: string, index: number) => DumpLine | undefined): DumpLine[] | undefined {
   const out: DumpLine[] = []
-  src.lines.forEach((line, index) => {
-    if (line.trim() === '') return
+  for (const [index, line] of src.lines.entries()) {
+    if (line.trim() === '') continue
     if (line.trim() === '*') {
       out.push({ index, star: true })
-      return
+      continue
     }
+    const parsed = parse(line, index)
+    if (parsed === undefined) return undefined
+    out.push(parsed)
+  }
+  return out
+}
+
+function parseXxd(src: TextSource): DumpLine[] {
+  return dumpLines(src, (line, index) => {
     const m = XXD_LINE.exec(line)
     if (m === null) throw src.error(index, 0, 'not an xxd line (expected `OFFSET: HEX  TEXT`)')
     const hexStart = m[0].length
     // The hex column ends at the first double space; the text column after it is ignored.
     const end = line.indexOf('  ', hexStart)
     const hexArea = end < 0 ? line.slice(hexStart) : line.slice(hexStart, end)
-    const digits = hexDigits(src, index, hexStart, hexArea, ' ')
-    out.push({ index, offsetText: m[1], data: digits })
-  })
-  return out
+    return { index, offsetText: m[1], data: hexDigits(src, index, hexStart, hexArea, ' ') }
+  }) as DumpLine[]
 }
 
 function parseHexdump(src: TextSource): DumpLine[] {
-  const out: DumpLine[] = []
-  src.lines.forEach((line, index) => {
-    if (line.trim() === '') return
-    if (line.trim() === '*') {
-      out.push({ index, star: true })
-      return
-    }
-    if (LONE_OFFSET.test(line)) {
-      out.push({ index, offsetText: line })
-      return
-    }
+  return dumpLines(src, (line, index) => {
+    if (LONE_OFFSET.test(line)) return { index, offsetText: line }
     const m = /^([0-9a-fA-F]+) {2}/.exec(line)
     const bar = line.indexOf('|')
     if (m === null || bar < 0) throw src.error(index, 0, 'not a hexdump -C line (expected `OFFSET  HH HH ...  |TEXT|`)')
     const hexStart = m[0].length
-    out.push({ index, offsetText: m[1], data: byteTokens(src, index, hexStart, line.slice(hexStart, bar)) })
-  })
-  return out
+    return { index, offsetText: m[1], data: byteTokens(src, index, hexStart, line.slice(hexStart, bar)) }
+  }) as DumpLine[]
 }
 
 /**
@@ -213,24 +214,18 @@ function parseHexdump(src: TextSource): DumpLine[] {
  * offsets do not add up are BAD_INPUT.
  */
 function parseOd(src: TextSource, maxBytes: number): Buffer | undefined {
-  const lines: DumpLine[] = []
   let odShaped = 0
-  for (const [index, line] of src.lines.entries()) {
-    if (line.trim() === '') continue
-    if (line.trim() === '*') {
-      lines.push({ index, star: true })
-      continue
-    }
+  const lines = dumpLines(src, (line, index) => {
     if (LONE_OFFSET.test(line)) {
-      lines.push({ index, offsetText: line })
       odShaped++
-      continue
+      return { index, offsetText: line }
     }
     const m = OD_LINE.exec(line)
     if (m === null) return undefined
     odShaped++
-    lines.push({ index, offsetText: m[1], data: byteTokens(src, index, m[1].length, m[2]) })
-  }
+    return { index, offsetText: m[1], data: byteTokens(src, index, m[1].length, m[2]) }
+  })
+  if (lines === undefined) return undefined
   const startsAtZero = lines[0].offsetText !== undefined && /^0+$/.test(lines[0].offsetText)
   if (odShaped < 2 && !startsAtZero) return undefined
   let firstError: unknown
