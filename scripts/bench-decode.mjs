@@ -8,8 +8,10 @@
  *   node bin/run.js decode FILE --json > /dev/null
  *
  * under /usr/bin/time -v, and reports MB/s of capture and the peak RSS ("Maximum resident set
- * size"). Beside it, measured in the same run: `cat FILE > /dev/null` and the capture library alone
- * (pcap -> TCP reassembly, no STMP, no output), and the ratio of decode to each.
+ * size"). Beside it, measured in the same run: `cat FILE > /dev/null`, the capture library alone
+ * (pcap -> TCP reassembly, no STMP, no output), and decode on one thread (`--threads 1`; the
+ * default for a file this large decodes on one thread per core, up to 4), and the ratio of decode
+ * to each.
  *
  *   npm run build && npm run bench:decode [-- --mb 200 --connections 200 --keep]
  *
@@ -146,6 +148,7 @@ const readerScript = `
   process.stdout.write(String(data))
 `
 const reader = await timed(process.execPath, ['--input-type=module', '-e', readerScript, file])
+const serial = await timed(process.execPath, [path.join(root, 'bin/run.js'), 'decode', file, '--json', '--threads', '1'])
 const decode = await timed(process.execPath, [path.join(root, 'bin/run.js'), 'decode', file, '--json'])
 if (decode.code !== 0) {
   console.error(`decode exited ${decode.code}:\n${decode.stderr}`)
@@ -158,9 +161,10 @@ const rate = (r) => size / 1e6 / r.seconds
 const row = (name, r) => console.log(`${name.padEnd(44)} ${r.seconds.toFixed(2).padStart(7)} s ${rate(r).toFixed(1).padStart(8)} MB/s  (cpu ${r.cpu.toFixed(2)} s, ${(size / 1e6 / Math.max(r.cpu, 0.01)).toFixed(1)} MB/cpu-s)  peak RSS ${r.rssMb.toFixed(1).padStart(6)} MB`)
 row('cat FILE > /dev/null (baseline)', cat)
 row('capture reader only (pcap+TCP, no STMP)', reader)
+row('stmpcat decode FILE --json --threads 1', serial)
 row('stmpcat decode FILE --json > /dev/null', decode)
 console.log(`  ${summary}`)
-console.log(`decode/cat throughput: ${(rate(decode) / rate(cat)).toFixed(3)}; decode/reader: ${(rate(decode) / rate(reader)).toFixed(3)}; ${(frames / decode.seconds / 1000).toFixed(0)}k frames/s`)
+console.log(`decode/cat throughput: ${(rate(decode) / rate(cat)).toFixed(3)}; decode/reader: ${(rate(decode) / rate(reader)).toFixed(3)}; default threads/one thread: ${(rate(decode) / rate(serial)).toFixed(2)}; ${(frames / decode.seconds / 1000).toFixed(0)}k frames/s`)
 const ok = rate(decode) >= TARGET_MBPS && decode.rssMb < TARGET_RSS_MB
 console.log(`targets: >= ${TARGET_MBPS} MB/s ${rate(decode) >= TARGET_MBPS ? 'met' : 'MISSED'}, peak RSS < ${TARGET_RSS_MB} MB ${decode.rssMb < TARGET_RSS_MB ? 'met' : 'MISSED'}; load average now ${load()}`)
 if (!keep) rmSync(dir, { recursive: true, force: true })

@@ -90,3 +90,21 @@ export class StmpError extends Error {
 export function isStmpError(err: unknown): err is StmpError {
   return err instanceof StmpError
 }
+
+/** A StmpError as it crosses postMessage to or from a worker thread (class identity does not survive structured clone). */
+export interface SerializedError {
+  code: string
+  message: string
+  offset?: number
+  status?: number
+  exitCode?: number
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof StmpError) return { code: err.code, message: err.message, offset: err.offset, status: err.status, exitCode: err.exitCode }
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) }
+}
+
+export function deserializeError(e: SerializedError): StmpError {
+  return new StmpError(e.code, e.message, { offset: e.offset, status: e.status, exitCode: e.exitCode as ExitCode | undefined })
+}

@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import type { Histogram } from 'hdr-histogram-js'
-import { StmpError } from '../errors.js'
+import { deserializeError, StmpError, type SerializedError } from '../errors.js'
 import { startEmbeddedServer, type EmbeddedServer } from './embedded.js'
 import { decodeHistogram, latencyHistogram } from './histogram.js'
 import { LoadRunner } from './load.js'
-import { deserializeError, type SerializedError } from './messages.js'
 import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
 
 /**

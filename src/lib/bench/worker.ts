@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads'
 import { LoadRunner } from './load.js'
 import type { LoadPlan } from './types.js'
-import { serializeError } from './messages.js'
+import { serializeError } from '../errors.js'
 
 /**
  * A load worker thread (`--workers N`): runs its share of the connections and posts one tick

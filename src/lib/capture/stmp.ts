@@ -283,9 +283,12 @@ export class CaptureStmpDecoder {
     this.summary.packets = packets
   }
 
-  /** The capture is over: connections still open were closed by the decoder's end(); flush what is left. */
-  end(): void {
-    for (const conn of [...this.conns.values()]) this.close(conn.connId, this.lastTime)
+  /**
+   * The capture is over: connections still open were closed by the decoder's end(); flush what is
+   * left. `lastTime`: the capture's last time when this decoder saw only some connections.
+   */
+  end(lastTime: bigint = this.lastTime): void {
+    for (const conn of [...this.conns.values()]) this.close(conn.connId, lastTime)
   }
 
   private tick(time: bigint): void {
@@ -529,4 +532,24 @@ export class CaptureStmpDecoder {
     if (frame.kind === 'request' && !frame.follow && action !== undefined) flow.requestActions.set(frame.id, action)
     return action
   }
+}
+
+/** Adds `from`'s counts into `into` (the summaries of decoders that saw different connections). */
+export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
+  const addCounts = (a: Record<string, number>, b: Record<string, number>) => {
+    for (const [key, n] of Object.entries(b)) a[key] = (a[key] ?? 0) + n
+  }
+  into.connections += from.connections
+  into.stmpConnections.stream += from.stmpConnections.stream
+  into.stmpConnections.websocket += from.stmpConnections.websocket
+  into.skippedConnections += from.skippedConnections
+  into.frames += from.frames
+  addCounts(into.framesByKind, from.framesByKind)
+  into.shown += from.shown
+  into.errors += from.errors
+  addCounts(into.errorCodes, from.errorCodes)
+  into.gaps += from.gaps
+  into.gapBytes += from.gapBytes
+  into.packets += from.packets
+  into.skippedPackets += from.skippedPackets
 }

@@ -1,8 +1,10 @@
 import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import type { Readable } from 'node:stream'
-import { decodeCaptureStream, isCapture, peekStream } from '../capture/decode-capture.js'
+import { decodeCaptureStream, isCapture, peekStream, type CaptureDecodeResult } from '../capture/decode-capture.js'
+import { decodeCaptureParallel } from '../capture/parallel.js'
 import type { CaptureFilter, CaptureStmpOptions } from '../capture/stmp.js'
 import { StmpError } from '../errors.js'
 import { chalkFor } from '../render/colors.js'
@@ -15,10 +17,25 @@ import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
  */
 
 const READ_CHUNK = 1024 * 1024
+/** With --json, a capture file at least this large is decoded on worker threads (unless --threads 1). */
+const PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+/** Decoding threads by default, the main thread included. */
+const PARALLEL_THREADS = Math.min(availableParallelism(), 4)
 
 export interface CaptureCliOptions extends CaptureStmpOptions {
   json: boolean
   filter: CaptureFilter
+  /** Decoding threads, the main thread included (--json only); undefined: up to 4 (one per core) for a file of 16 MiB or more, else 1. */
+  threads?: number
+}
+
+/** How many decode worker threads: 1 means the one-thread path. */
+async function threadsFor(file: string | undefined, options: CaptureCliOptions): Promise<number> {
+  if (!options.json) return 1
+  if (options.threads !== undefined) return options.threads
+  if (file === undefined || availableParallelism() < 2) return 1
+  const size = await stat(file).then((s) => s.size, () => 0)
+  return size >= PARALLEL_MIN_BYTES ? PARALLEL_THREADS : 1
 }
 
 /** Whether FILE (or stdin, `undefined`) starts with a capture magic number. Stdin is peeked, not consumed. */
@@ -60,13 +77,25 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     })
   }
   const stdout = process.stdout
+  const stdoutDrain = () => (stdout.writableNeedDrain ? once(stdout, 'drain').then(() => undefined) : undefined)
+  const threads = await threadsFor(file, options)
+  if (threads > 1) {
+    let result
+    try {
+      result = await decodeCaptureParallel(source as AsyncIterable<Buffer>, { ...options, threads, drain: () => stdoutDrain() }, (chunk) => { stdout.write(chunk) })
+    } catch (err) {
+      if (err instanceof StmpError) throw err
+      throw badFile(file ?? 'stdin', err)
+    }
+    return finish(result)
+  }
   const write = (chunk: string | Buffer) => { stdout.write(chunk) }
   const out = options.json
     ? new CaptureNdjson(write)
     : new CaptureTable(write, { chalk: chalkFor(stdout), columns: stdout.columns })
   const drain = () => {
     out.flush()
-    return stdout.writableNeedDrain ? once(stdout, 'drain').then(() => undefined) : undefined
+    return stdoutDrain()
   }
   let result
   try {
@@ -76,6 +105,10 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     throw badFile(file ?? 'stdin', err)
   }
   out.flush()
+  return finish(result)
+}
+
+function finish(result: CaptureDecodeResult): { errors: number } {
   process.stderr.write(`stmpcat decode: ${captureSummaryLine(result.summary, result.format, result.bytes)}\n`)
   if (result.fatal !== undefined) throw result.fatal
   return { errors: result.summary.errors }

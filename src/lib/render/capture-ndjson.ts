@@ -78,44 +78,62 @@ export function payloadJsonText(frame: AnyFrame, codec: PayloadCodecName | undef
   return Buffer.isBuffer(json) ? json.toString('utf8') : json
 }
 
-const HEX = Buffer.from('0123456789abcdef')
+/** Each byte's two lowercase hex digits as one little-endian uint16 (written with DataView). */
+const HEX_PAIRS = new Uint16Array(256)
+for (let b = 0; b < 256; b++) {
+  const digit = (d: number) => (d < 10 ? 0x30 + d : 0x57 + d)
+  HEX_PAIRS[b] = digit(b >> 4) | (digit(b & 15) << 8)
+}
 const K_REQUEST = Buffer.from('{"kind":"request","id":')
 const K_PUSH = Buffer.from('{"kind":"push","id":')
 const K_RESPONSE = Buffer.from('{"kind":"response","id":')
 const K_STATUS = Buffer.from(',"status":')
 const K_LATENCY = Buffer.from(',"latency":')
-const K_NULL = Buffer.from('null')
+const K_LATENCY_NULL = Buffer.from(',"latency":null')
 const K_HEX = Buffer.from(',"payloadHex":"')
-const K_FOLLOW_TRUE = Buffer.from('","follow":true')
-const K_FOLLOW_FALSE = Buffer.from('","follow":false')
-const K_FIN_TRUE = Buffer.from(',"fin":true,"offset":')
-const K_FIN_FALSE = Buffer.from(',"fin":false,"offset":')
+/** `","follow":…,"fin":…,"offset":` for follow * 2 + fin. */
+const K_FLAGS = [false, true].flatMap((follow) => [false, true].map((fin) => Buffer.from(`","follow":${follow},"fin":${fin},"offset":`)))
 const K_LENGTH = Buffer.from(',"length":')
 const K_FRAGMENTS = Buffer.from(',"fragments":')
 const K_PAYLOAD = Buffer.from(',"payload":')
-const OUT_CHUNK = 1024 * 1024
+/** Size of the Buffers lines are written into. */
+export const OUT_CHUNK = 1024 * 1024
 const TRANSPORT_CODE = { stream: 0, websocket: 1 } as const
 const FORMAT_CODE = { binary: 0, text: 1, http: 2 } as const
 
 /**
  * Writes the NDJSON lines into large Buffers and hands each one to `write` when full (a new
  * Buffer is taken after each, so `write` may keep it). Request, Push and Response frames, nearly
- * every line of a large capture, are written field by field into the Buffer: numbers and ASCII as
- * latin1, the payload hex by table, a one-line JSON payload copied byte for byte, the
- * connection tail from a per-connection cache. Everything else goes through captureLine.
- * The bytes are the same as captureLine's (tested).
+ * every line of a large capture, are written field by field into the Buffer: constant pieces and
+ * a one-line JSON payload by TypedArray#set, numbers digit by digit, the payload hex two digits
+ * at a time, and the `time` + connection tail from a cache (one per packet and connection side).
+ * Everything else goes through captureLine. The bytes are the same as captureLine's (tested).
+ *
+ * Byte-at-a-time loops in JavaScript cost a few ns per byte, and a line is ~400 bytes: so the
+ * writer copies every piece longer than a few bytes with one native call.
  */
 export class CaptureNdjson {
-  private buf = Buffer.allocUnsafe(OUT_CHUNK)
+  private buf: Buffer
+  private view: DataView
   private pos = 0
+  /** Bytes handed to `write` so far. */
+  private flushed = 0
   private readonly time = new IsoTime()
   private lastTimeNs = -1n
-  private lastTimeBytes = Buffer.alloc(0)
+  private lastTailKey = -1
+  private lastTimeTail = Buffer.alloc(0)
   private readonly strings = new Map<string, string>()
   private readonly actions = new Map<string, Buffer>()
-  private readonly tails = new Map<number, Buffer>()
+  private readonly tails = new Map<number, string>()
 
-  constructor(private readonly write: (chunk: Buffer) => void) {}
+  /**
+   * `write` gets each full Buffer and may keep it; `alloc` gives the next one (at least `size`
+   * bytes, its own ArrayBuffer): a pool can recycle the Buffers `write` is done with.
+   */
+  constructor(private readonly write: (chunk: Buffer) => void, private readonly alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow) {
+    this.buf = alloc(OUT_CHUNK)
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length)
+  }
 
   event(event: CaptureOutEvent): void {
     if (event.type === 'frame' && (event.frame.kind === 'request' || event.frame.kind === 'push' || event.frame.kind === 'response')) {
@@ -125,18 +143,29 @@ export class CaptureNdjson {
     this.text(captureLine(event, this.time, this.strings))
   }
 
+  /** Bytes of output so far: handed to `write` or still buffered. */
+  get written(): number {
+    return this.flushed + this.pos
+  }
+
   flush(): void {
     if (this.pos === 0) return
     const chunk = this.buf.subarray(0, this.pos)
-    this.buf = Buffer.allocUnsafe(OUT_CHUNK)
-    this.pos = 0
+    this.flushed += this.pos
+    this.take(OUT_CHUNK)
     this.write(chunk)
+  }
+
+  private take(size: number): void {
+    this.buf = this.alloc(size)
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length)
+    this.pos = 0
   }
 
   private room(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return
     this.flush()
-    if (bytes > this.buf.length) this.buf = Buffer.allocUnsafe(bytes)
+    if (bytes > this.buf.length) this.take(bytes)
   }
 
   private text(line: string): void {
@@ -144,18 +173,9 @@ export class CaptureNdjson {
     this.pos += this.buf.write(line, this.pos, 'utf8')
   }
 
-  /** Copies bytes in: a plain loop for the short pieces a line is made of, TypedArray#set for long ones. */
   private put(bytes: Uint8Array): void {
-    const n = bytes.length
-    if (n > 64) {
-      this.buf.set(bytes, this.pos)
-      this.pos += n
-      return
-    }
-    const buf = this.buf
-    let pos = this.pos
-    for (let i = 0; i < n; i++) buf[pos++] = bytes[i]
-    this.pos = pos
+    this.buf.set(bytes, this.pos)
+    this.pos += bytes.length
   }
 
   /** A non-negative integer in decimal. */
@@ -178,34 +198,43 @@ export class CaptureNdjson {
   private messageFrame(event: CaptureFrameEvent, frame: MessageFrame): void {
     const json = payloadJson(frame, event.codec)
     const action = frame.kind !== 'response' && !frame.follow ? this.action(frame.action ?? '') : undefined
-    const tail = this.tail(event)
+    const timeTail = this.timeTail(event)
     const payload = frame.payload
-    const jsonBytes = json === undefined ? 0 : Buffer.isBuffer(json) ? json.length : Buffer.byteLength(json)
-    this.room(256 + (action?.length ?? 0) + payload.length * 2 + jsonBytes + tail.length)
-    this.put(frame.kind === 'response' ? K_RESPONSE : frame.kind === 'request' ? K_REQUEST : K_PUSH)
-    this.int(frame.id)
+    const jsonBytes = json === undefined ? 0 : typeof json === 'string' ? Buffer.byteLength(json) : json.length
+    this.room(256 + (action?.length ?? 0) + payload.length * 2 + jsonBytes + timeTail.length)
     if (frame.kind === 'response') {
+      this.put(K_RESPONSE)
+      this.int(frame.id)
       if (!frame.follow) {
         this.put(K_STATUS)
         this.int(frame.status ?? 0)
-        this.put(K_LATENCY)
-        if (frame.latency === null || frame.latency === undefined) this.put(K_NULL)
-        else this.int(frame.latency)
+        if (frame.latency === null || frame.latency === undefined) this.put(K_LATENCY_NULL)
+        else {
+          this.put(K_LATENCY)
+          this.int(frame.latency)
+        }
       }
-    } else if (action !== undefined) {
-      this.put(action)
+    } else {
+      this.put(frame.kind === 'request' ? K_REQUEST : K_PUSH)
+      this.int(frame.id)
+      if (action !== undefined) this.put(action)
     }
     this.put(K_HEX)
-    const buf = this.buf
+    const view = this.view
     let pos = this.pos
-    for (let i = 0; i < payload.length; i++) {
-      const b = payload[i]
-      buf[pos++] = HEX[b >> 4]
-      buf[pos++] = HEX[b & 15]
+    const n = payload.length
+    let i = 0
+    // Two payload bytes (four hex digits) per store.
+    for (; i + 1 < n; i += 2) {
+      view.setUint32(pos, HEX_PAIRS[payload[i]] | (HEX_PAIRS[payload[i + 1]] << 16), true)
+      pos += 4
+    }
+    if (i < n) {
+      view.setUint16(pos, HEX_PAIRS[payload[i]], true)
+      pos += 2
     }
     this.pos = pos
-    this.put(frame.follow ? K_FOLLOW_TRUE : K_FOLLOW_FALSE)
-    this.put(frame.fin ? K_FIN_TRUE : K_FIN_FALSE)
+    this.put(K_FLAGS[(frame.follow ? 2 : 0) + (frame.fin ? 1 : 0)])
     this.int(event.offset)
     this.put(K_LENGTH)
     this.int(event.length)
@@ -215,11 +244,10 @@ export class CaptureNdjson {
     }
     if (json !== undefined) {
       this.put(K_PAYLOAD)
-      if (Buffer.isBuffer(json)) this.put(json)
-      else this.pos += this.buf.write(json, this.pos, 'utf8')
+      if (typeof json === 'string') this.pos += this.buf.write(json, this.pos, 'utf8')
+      else this.put(json)
     }
-    this.put(this.timeBytes(event.time))
-    this.put(tail)
+    this.put(timeTail)
   }
 
   /** `,"action":"..."` as bytes, cached per action. */
@@ -233,24 +261,23 @@ export class CaptureNdjson {
     return bytes
   }
 
-  private timeBytes(ns: bigint): Buffer {
-    if (ns !== this.lastTimeNs) {
-      this.lastTimeNs = ns
-      this.lastTimeBytes = Buffer.from(`,"time":"${this.time.format(ns)}"`, 'latin1')
-    }
-    return this.lastTimeBytes
-  }
-
-  /** `,"connection":...,"direction":...,"transport":...,"format":...}\n`, cached per connection and kind of line. */
-  private tail(event: CaptureFrameEvent): Buffer {
+  /**
+   * `,"time":"…","connection":…,"direction":…,"transport":…,"format":…}\n` as bytes: the end of
+   * every line, the same for all the frames of one packet (a segment carries dozens of small ones).
+   */
+  private timeTail(event: CaptureFrameEvent): Buffer {
     const key = event.connId * 16 + (event.direction === 'client' ? 0 : 8) + TRANSPORT_CODE[event.transport] * 4 + FORMAT_CODE[event.format]
-    let bytes = this.tails.get(key)
-    if (bytes === undefined) {
+    if (event.time === this.lastTimeNs && key === this.lastTailKey) return this.lastTimeTail
+    let tail = this.tails.get(key)
+    if (tail === undefined) {
       if (this.tails.size > 100_000) this.tails.clear()
-      bytes = Buffer.from(`,"connection":${JSON.stringify(event.connection)},"direction":"${event.direction}","transport":"${event.transport}","format":"${event.format}"}\n`)
-      this.tails.set(key, bytes)
+      tail = `,"connection":${JSON.stringify(event.connection)},"direction":"${event.direction}","transport":"${event.transport}","format":"${event.format}"}\n`
+      this.tails.set(key, tail)
     }
-    return bytes
+    this.lastTimeNs = event.time
+    this.lastTailKey = key
+    this.lastTimeTail = Buffer.from(`,"time":"${this.time.format(event.time)}"${tail}`)
+    return this.lastTimeTail
   }
 }
 

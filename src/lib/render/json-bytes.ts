@@ -17,42 +17,40 @@ export const JSON_MULTI_LINE = 2
 const OBJECT = 1
 const ARRAY = 2
 
-// The scanner's state lives in module variables, not in closures: checkJsonBytes runs once per
-// payload on the hot path, and closures would be allocated on every call.
-let b: Uint8Array = new Uint8Array(0)
-let n = 0
-let i = 0
-let newline = false
-let nonAscii = false
-const stack: number[] = []
+// The scanner runs once per payload on the hot path of `decode --json`: everything is in local
+// variables of one function (module variables or closures would be loaded from a context on every
+// byte), and the container stack is a reused Uint8Array grown when a payload nests deeper.
+let stack = new Uint8Array(64)
+/** Set by scanString when a string holds a byte >= 0x80 (then the whole text is checked as UTF-8). */
+let sawNonAscii = false
+/** Set by skipSpace when it passes a CR or LF. */
+let sawNewline = false
 
-function ws(): void {
+/** The index of the first byte at or after i that is not JSON whitespace. */
+function skipSpace(b: Uint8Array, i: number, n: number): number {
   while (i < n) {
     const c = b[i]
     if (c === 0x20 || c === 0x09) i++
     else if (c === 0x0a || c === 0x0d) {
-      newline = true
+      sawNewline = true
       i++
     } else break
   }
+  return i
 }
 
-/** b[i] is `"`: moves i past the closing quote; false when the string is bad. */
-function string(): boolean {
+/** b[i] is `"`: the index past the closing quote, or -1 when the string is bad. */
+function scanString(b: Uint8Array, i: number, n: number): number {
   i++
   while (i < n) {
     const c = b[i]
-    if (c === 0x22) {
-      i++
-      return true
-    }
-    if (c < 0x20) return false
+    if (c === 0x22) return i + 1
     if (c === 0x5c) {
       const e = b[i + 1]
       if (e === 0x75) {
         for (let k = 2; k < 6; k++) {
           const h = b[i + k]
-          if (h === undefined || !((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) return false
+          if (h === undefined || !((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) return -1
         }
         i += 6
         continue
@@ -61,130 +59,110 @@ function string(): boolean {
         i += 2
         continue
       }
-      return false
+      return -1
     }
-    if (c >= 0x80) nonAscii = true
+    if (c < 0x20) return -1
+    if (c >= 0x80) sawNonAscii = true
     i++
   }
-  return false
+  return -1
 }
 
-function digits(): boolean {
-  const start = i
-  while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
-  return i > start
-}
-
-function number(): boolean {
+/** b[i] starts a number (`-` or a digit): the index past it, or -1. */
+function scanNumber(b: Uint8Array, i: number, n: number): number {
   if (b[i] === 0x2d) i++
   if (b[i] === 0x30) i++
-  else if (b[i] >= 0x31 && b[i] <= 0x39) digits()
-  else return false
-  if (b[i] === 0x2e) {
+  else if (b[i] >= 0x31 && b[i] <= 0x39) {
     i++
-    if (!digits()) return false
+    while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
+  } else return -1
+  if (b[i] === 0x2e) {
+    const start = ++i
+    while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
+    if (i === start) return -1
   }
   if (b[i] === 0x65 || b[i] === 0x45) {
     i++
     if (b[i] === 0x2b || b[i] === 0x2d) i++
-    if (!digits()) return false
+    const start = i
+    while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
+    if (i === start) return -1
   }
-  return true
+  return i
 }
 
-function literal(text: readonly number[]): boolean {
-  for (let k = 0; k < text.length; k++) if (b[i + k] !== text[k]) return false
-  i += text.length
-  return true
+/** `true`, `false` or `null` at b[i]: the index past it, or -1. */
+function scanLiteral(b: Uint8Array, i: number, c: number): number {
+  if (c === 0x74) return b[i + 1] === 0x72 && b[i + 2] === 0x75 && b[i + 3] === 0x65 ? i + 4 : -1
+  if (c === 0x66) return b[i + 1] === 0x61 && b[i + 2] === 0x6c && b[i + 3] === 0x73 && b[i + 4] === 0x65 ? i + 5 : -1
+  if (c === 0x6e) return b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c ? i + 4 : -1
+  return -1
 }
 
-/** After `{` or `,` in an object: `"key" :`. */
-function key(): boolean {
-  ws()
-  if (b[i] !== 0x22 || !string()) return false
-  ws()
-  if (b[i] !== 0x3a) return false
-  i++
-  return true
-}
-
-export function checkJsonBytes(bytes: Uint8Array): number {
-  b = bytes
-  n = bytes.length
-  i = 0
-  newline = false
-  nonAscii = false
-  stack.length = 0
-  const result = scan()
-  b = EMPTY
-  return result
-}
-
-const EMPTY = new Uint8Array(0)
-
-function scan(): number {
+export function checkJsonBytes(b: Uint8Array): number {
+  const n = b.length
+  let i = 0
+  let depth = 0
+  sawNonAscii = false
+  sawNewline = false
   for (;;) {
-    // A value is expected.
-    ws()
+    // A value is expected (after the start, `[`, `,` in an array, or `:` in an object).
+    i = skipSpace(b, i, n)
     if (i >= n) return JSON_INVALID
     const c = b[i]
-    let scalar = true
-    if (c === 0x7b) {
+    let open = 0
+    if (c === 0x7b || c === 0x5b) {
       i++
-      ws()
-      if (b[i] === 0x7d) i++
-      else {
-        stack.push(OBJECT)
-        if (!key()) return JSON_INVALID
-        scalar = false
-      }
-    } else if (c === 0x5b) {
-      i++
-      ws()
-      if (b[i] === 0x5d) i++
-      else {
-        stack.push(ARRAY)
-        scalar = false
-      }
+      i = skipSpace(b, i, n)
+      if (b[i] === c + 2) i++ // `{}` or `[]`: a complete value
+      else open = c === 0x7b ? OBJECT : ARRAY
     } else if (c === 0x22) {
-      if (!string()) return JSON_INVALID
+      i = scanString(b, i, n)
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      if (!number()) return JSON_INVALID
-    } else if (c === 0x74) {
-      if (!literal(TRUE)) return JSON_INVALID
-    } else if (c === 0x66) {
-      if (!literal(FALSE)) return JSON_INVALID
-    } else if (c === 0x6e) {
-      if (!literal(NULL)) return JSON_INVALID
+      i = scanNumber(b, i, n)
     } else {
-      return JSON_INVALID
+      i = scanLiteral(b, i, c)
     }
-    if (!scalar) continue
-    // A value is complete: close containers or move to the next element.
-    for (;;) {
-      ws()
-      if (stack.length === 0) {
-        if (i !== n) return JSON_INVALID
-        if (nonAscii && !isUtf8(b)) return JSON_INVALID
-        return newline ? JSON_MULTI_LINE : JSON_ONE_LINE
+    if (i < 0) return JSON_INVALID
+    if (open !== 0) {
+      if (depth === stack.length) {
+        const grown = new Uint8Array(stack.length * 2)
+        grown.set(stack)
+        stack = grown
       }
-      const top = stack[stack.length - 1]
-      const d = b[i]
-      if (d === 0x2c) {
-        i++
-        if (top === OBJECT && !key()) return JSON_INVALID
-        break
+      stack[depth++] = open
+      if (open === ARRAY) continue
+    } else {
+      // A value is complete: close containers until a `,` or the end.
+      for (;;) {
+        i = skipSpace(b, i, n)
+        if (depth === 0) {
+          if (i !== n) return JSON_INVALID
+          if (sawNonAscii && !isUtf8(b)) return JSON_INVALID
+          return sawNewline ? JSON_MULTI_LINE : JSON_ONE_LINE
+        }
+        const d = b[i]
+        const top = stack[depth - 1]
+        if (d === 0x2c) {
+          i++
+          break
+        }
+        if ((top === OBJECT && d === 0x7d) || (top === ARRAY && d === 0x5d)) {
+          depth--
+          i++
+          continue
+        }
+        return JSON_INVALID
       }
-      if ((top === OBJECT && d === 0x7d) || (top === ARRAY && d === 0x5d)) {
-        stack.pop()
-        i++
-        continue
-      }
-      return JSON_INVALID
+      if (stack[depth - 1] === ARRAY) continue
     }
+    // In an object, after `{` or `,`: `"key" :`.
+    i = skipSpace(b, i, n)
+    if (b[i] !== 0x22) return JSON_INVALID
+    i = scanString(b, i, n)
+    if (i < 0) return JSON_INVALID
+    i = skipSpace(b, i, n)
+    if (b[i] !== 0x3a) return JSON_INVALID
+    i++
   }
 }
-
-const TRUE = [0x74, 0x72, 0x75, 0x65] as const
-const FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65] as const
-const NULL = [0x6e, 0x75, 0x6c, 0x6c] as const

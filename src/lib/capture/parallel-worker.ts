@@ -1,0 +1,59 @@
+/**
+ * A decode worker thread of `parallel.ts`: STMP decoding and NDJSON output for the connections
+ * the main thread sends it. Each batch is answered with the lines it produced and where each
+ * record's lines end, so the main thread can put all workers' lines back in capture order.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { serializeError } from '../errors.js'
+import { CaptureNdjson, OUT_CHUNK } from '../render/capture-ndjson.js'
+import { unpackBatch, type Batch, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from './parallel-batch.js'
+import { CaptureStmpDecoder } from './stmp.js'
+
+if (parentPort === null) throw new Error('the decode worker must run in a worker thread')
+const port = parentPort
+const { options } = workerData as DecodeWorkerData
+
+let chunks: Uint8Array[] = []
+/** Output Buffers the main thread sent back once it had copied them out. */
+const spare: Buffer[] = []
+const alloc = (size: number) => (size === OUT_CHUNK ? spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size)
+const out = new CaptureNdjson((chunk) => chunks.push(chunk), alloc)
+const stmp = new CaptureStmpDecoder((event) => out.event(event), options)
+const connections = new Map<number, string>()
+
+function answer(ends: Float64Array, start: number, batch: Batch | undefined, summary?: BatchOutput['summary']): void {
+  out.flush()
+  const message: BatchOutput = { type: 'output', chunks, ends, batch, summary }
+  // Each chunk is the whole of its own ArrayBuffer (CaptureNdjson takes a fresh one after each), so it can be moved.
+  const transfer = [...new Set(chunks.map((c) => c.buffer as ArrayBuffer))]
+  if (batch !== undefined) transfer.push(batch.meta.buffer as ArrayBuffer, batch.times.buffer as ArrayBuffer, batch.bytes.buffer as ArrayBuffer)
+  chunks = []
+  for (let i = 0; i < ends.length; i++) ends[i] -= start
+  port.postMessage(message, transfer)
+}
+
+port.on('message', (msg: Batch | EndMessage | RecycleMessage) => {
+  try {
+    if (msg.type === 'recycle') {
+      for (const chunk of msg.chunks) if (chunk.buffer.byteLength === OUT_CHUNK) spare.push(Buffer.from(chunk.buffer, 0, OUT_CHUNK))
+      return
+    }
+    const start = out.written
+    if (msg.type === 'end') {
+      stmp.end(msg.lastTime)
+      answer(Float64Array.of(out.written), start, undefined, stmp.summary)
+      return
+    }
+    const ends = new Float64Array(msg.records)
+    let r = 0
+    for (const event of unpackBatch(msg, connections)) {
+      stmp.event(event)
+      ends[r++] = out.written
+      if (event.type === 'tcp-close') connections.delete(event.connId)
+    }
+    answer(ends, start, msg)
+  } catch (err) {
+    const failure: WorkerFailure = { type: 'error', error: serializeError(err) }
+    port.postMessage(failure)
+  }
+})

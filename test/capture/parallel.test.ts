@@ -1,0 +1,100 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { TcpFlag } from '../../src/lib/capture/ip.js'
+import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
+import { ROOT, runCli } from '../helpers/cli.js'
+
+/**
+ * `decode --json --threads N` (src/lib/capture/parallel.ts) shares connections out to worker
+ * threads and puts their lines back in capture order: its stdout, summary and exit code must be
+ * those of the one-thread path, byte for byte, on every kind of capture.
+ */
+
+const DIR = join(ROOT, 'test/fixtures/captures')
+const CLI_TIMEOUT = 120_000
+
+/** Interleaves the packets of several conversations, one from each in turn. */
+function interleave(lists: TcpPacketOut[][]): TcpPacketOut[] {
+  const out: TcpPacketOut[] = []
+  for (let i = 0; lists.some((l) => i < l.length); i++) for (const l of lists) if (i < l.length) out.push(l[i])
+  return out
+}
+
+/**
+ * Twelve STMP connections whose frames interleave (requests, pushes, responses with latency, small
+ * segments that split frames), one with a protocol error, one with a missing segment, one that is
+ * not STMP, and one left open at the end of the capture.
+ */
+function mixedCapture(): Buffer {
+  const lists: TcpPacketOut[][] = []
+  for (let c = 0; c < 12; c++) {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 + c }, server: { ip: '10.0.0.2', port: 5000 }, startTime: 1_767_225_600_000_000_000n + BigInt(c) * 1000n })
+    const packets = [
+      ...conv.handshake(),
+      ...conv.send('client', encodeHandshakeRequest({ url: '/?stmp_server_latency=1', headers: {} })),
+      ...conv.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' })),
+    ]
+    for (let id = 1; id <= 20; id++) {
+      const payload = Buffer.from(JSON.stringify({ c, id, text: 'é'.repeat(id % 3) }))
+      const request = encodeFrame({ kind: 'request', id, action: `svc.m${id % 4}`, payload, follow: false, fin: false }, { format: 'binary', framing: 'stream', serverLatency: true })
+      const response = encodeFrame({ kind: 'response', id, status: id % 5 === 0 ? 404 : 200, latency: id, payload: id % 5 === 0 ? Buffer.from('not found') : payload, follow: false, fin: false }, { format: 'binary', framing: 'stream', serverLatency: true })
+      packets.push(...conv.send('client', request, 7 + c), ...conv.send('server', response, 11 + c))
+      if (id % 6 === 0) packets.push(...conv.send('server', encodeFrame({ kind: 'push', id: 0, action: 'news', payload: Buffer.from('[1,2]'), follow: false, fin: false }, { format: 'binary', framing: 'stream', serverLatency: true })))
+    }
+    if (c === 3) packets.push(...conv.send('client', Buffer.from([0x02, 0x70, 0x00])))
+    if (c === 5) {
+      conv.segment('client', TcpFlag.ACK | TcpFlag.PSH, encodeFrame({ kind: 'ping', id: 9 })) // not in the capture: a gap
+      packets.push(...conv.send('client', encodeFrame({ kind: 'ping', id: 10 })))
+    }
+    if (c !== 7) packets.push(...conv.close())
+    lists.push(packets)
+  }
+  const http = new TcpConversation({ client: { ip: '10.0.0.3', port: 41000 }, server: { ip: '10.0.0.2', port: 80 } })
+  lists.push([...http.handshake(), ...http.send('client', Buffer.from('HEAD / HTTP/1.1\r\n\r\n')), ...http.close()])
+  return buildCapture({ format: 'pcapng' }, interleave(lists))
+}
+
+async function expectSameAsOneThread(args: string[], stdin?: Buffer): Promise<void> {
+  const [one, many] = await Promise.all([
+    runCli([...args, '--threads', '1'], { stdin }),
+    runCli([...args, '--threads', '3'], { stdin }),
+  ])
+  expect(many.stderr).toBe(one.stderr)
+  expect(many.code).toBe(one.code)
+  expect(many.stdout.length).toBe(one.stdout.length)
+  expect(many.stdout === one.stdout).toBe(true)
+}
+
+describe('decode --json --threads N: the same output as one thread', () => {
+  it('on every real capture, with --messages and with filters', async () => {
+    for (const name of ['tcp', 'ws-binary', 'ws-text', 'fragmented', 'ws-deflate']) {
+      await expectSameAsOneThread(['decode', join(DIR, `${name}.pcapng`), '--json'])
+    }
+    await expectSameAsOneThread(['decode', join(DIR, 'fragmented.pcap'), '--json', '--messages'])
+    await expectSameAsOneThread(['decode', join(DIR, 'tcp.pcap'), '--json', '--action', 'a.*', '--kind', 'request,response'])
+  }, 4 * CLI_TIMEOUT)
+
+  it('on interleaved connections with a protocol error, a gap, a skipped connection and one left open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-parallel-'))
+    const file = join(dir, 'mixed.pcapng')
+    writeFileSync(file, mixedCapture())
+    const one = await runCli(['decode', file, '--json', '--threads', '1'])
+    expect(one.code).toBe(5)
+    const lines = one.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    // The capture holds what the test means it to: errors, a gap, frames of all twelve connections.
+    expect(lines.filter((l) => l.error !== undefined).length).toBeGreaterThan(0)
+    expect(lines.filter((l) => l.gap !== undefined)).toHaveLength(1)
+    expect(new Set(lines.filter((l) => l.kind !== undefined).map((l) => l.connection)).size).toBe(12)
+    expect(one.stderr).toMatch(/1 skipped/)
+    await expectSameAsOneThread(['decode', file, '--json'])
+    await expectSameAsOneThread(['decode', file, '--json', '--status', '4xx'])
+  }, 2 * CLI_TIMEOUT)
+
+  it('on a broken capture from stdin: the same lines, then BAD_CAPTURE, exit 2', async () => {
+    const file = readFileSync(join(DIR, 'ws-text.pcap'))
+    await expectSameAsOneThread(['decode', '--json', '-'], file.subarray(0, file.length - 10))
+  }, CLI_TIMEOUT)
+})
