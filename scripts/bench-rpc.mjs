@@ -2,7 +2,8 @@
 /**
  * RPC benchmark (`npm run bench:rpc`; uses `dist/`, so build first).
  *
- * Throughput of stmpcat's session layer (StmpServer + connect() + session.request()) against
+ * Throughput of stmpcat's session layer (StmpServer + connect() + session.call(), the callback form
+ * of session.request()) against
  * floors written here in plain Node, with the same connections and requests in flight, the
  * servers in a child process and the load in this one (two cores: one each):
  *
@@ -163,8 +164,9 @@ function stmpClient(scheme) {
       const session = await connect(scheme === 'ws' ? `ws://127.0.0.1:${port}/` : `tcp://127.0.0.1:${port}`)
       return {
         start(onResponse, inflight) {
-          const loop = () => session.request('echo', PAYLOAD).then(() => { if (onResponse()) loop() }, () => undefined)
-          for (let i = 0; i < inflight; i++) loop()
+          // session.call(): request() with a callback, the API for load (no Promise per request).
+          const next = (error) => { if (error === null && onResponse()) session.call('echo', PAYLOAD, next) }
+          for (let i = 0; i < inflight; i++) session.call('echo', PAYLOAD, next)
         },
         close: () => session.transport.destroy(),
       }

@@ -93,6 +93,38 @@ describe('session behaviour', () => {
     await expect(pending).rejects.toMatchObject({ code: expect.stringMatching(/CONNECTION_(CLOSED|RESET)/) })
   })
 
+  it('call(): the callback form of request() answers each request once, never from inside call(), and fails on timeout and close', async () => {
+    const { url } = await start('tcp://127.0.0.1:0', { handler: (req) => (req.action === 'slow' ? new Promise(() => undefined) : { status: 200, payload: req.payload }) })
+    const c = await client(url, { requestTimeout: 100 })
+    const answers = new Map<number, string>()
+    await new Promise<void>((resolve, reject) => {
+      let left = 500
+      for (let i = 0; i < 500; i++) {
+        let insideCall = true
+        c.call('echo', Buffer.from(`m${i}`), (error, response) => {
+          if (insideCall) return reject(new Error('callback ran inside call()'))
+          if (error !== null) return reject(error)
+          if (answers.has(i)) return reject(new Error(`request ${i} answered twice`))
+          answers.set(i, (response?.payload as Buffer).toString())
+          if (--left === 0) resolve()
+        })
+        insideCall = false
+      }
+    })
+    expect(answers.size).toBe(500)
+    for (const [i, text] of answers) expect(text).toBe(`m${i}`)
+    const timeout = await new Promise<Error | null>((resolve) => c.call('slow', Buffer.alloc(0), (error) => resolve(error)))
+    expect(timeout).toMatchObject({ code: 'TIMEOUT' })
+    const closed = new Promise<Error | null>((resolve) => c.call('slow', Buffer.alloc(0), (error) => resolve(error), { timeout: 0 }))
+    await new Promise((r) => setTimeout(r, 20))
+    c.transport.destroy()
+    expect(await closed).toMatchObject({ code: expect.stringMatching(/CONNECTION_(CLOSED|RESET)/) })
+    let sync = true
+    const afterClose = new Promise<Error | null>((resolve) => c.call('echo', Buffer.alloc(0), (error) => resolve(sync ? new Error('synchronous') : error)))
+    sync = false
+    expect(await afterClose).toMatchObject({ code: 'CONNECTION_CLOSED' })
+  })
+
   it('answers a peer that sends garbage with Close 1002 naming the code and byte, and keeps serving others', async () => {
     const { url } = await start('tcp://127.0.0.1:0')
     const port = Number(new URL(url).port)
