@@ -18,6 +18,23 @@ export function encodeFrame(frame: Frame, options: FrameOptions = DEFAULT_FRAME_
   return out
 }
 
+/** The bytes encodeFrame would return for this frame. */
+export function encodedSize(frame: Frame, options: FrameOptions = DEFAULT_FRAME_OPTIONS, dialect: WireDialect = stmpV3): number {
+  const body = dialect.bodySize(frame, options)
+  return options.framing === 'websocket' ? body : dialect.lengthSize(body) + body
+}
+
+/**
+ * encodeFrame into `out` at `offset` (which must have encodedSize bytes of room); returns the
+ * offset past the frame. For writers that pack many frames into one buffer. `body` is
+ * `dialect.bodySize(frame, options)`, which the caller needed for the room anyway.
+ */
+export function encodeFrameInto(frame: Frame, options: FrameOptions, out: Buffer, offset: number, body: number, dialect: WireDialect = stmpV3): number {
+  const at = options.framing === 'websocket' ? offset : dialect.writeLength(out, offset, body)
+  dialect.writeBody(frame, options, out, at)
+  return at + body
+}
+
 /**
  * Splits a Request, Push or Response whose frame would exceed `fragmentSize` bytes of LENGTH
  * into a first frame (FOLLOW=0 FIN=1), middle frames (FOLLOW=1 FIN=1) and a last frame
