@@ -422,18 +422,15 @@ export class Session {
       return
     }
     this.incoming++
-    let answered = false
-    this.updateReading()
-    this.onRequest({
-      id, action, payload, format, receivedAt,
-      respond: (status, body = Buffer.alloc(0)) => {
-        if (answered) return
-        answered = true
-        this.incoming--
-        this.sendResponse(id, status, body, format, receivedAt)
-        this.updateReading()
-      },
-    })
+    if (this.incoming >= this.options.maxIncoming) this.updateReading()
+    this.onRequest(new Incoming(this, id, action, payload, format, receivedAt))
+  }
+
+  /** Incoming#respond: the answer to a request from the peer (once; later calls are ignored by Incoming). */
+  answer(request: IncomingRequest, status: number, body: Buffer): void {
+    this.incoming--
+    this.sendResponse(request.id, status, body, request.format, request.receivedAt)
+    if (this.paused) this.updateReading()
   }
 
   private onResponse(frame: MessageFrame & { kind: 'response' }): void {
@@ -770,4 +767,24 @@ function truncateUtf8(text: string, max: number): string {
   let t = text
   while (Buffer.byteLength(t) > max) t = t.slice(0, -1)
   return t
+}
+
+/** A request from the peer, as handed to onRequest: one object per request, no closure. */
+class Incoming implements IncomingRequest {
+  private answered = false
+
+  constructor(
+    private readonly session: Session,
+    readonly id: number,
+    readonly action: string,
+    readonly payload: Buffer,
+    readonly format: Format,
+    readonly receivedAt: number,
+  ) {}
+
+  respond(status: number, payload: Buffer = EMPTY): void {
+    if (this.answered) return
+    this.answered = true
+    this.session.answer(this, status, payload)
+  }
 }
