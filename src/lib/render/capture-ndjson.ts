@@ -87,9 +87,6 @@ for (let b = 0; b < 256; b++) {
 const K_REQUEST = Buffer.from('{"kind":"request","id":')
 const K_PUSH = Buffer.from('{"kind":"push","id":')
 const K_RESPONSE = Buffer.from('{"kind":"response","id":')
-const K_STATUS = Buffer.from(',"status":')
-const K_LATENCY = Buffer.from(',"latency":')
-const K_LATENCY_NULL = Buffer.from(',"latency":null')
 const K_HEX = Buffer.from(',"payloadHex":"')
 /** `","follow":…,"fin":…,"offset":` for follow * 2 + fin. */
 const K_FLAGS = [false, true].flatMap((follow) => [false, true].map((fin) => Buffer.from(`","follow":${follow},"fin":${fin},"offset":`)))
@@ -98,6 +95,8 @@ const K_FRAGMENTS = Buffer.from(',"fragments":')
 const K_PAYLOAD = Buffer.from(',"payload":')
 /** Size of the Buffers lines are written into. */
 export const OUT_CHUNK = 1024 * 1024
+/** Frame lengths below this get their `,"length":N` piece cached. */
+const LENGTH_CACHE = 4096
 const TRANSPORT_CODE = { stream: 0, websocket: 1 } as const
 const FORMAT_CODE = { binary: 0, text: 1, http: 2 } as const
 
@@ -125,6 +124,9 @@ export class CaptureNdjson {
   private readonly strings = new Map<string, string>()
   private readonly actions = new Map<string, Buffer>()
   private readonly tails = new Map<number, string>()
+  private readonly heads = new Map<number, Buffer>()
+  private readonly lengths: Buffer[] = []
+  private readonly lengthsWithPayload: Buffer[] = []
 
   /**
    * `write` gets each full Buffer and may keep it; `alloc` gives the next one (at least `size`
@@ -197,29 +199,15 @@ export class CaptureNdjson {
 
   private messageFrame(event: CaptureFrameEvent, frame: MessageFrame): void {
     const json = payloadJson(frame, event.codec)
-    const action = frame.kind !== 'response' && !frame.follow ? this.action(frame.action ?? '') : undefined
+    // The head up to the hex digits: `{"kind":…,"id":` ID, then a cached piece ending in `,"payloadHex":"`.
+    const rest = frame.follow ? K_HEX : frame.kind === 'response' ? this.statusHead(frame.status ?? 0, frame.latency ?? null) : this.action(frame.action ?? '')
     const timeTail = this.timeTail(event)
     const payload = frame.payload
     const jsonBytes = json === undefined ? 0 : typeof json === 'string' ? Buffer.byteLength(json) : json.length
-    this.room(256 + (action?.length ?? 0) + payload.length * 2 + jsonBytes + timeTail.length)
-    if (frame.kind === 'response') {
-      this.put(K_RESPONSE)
-      this.int(frame.id)
-      if (!frame.follow) {
-        this.put(K_STATUS)
-        this.int(frame.status ?? 0)
-        if (frame.latency === null || frame.latency === undefined) this.put(K_LATENCY_NULL)
-        else {
-          this.put(K_LATENCY)
-          this.int(frame.latency)
-        }
-      }
-    } else {
-      this.put(frame.kind === 'request' ? K_REQUEST : K_PUSH)
-      this.int(frame.id)
-      if (action !== undefined) this.put(action)
-    }
-    this.put(K_HEX)
+    this.room(256 + rest.length + payload.length * 2 + jsonBytes + timeTail.length)
+    this.put(frame.kind === 'response' ? K_RESPONSE : frame.kind === 'request' ? K_REQUEST : K_PUSH)
+    this.int(frame.id)
+    this.put(rest)
     const view = this.view
     let pos = this.pos
     const n = payload.length
@@ -236,26 +224,54 @@ export class CaptureNdjson {
     this.pos = pos
     this.put(K_FLAGS[(frame.follow ? 2 : 0) + (frame.fin ? 1 : 0)])
     this.int(event.offset)
-    this.put(K_LENGTH)
-    this.int(event.length)
-    if (event.fragments !== undefined) {
-      this.put(K_FRAGMENTS)
-      this.int(event.fragments)
+    if (event.fragments === undefined && event.length < LENGTH_CACHE) {
+      // `,"length":N` and, with a payload, `,"payload":` in one piece.
+      this.put(this.lengthPiece(event.length, json !== undefined))
+    } else {
+      this.put(K_LENGTH)
+      this.int(event.length)
+      if (event.fragments !== undefined) {
+        this.put(K_FRAGMENTS)
+        this.int(event.fragments)
+      }
+      if (json !== undefined) this.put(K_PAYLOAD)
     }
     if (json !== undefined) {
-      this.put(K_PAYLOAD)
       if (typeof json === 'string') this.pos += this.buf.write(json, this.pos, 'utf8')
       else this.put(json)
     }
     this.put(timeTail)
   }
 
-  /** `,"action":"..."` as bytes, cached per action. */
+  /** `,"status":S,"latency":L,"payloadHex":"` as bytes, cached per status and latency. */
+  private statusHead(status: number, latency: number | null): Buffer {
+    const key = status * 65537 + (latency ?? 65536)
+    let bytes = this.heads.get(key)
+    if (bytes === undefined) {
+      if (this.heads.size > 10_000) this.heads.clear()
+      bytes = Buffer.from(`,"status":${status},"latency":${latency},"payloadHex":"`)
+      this.heads.set(key, bytes)
+    }
+    return bytes
+  }
+
+  /** `,"length":N` (+ `,"payload":`) as bytes, cached for N < LENGTH_CACHE. */
+  private lengthPiece(length: number, payload: boolean): Buffer {
+    const cache = payload ? this.lengthsWithPayload : this.lengths
+    let bytes = cache[length]
+    if (bytes === undefined) {
+      bytes = Buffer.from(`,"length":${length}${payload ? ',"payload":' : ''}`)
+      cache[length] = bytes
+    }
+    return bytes
+  }
+
+  /** `,"action":"...","payloadHex":"` as bytes, cached per action. */
   private action(action: string): Buffer {
     let bytes = this.actions.get(action)
     if (bytes === undefined) {
       if (this.actions.size > 10_000) this.actions.clear()
-      bytes = Buffer.from(`,"action":${JSON.stringify(action)}`)
+      bytes = Buffer.from(`,"action":${JSON.stringify(action)},"payloadHex":"`)
       this.actions.set(action, bytes)
     }
     return bytes
