@@ -1,5 +1,19 @@
 #!/usr/bin/env node
+import { writeSync } from 'node:fs'
 import { execute } from '@oclif/core'
+
+// stdout failing (an 'error' event on process.stdout, for files and pipes alike): when the reader
+// went away (EPIPE, `stmpcat decode big.pcap --json | head`), stop quietly with the status so
+// far, as `cat` would; anything else (ENOSPC, EIO) is OUTPUT_FAILED, exit 2 (docs/exit-codes.md).
+// This replaces @oclif/core's listener, which rethrows such errors as an uncaught exception.
+process.stdout.removeAllListeners('error')
+process.stdout.on('error', (err) => {
+  if (err.code !== 'EPIPE') {
+    writeSync(2, `stmpcat: OUTPUT_FAILED: cannot write to stdout: ${err.code ?? err.message}\n`)
+    process.exitCode = 2
+  }
+  process.exit()
+})
 
 await execute({ dir: import.meta.url })
 // Commands set process.exitCode and never exit themselves. Exit once stdout and stderr are

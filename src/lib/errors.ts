@@ -2,8 +2,8 @@
  * One error type for the whole tool, and the one table that maps error codes to exit codes.
  *
  * Every error that can reach a user carries a stable `code` (documented in README.md and
- * docs/errors.md) and the exit code the CLI ends with. Commands never call process.exit:
- * `src/lib/render/cli.ts` (BaseCommand.catch) turns a thrown StmpError into a message on stderr
+ * docs/exit-codes.md) and the exit code the CLI ends with. Commands never call process.exit:
+ * `src/lib/cli/base-command.ts` (StmpCommand.catch) turns a thrown StmpError into a message on stderr
  * (or a JSON envelope with --json) and the exit code below.
  */
 
@@ -43,7 +43,7 @@ export interface StmpErrorOptions {
 
 /** Codes of the usage family (exit 2). */
 const USAGE_CODES = new Set([
-  'USAGE', 'BAD_URL', 'BAD_FLAG', 'BAD_INPUT', 'BAD_FILE', 'BAD_PAYLOAD', 'BAD_PROTO', 'BAD_ROUTES', 'BAD_HANDLER', 'BAD_CAPTURE',
+  'USAGE', 'BAD_URL', 'BAD_FLAG', 'BAD_INPUT', 'BAD_FILE', 'BAD_PAYLOAD', 'BAD_PROTO', 'BAD_ROUTES', 'BAD_HANDLER', 'BAD_CAPTURE', 'OUTPUT_FAILED',
 ])
 const CONNECT_CODES = new Set(['CONNECT_FAILED', 'HANDSHAKE_REFUSED', 'CONNECTION_CLOSED', 'CONNECTION_RESET'])
 const TIMEOUT_CODES = new Set(['TIMEOUT', 'HANDSHAKE_TIMEOUT', 'PING_TIMEOUT'])
