@@ -8,10 +8,14 @@ import { execute } from '@oclif/core'
 // This replaces @oclif/core's listener, which rethrows such errors as an uncaught exception.
 process.stdout.removeAllListeners('error')
 process.stdout.on('error', (err) => {
-  if (err.code !== 'EPIPE') {
-    writeSync(2, `stmpcat: OUTPUT_FAILED: cannot write to stdout: ${err.code ?? err.message}\n`)
-    process.exitCode = 2
+  if (err.code === 'EPIPE') {
+    // A command that listens for it itself (connect: stop sending, close the session with 1000)
+    // finishes on its own; any other stops here.
+    if (process.stdout.listenerCount('error') === 1) process.exit()
+    return
   }
+  writeSync(2, `stmpcat: OUTPUT_FAILED: cannot write to stdout: ${err.code ?? err.message}\n`)
+  process.exitCode = 2
   process.exit()
 })
 
