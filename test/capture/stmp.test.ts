@@ -373,4 +373,23 @@ describe('CaptureNdjson (the Buffer writer on the hot path)', () => {
       expect(expected.length).toBeGreaterThan(12)
     }
   })
+
+  it('writes every width of number: ids, statuses, latencies, offsets and lengths from 0 past 2^31', async () => {
+    const { CaptureNdjson } = await import('../../src/lib/render/capture-ndjson.js')
+    const numbers = [0, 7, 10, 99, 100, 999, 1000, 65535, 99_999, 100_000, 999_999, 1_000_000, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1]
+    const events = numbers.flatMap((n, i) => {
+      const base = { type: 'frame' as const, offset: n, length: numbers[numbers.length - 1 - i], time: 1_767_225_600_123_456_789n + BigInt(i), connection: '10.0.0.1:4000 -> 10.0.0.2:5000', connId: 1, direction: 'server' as const, transport: 'stream' as const, format: 'binary' as const, codec: 'json' as const }
+      const small = n % 65536
+      return [
+        { ...base, frame: { kind: 'response' as const, id: small, status: n % 1000, latency: small, payload: Buffer.from(String(n)), follow: false, fin: false } },
+        { ...base, frame: { kind: 'request' as const, id: small, action: 'a.b', payload: Buffer.from('{}'), follow: false, fin: false }, fragments: n },
+      ]
+    })
+    const chunks: Buffer[] = []
+    const out = new CaptureNdjson((chunk) => chunks.push(Buffer.from(chunk)))
+    for (const event of events) out.event(event)
+    out.flush()
+    const time = new IsoTime()
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(events.map((e) => captureLine(e, time)).join(''))
+  })
 })

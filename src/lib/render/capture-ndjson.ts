@@ -183,18 +183,27 @@ export class CaptureNdjson {
   /** A non-negative integer in decimal. */
   private int(n: number): void {
     const buf = this.buf
+    const pos = this.pos
     if (n < 10) {
-      buf[this.pos++] = 0x30 + n
+      buf[pos] = 0x30 + n
+      this.pos = pos + 1
       return
     }
-    let digits = 1
-    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++
-    let pos = this.pos + digits - 1
-    for (let rest = n; ; rest = Math.floor(rest / 10)) {
-      buf[pos--] = 0x30 + (rest % 10)
-      if (rest < 10) break
+    if (n > 0x7fffffff) {
+      this.pos += buf.write(String(n), pos, 'latin1')
+      return
     }
-    this.pos += digits
+    // Digits by comparison, then integer division by `| 0` (n fits in 31 bits here).
+    const digits = n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10
+    let p = pos + digits - 1
+    let rest = n
+    while (rest >= 10) {
+      const q = (rest / 10) | 0
+      buf[p--] = 0x30 + rest - q * 10
+      rest = q
+    }
+    buf[p] = 0x30 + rest
+    this.pos = pos + digits
   }
 
   private messageFrame(event: CaptureFrameEvent, frame: MessageFrame): void {
