@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import type { CaptureOutEvent, CaptureSummary } from '../capture/stmp.js'
 import { payloadJsonText } from './capture-ndjson.js'
+import { colorStatus } from './colors.js'
 import { clipText, payloadPreview } from './preview.js'
 
 /**
@@ -150,11 +151,7 @@ export class CaptureTable {
   }
 
   private status(status: number): string {
-    const c = this.chalk
-    if (status >= 200 && status < 300) return c.green(String(status))
-    if (status >= 400 && status < 500) return c.yellow(String(status))
-    if (status >= 500) return c.red(String(status))
-    return String(status)
+    return colorStatus(this.chalk, status)
   }
 }
 

@@ -24,3 +24,11 @@ export function colorLevel(isTTY: boolean, env: NodeJS.ProcessEnv = process.env)
 export function chalkFor(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): ChalkInstance {
   return new Chalk({ level: colorLevel(stream.isTTY === true, env) })
 }
+
+/** A response or close status coloured by class: 2xx green, 4xx yellow, 5xx red, others plain. */
+export function colorStatus(chalk: ChalkInstance, status: number): string {
+  if (status >= 200 && status < 300) return chalk.green(String(status))
+  if (status >= 400 && status < 500) return chalk.yellow(String(status))
+  if (status >= 500) return chalk.red(String(status))
+  return String(status)
+}

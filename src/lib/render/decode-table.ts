@@ -2,6 +2,7 @@ import Table from 'cli-table3'
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import type { DecodeEvent } from '../capture/decode-bytes.js'
+import { colorStatus } from './colors.js'
 import { clipText, payloadPreview, type Preview } from './preview.js'
 
 /**
@@ -92,11 +93,7 @@ export class DecodeTable {
   }
 
   private status(status: number): string {
-    const c = this.chalk
-    if (status >= 200 && status < 300) return c.green(String(status))
-    if (status >= 400 && status < 500) return c.yellow(String(status))
-    if (status >= 500) return c.red(String(status))
-    return String(status)
+    return colorStatus(this.chalk, status)
   }
 
   private preview(p: Preview): string {
