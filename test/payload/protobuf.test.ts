@@ -69,14 +69,19 @@ service OrderEvents {
 }
 `
 
-function codeOf(fn: () => unknown): string | undefined {
+/** The StmpError fn throws (the test fails when it throws something else or nothing). */
+function errorOf(fn: () => unknown): StmpError {
   try {
     fn()
   } catch (err) {
     expect(err).toBeInstanceOf(StmpError)
-    return (err as StmpError).code
+    return err as StmpError
   }
-  return undefined
+  throw new Error('expected a StmpError, nothing was thrown')
+}
+
+function codeOf(fn: () => unknown): string {
+  return errorOf(fn).code
 }
 
 function write(rel: string, text: string): string {
@@ -142,38 +147,23 @@ describe('ProtoRegistry', () => {
 
   it('an import not found through the import paths is BAD_PROTO naming the importing file and line', () => {
     const shop = path.join(dir, 'protos/shop.proto')
-    let err: unknown
-    try {
-      ProtoRegistry.load([shop], [])
-    } catch (e) {
-      err = e
-    }
-    expect((err as StmpError).code).toBe('BAD_PROTO')
-    expect((err as StmpError).message).toContain(`${shop}:4`)
+    const err = errorOf(() => ProtoRegistry.load([shop], []))
+    expect(err.code).toBe('BAD_PROTO')
+    expect(err.message).toContain(`${shop}:4`)
   })
 
   it('a syntax error is BAD_PROTO naming file and line', () => {
     const file = write('protos/broken.proto', 'syntax = "proto3";\nmessage A {\n  int32 x = ;\n}\n')
-    let err: unknown
-    try {
-      ProtoRegistry.load([file], [])
-    } catch (e) {
-      err = e
-    }
-    expect((err as StmpError).code).toBe('BAD_PROTO')
-    expect((err as StmpError).message).toContain(`${file}:3`)
+    const err = errorOf(() => ProtoRegistry.load([file], []))
+    expect(err.code).toBe('BAD_PROTO')
+    expect(err.message).toContain(`${file}:3`)
   })
 
   it('an unknown type is BAD_PROTO naming file and line', () => {
     const file = write('protos/unknown.proto', 'syntax = "proto3";\nmessage A {\n  int32 x = 1;\n  Missing m = 2;\n}\n')
-    let err: unknown
-    try {
-      ProtoRegistry.load([file], [])
-    } catch (e) {
-      err = e
-    }
-    expect((err as StmpError).code).toBe('BAD_PROTO')
-    expect((err as StmpError).message).toContain(`${file}:4`)
+    const err = errorOf(() => ProtoRegistry.load([file], []))
+    expect(err.code).toBe('BAD_PROTO')
+    expect(err.message).toContain(`${file}:4`)
   })
 })
 
