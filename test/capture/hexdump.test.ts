@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseInput, type InputMode } from '../../src/lib/capture/hexdump.js'
 import { StmpError } from '../../src/lib/errors.js'
+import { errorOf } from '../helpers/errors.js'
 
 let dir: string
 let counter = 0
@@ -22,16 +23,6 @@ function dump(tool: string, args: string[], bytes: Uint8Array): Buffer {
   const file = path.join(dir, `in-${counter++}.bin`)
   writeFileSync(file, bytes)
   return execFileSync(tool, [...args, file])
-}
-
-function errorOf(fn: () => unknown): StmpError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(StmpError)
-    return err as StmpError
-  }
-  throw new Error('expected a StmpError')
 }
 
 /** Random bytes with long runs of one byte value, so that dumps print `*` lines. */

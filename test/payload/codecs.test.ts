@@ -1,6 +1,5 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { StmpError } from '../../src/lib/errors.js'
 import {
   codecName,
   decodePayload,
@@ -9,18 +8,9 @@ import {
   toJsonSafe,
   type PayloadContext,
 } from '../../src/lib/payload/index.js'
+import { codeOf } from '../helpers/errors.js'
 
 const ctx: PayloadContext = { action: 'room.join', role: 'request' }
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(StmpError)
-    return (err as StmpError).code
-  }
-  return undefined
-}
 
 /** What a JSON-like value is after a trip through JSON text (-0 becomes 0). */
 function viaJson(v: unknown): unknown {

@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StmpError } from '../../src/lib/errors.js'
 import { getPayloadCodec, ProtoRegistry, type PayloadCodec, type PayloadContext } from '../../src/lib/payload/index.js'
+import { codeOf, errorOf } from '../helpers/errors.js'
 
 let dir: string
 let registry: ProtoRegistry
@@ -68,21 +69,6 @@ service OrderEvents {
   rpc Updated(Order) returns (google.protobuf.Empty);
 }
 `
-
-/** The StmpError fn throws (the test fails when it throws something else or nothing). */
-function errorOf(fn: () => unknown): StmpError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(StmpError)
-    return err as StmpError
-  }
-  throw new Error('expected a StmpError, nothing was thrown')
-}
-
-function codeOf(fn: () => unknown): string {
-  return errorOf(fn).code
-}
 
 function write(rel: string, text: string): string {
   const file = path.join(dir, rel)
