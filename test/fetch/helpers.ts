@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,16 +53,7 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'stmpcat-fetch-'))
 }
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with openssl. */
-export function testCertificate(dir: string): { certFile: string; keyFile: string; cert: Buffer; key: Buffer } {
-  const certFile = join(dir, 'cert.pem')
-  const keyFile = join(dir, 'key.pem')
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile,
-  ], { stdio: 'ignore' })
-  return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) }
-}
+export { testCertificate } from '../helpers/tls.js'
 
 /** The error code of a `--json` error envelope on stdout. */
 export function jsonErrorCode(stdout: string): string {

@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, vi } from 'vitest'
@@ -40,16 +39,7 @@ export function writeFile(dir: string, name: string, text: string): string {
   return path
 }
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with the real openssl. */
-export function testCertificate(dir: string): { cert: string; key: string; ca: Buffer } {
-  const cert = join(dir, 'cert.pem')
-  const key = join(dir, 'key.pem')
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' })
-  return { cert, key, ca: readFileSync(cert) }
-}
+export { testCertificate } from '../helpers/tls.js'
 
 export const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value))
 export const parse = (payload: Buffer): unknown => JSON.parse(payload.toString('utf8'))

@@ -19,7 +19,7 @@ describe('serve: listeners and echo', () => {
   it('listens on tcp, ws, unix, tls and wss at once and echoes over each', async () => {
     expect(hasOpenssl).toBe(true)
     const dir = tempDir()
-    const { cert, key, ca } = testCertificate(dir)
+    const { certFile: cert, keyFile: key, cert: ca } = testCertificate(dir)
     const sock = join(dir, 's.sock')
     const p = await serve(['tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${sock}`, 'tls://127.0.0.1:0', 'wss://127.0.0.1:0/secure', '--cert', cert, '--key', key], 5)
     expect(p.urls[0]).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/)
