@@ -342,6 +342,7 @@ describe('CaptureNdjson (the Buffer writer on the hot path)', () => {
     const { CaptureNdjson } = await import('../../src/lib/render/capture-ndjson.js')
     const events: Parameters<CaptureStmpDecoder['event']>[0][] = []
     const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const d = new TcpConversation({ client: { ...CLIENT, port: CLIENT.port + 1 }, server: SERVER })
     const opts: FrameOptions = { format: 'binary', framing: 'stream', serverLatency: false }
     const big = encodeFragmented({ kind: 'push', id: 2, action: 'p\u00e9"q', payload: json({ text: 'é'.repeat(3000) }), follow: false, fin: false }, opts, 1000)
     const packets = [
@@ -350,9 +351,21 @@ describe('CaptureNdjson (the Buffer writer on the hot path)', () => {
       ...c.send('client', encodeHandshakeRequest({ url: '/?stmp_content_type=text/plain', headers: {} })),
       ...c.send('client', Buffer.concat([...big, encodeFrame({ kind: 'request', id: 3, action: 'x', payload: Buffer.from('{\n"multi": "line"}'), follow: false, fin: false }, opts)])),
       ...c.send('client', encodeFrame({ kind: 'request', id: 4, action: 'y', payload: Buffer.from([0xff, 0]), follow: false, fin: false }, opts)),
+      // JSON: a payload of odd length, a 404's message, and a number followed by bytes that would continue it.
+      ...d.handshake(),
+      ...d.send('client', encodeHandshakeRequest({ url: '/?stmp_version=3', headers: {} })),
+      ...d.send('server', Buffer.concat([
+        encodeHandshakeResponse({ status: 200, message: 'OK' }),
+        encodeFrame({ kind: 'response', id: 3, status: 200, payload: Buffer.from('{"a":1}'), follow: false, fin: false }, opts),
+        encodeFrame({ kind: 'response', id: 4, status: 404, payload: Buffer.from('no such thing'), follow: false, fin: false }, opts),
+        encodeFrame({ kind: 'push', id: 5, action: 'n', payload: Buffer.from('12'), follow: false, fin: false }, opts),
+        // 46 bytes after LENGTH: its LENGTH byte is 0x2e, a `.` right after the `12`.
+        encodeFrame({ kind: 'push', id: 6, action: 'n', payload: Buffer.from(`"${'x'.repeat(39)}"`), follow: false, fin: false }, opts),
+      ])),
     ]
     const capture = file(packets)
-    for (const messages of [false, true]) {
+    // Each way a line is made: one object per frame, and (`heads`) straight from the frame's bytes.
+    for (const [messages, heads] of [[false, false], [true, false], [false, true], [true, true]]) {
       events.length = 0
       const expected: string[] = []
       const time = new IsoTime()
@@ -363,7 +376,7 @@ describe('CaptureNdjson (the Buffer writer on the hot path)', () => {
       stmp.end()
       const chunks: Buffer[] = []
       const out = new CaptureNdjson((chunk) => chunks.push(Buffer.from(chunk)))
-      const stmp2 = new CaptureStmpDecoder((event) => out.event(event), { messages })
+      const stmp2 = new CaptureStmpDecoder((event) => out.event(event), { messages }, heads ? (event) => out.head(event) : undefined)
       const decoder2 = new CaptureDecoder((event) => stmp2.event(event))
       decoder2.write(capture)
       decoder2.end()

@@ -49,4 +49,20 @@ describe('checkJsonBytes', () => {
       expect(checkJsonBytes(bytes)).toBe(reference(bytes))
     }), { numRuns: 2000 })
   })
+
+  it('checks a range of a larger buffer as if it stood alone (bytes around it are never read)', () => {
+    // decode --json checks a payload in place, in the middle of a capture's bytes: the next frame's
+    // bytes (`.5`, `e3`, `ue`, `}`) must not complete a number, a literal or a container.
+    for (const [text, after] of [['1', '.5'], ['1', 'e3'], ['-', '1'], ['tr', 'ue'], ['{"a":1', '}'], ['[', ']'], ['"a', '"'], ['{', '}'], ['0', '1']]) {
+      const bytes = Buffer.from(`xx${text}${after}`)
+      expect(checkJsonBytes(bytes, 2, 2 + text.length), `${text} before ${after}`).toBe(reference(Buffer.from(text)))
+    }
+    const alphabet = fc.constantFrom(...'{}[]",:0123456789-+.eEtrufalsn \\u\n\tab'.split(''))
+    fc.assert(fc.property(fc.array(alphabet, { maxLength: 24 }), fc.array(alphabet, { maxLength: 8 }), fc.array(alphabet, { maxLength: 8 }), (chars, before, after) => {
+      const text = chars.join('')
+      const bytes = Buffer.from(before.join('') + text + after.join(''))
+      const start = Buffer.byteLength(before.join(''))
+      expect(checkJsonBytes(bytes, start, start + Buffer.byteLength(text))).toBe(reference(Buffer.from(text)))
+    }), { numRuns: 3000 })
+  })
 })

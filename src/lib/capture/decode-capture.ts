@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream'
 import { StmpError } from '../errors.js'
 import { CaptureDecoder } from './decoder.js'
 import { detectCaptureFormat } from './reader.js'
-import { CaptureStmpDecoder, type CaptureSink, type CaptureStmpOptions, type CaptureSummary } from './stmp.js'
+import { CaptureStmpDecoder, type CaptureHeadSink, type CaptureSink, type CaptureStmpOptions, type CaptureSummary } from './stmp.js'
 
 export interface CaptureDecodeResult {
   summary: CaptureSummary
@@ -28,8 +28,11 @@ export function isCapture(firstBytes: Buffer): boolean {
   return firstBytes.length >= 4 && detectCaptureFormat(firstBytes) !== null
 }
 
-export async function decodeCaptureStream(source: AsyncIterable<Buffer>, options: CaptureDecodeRun, sink: CaptureSink): Promise<CaptureDecodeResult> {
-  const stmp = new CaptureStmpDecoder(sink, options)
+/** `heads`: where Request, Push and Response frames go as heads (see CaptureStmpDecoder). */
+export async function decodeCaptureStream(
+  source: AsyncIterable<Buffer>, options: CaptureDecodeRun, sink: CaptureSink, heads?: CaptureHeadSink,
+): Promise<CaptureDecodeResult> {
+  const stmp = new CaptureStmpDecoder(sink, options, heads)
   const decoder = new CaptureDecoder((event) => stmp.event(event), {
     maxMessageBytes: options.maxFrameSize,
     // A connection picked up mid-stream: the side on a --port port is the server.

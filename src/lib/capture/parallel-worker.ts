@@ -18,7 +18,7 @@ let chunks: Uint8Array[] = []
 const spare: Buffer[] = []
 const alloc = (size: number) => (size === OUT_CHUNK ? spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size)
 const out = new CaptureNdjson((chunk) => chunks.push(chunk), alloc)
-const stmp = new CaptureStmpDecoder((event) => out.event(event), options)
+const stmp = new CaptureStmpDecoder((event) => out.event(event), options, (event) => out.head(event))
 const connections = new Map<number, string>()
 
 function answer(ends: Float64Array, start: number, batch: Batch | undefined, summary?: BatchOutput['summary']): void {

@@ -54,7 +54,7 @@ class LocalLane {
   constructor(options: CaptureStmpOptions) {
     const alloc = (size: number) => (size === OUT_CHUNK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size)
     this.out = new CaptureNdjson((chunk) => this.chunks.push(chunk), alloc)
-    this.stmp = new CaptureStmpDecoder((event) => this.out.event(event), options)
+    this.stmp = new CaptureStmpDecoder((event) => this.out.event(event), options, (event) => this.out.head(event))
   }
 
   event(event: CaptureEvent): void {

@@ -18,7 +18,7 @@
  */
 import {
   DEFAULT_LIMITS, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, KIND_CODE, readLength, LENGTH_INCOMPLETE, LENGTH_INVALID,
-  type AnyFrame, type Format, type MessageFrame,
+  newFrameHead, type AnyFrame, type Format, type FrameHead, type MessageFrame,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { codecName, type PayloadCodecName } from '../payload/index.js'
@@ -26,9 +26,8 @@ import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsMessageEve
 
 export type CaptureTransport = 'stream' | 'websocket'
 
-export interface CaptureFrameEvent {
-  type: 'frame'
-  frame: AnyFrame
+/** What every frame line carries besides the frame itself. */
+export interface CaptureFrameMeta {
   /** Stream offset of the frame's LENGTH byte (stream) or of the WebSocket message's first frame header. */
   offset: number
   /** Frame size, LENGTH included (stream), or the WebSocket message size; with --messages the fragments' sum. */
@@ -46,6 +45,24 @@ export interface CaptureFrameEvent {
   /** With --messages: frames the message was joined from (only when more than one). */
   fragments?: number
 }
+
+export interface CaptureFrameEvent extends CaptureFrameMeta {
+  type: 'frame'
+  frame: AnyFrame
+}
+
+/**
+ * A Request, Push or Response on a stream as a FrameHead over the bytes it was decoded from, for a
+ * sink that only copies bytes out (`decode --json` of a large capture: no object per frame). The
+ * event, its head and its bytes are reused: valid only during the call.
+ */
+export interface CaptureHeadEvent extends CaptureFrameMeta {
+  type: 'head'
+  head: FrameHead
+  bytes: Buffer
+}
+
+export type CaptureHeadSink = (event: CaptureHeadEvent) => void
 
 export interface CaptureErrorOut {
   type: 'error'
@@ -228,7 +245,16 @@ export class CaptureStmpDecoder {
   private now = 0n
   private lastTime = 0n
 
-  constructor(private readonly sink: CaptureSink, options: CaptureStmpOptions = {}) {
+  private readonly headEvent: CaptureHeadEvent = {
+    type: 'head', head: newFrameHead(), bytes: Buffer.alloc(0), offset: 0, length: 0, time: 0n, connection: '', connId: 0, direction: 'client',
+    transport: 'stream', format: 'binary', codec: undefined,
+  }
+
+  /**
+   * `sink` gets every output event. With `heads`, Request, Push and Response frames on streams go
+   * there instead, as CaptureHeadEvents, unless a filter other than --connection needs the frame.
+   */
+  constructor(private readonly sink: CaptureSink, options: CaptureStmpOptions = {}, private readonly heads?: CaptureHeadSink) {
     this.ports = new Set(options.ports ?? [])
     this.messages = options.messages ?? false
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_LIMITS.maxFrameSize
@@ -345,6 +371,7 @@ export class CaptureStmpDecoder {
           maxFrameSize: this.maxFrameSize,
           maxMessageSize: Math.max(this.maxFrameSize, DEFAULT_LIMITS.maxMessageSize),
           continueAfterError: true,
+          onHead: this.heads === undefined || this.filtered ? undefined : (head, bytes, offset, length) => this.streamHead(conn, flow, head, bytes, offset, length),
         },
       )
       if (this.messages) {
@@ -398,6 +425,25 @@ export class CaptureStmpDecoder {
       return
     }
     this.frame(conn, flow, frame, offset, length, 'stream', 'binary')
+  }
+
+  /** A message frame as a head (see `heads`); false: it goes on as a Frame (a fragment with --messages). */
+  private streamHead(conn: Conn, flow: Flow, head: FrameHead, bytes: Buffer, offset: number, length: number): boolean {
+    if (flow.reassembler !== undefined && (head.follow || head.fin)) return false
+    if (!this.count(conn, head.kind)) return true
+    this.summary.shown++
+    const out = this.headEvent
+    out.head = head
+    out.bytes = bytes
+    out.offset = offset
+    out.length = length
+    out.time = this.now
+    out.connection = conn.connection
+    out.connId = conn.connId
+    out.direction = flow.direction
+    out.codec = conn.codec
+    ;(this.heads as CaptureHeadSink)(out)
+    return true
   }
 
   private upgrade(event: HttpUpgradeEvent): void {
@@ -483,9 +529,7 @@ export class CaptureStmpDecoder {
   private frame(
     conn: Conn, flow: Flow, frame: AnyFrame, offset: number, length: number, transport: CaptureTransport, format: Format | 'http', fragments?: number,
   ): void {
-    this.summary.frames++
-    this.summary.framesByKind[frame.kind] = (this.summary.framesByKind[frame.kind] ?? 0) + 1
-    if (this.connectionFilter !== undefined && !conn.connection.includes(this.connectionFilter)) return
+    if (!this.count(conn, frame.kind)) return
     if (this.filtered && !this.passes(conn, flow, frame)) return
     this.summary.shown++
     const out: CaptureFrameEvent = {
@@ -494,6 +538,13 @@ export class CaptureStmpDecoder {
     }
     if (fragments !== undefined && fragments > 1) out.fragments = fragments
     this.sink(out)
+  }
+
+  /** Counts a decoded frame; whether its connection passes --connection. */
+  private count(conn: Conn, kind: FrameKindName): boolean {
+    this.summary.frames++
+    this.summary.framesByKind[kind] = (this.summary.framesByKind[kind] ?? 0) + 1
+    return this.connectionFilter === undefined || conn.connection.includes(this.connectionFilter)
   }
 
   private passes(conn: Conn, flow: Flow, frame: AnyFrame): boolean {

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os'
 import type { Readable } from 'node:stream'
 import { decodeCaptureStream, isCapture, peekStream, type CaptureDecodeResult } from '../capture/decode-capture.js'
 import { decodeCaptureParallel } from '../capture/parallel.js'
-import type { CaptureFilter, CaptureStmpOptions } from '../capture/stmp.js'
+import type { CaptureFilter, CaptureHeadEvent, CaptureStmpOptions } from '../capture/stmp.js'
 import { StmpError } from '../errors.js'
 import { chalkFor } from '../render/colors.js'
 import { CaptureNdjson } from '../render/capture-ndjson.js'
@@ -99,7 +99,8 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
   }
   let result
   try {
-    result = await decodeCaptureStream(source as AsyncIterable<Buffer>, { ...options, drain }, (event) => out.event(event))
+    const heads = out instanceof CaptureNdjson ? (event: CaptureHeadEvent) => out.head(event) : undefined
+    result = await decodeCaptureStream(source as AsyncIterable<Buffer>, { ...options, drain }, (event) => out.event(event), heads)
   } catch (err) {
     if (err instanceof StmpError) throw err
     throw badFile(file ?? 'stdin', err)

@@ -22,49 +22,103 @@ function short(kind: Kind, need: number, have: number, offset: number): StmpProt
 }
 
 /**
- * Decodes the binary frame body in buf[start, end). `offset` is where the frame starts in the
- * input (its LENGTH byte on a stream), reported in errors. Payloads are views, not copies.
+ * A binary frame's fields, with its payload as a range of the input instead of a view: what
+ * decodeBinaryHead fills in place. A consumer that only copies the bytes out (`decode --json` of a
+ * large capture) then needs no object and no Buffer view per frame. `id` is a Close's status;
+ * `payloadStart`/`payloadEnd` bound the payload (a Close: its message). Fields a kind does not have
+ * keep older values.
  */
-export function decodeBinaryBody(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions): Frame {
+export interface FrameHead {
+  kind: Kind
+  id: number
+  follow: boolean
+  fin: boolean
+  action: string | undefined
+  status: number
+  latency: number | null
+  payloadStart: number
+  payloadEnd: number
+}
+
+export function newFrameHead(): FrameHead {
+  return { kind: 'ping', id: 0, follow: false, fin: false, action: undefined, status: 0, latency: null, payloadStart: 0, payloadEnd: 0 }
+}
+
+/**
+ * Decodes the binary frame body in buf[start, end) into `head`. `offset` is where the frame starts
+ * in the input (its LENGTH byte on a stream), reported in errors. Throws StmpProtocolError; a
+ * Close's message is checked by frameFromHead.
+ */
+export function decodeBinaryHead(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions, head: FrameHead): void {
   const size = end - start
   if (size < 1) throw new StmpProtocolError('SHORT_FRAME', 'empty frame', offset)
-  const head = buf[start]
-  if ((head & RESERVED_MASK) !== 0) {
-    throw new StmpProtocolError('RESERVED_BIT', `reserved head bit set (head 0x${head.toString(16).padStart(2, '0')})`, offset)
+  const byte = buf[start]
+  if ((byte & RESERVED_MASK) !== 0) {
+    throw new StmpProtocolError('RESERVED_BIT', `reserved head bit set (head 0x${byte.toString(16).padStart(2, '0')})`, offset)
   }
-  const kind = KIND_BY_CODE[(head >> 4) & 7]
-  if (kind === undefined) throw new StmpProtocolError('BAD_KIND', `unknown kind ${(head >> 4) & 7}`, offset)
-  const follow = (head & FOLLOW_BIT) !== 0
-  const fin = (head & FIN_BIT) !== 0
+  const kind = KIND_BY_CODE[(byte >> 4) & 7]
+  if (kind === undefined) throw new StmpProtocolError('BAD_KIND', `unknown kind ${(byte >> 4) & 7}`, offset)
+  const follow = (byte & FOLLOW_BIT) !== 0
+  const fin = (byte & FIN_BIT) !== 0
   if ((follow || fin) && (kind === 'ping' || kind === 'close' || options.framing === 'websocket')) {
     throw new StmpProtocolError('BAD_FRAGMENT', `FOLLOW/FIN set on a ${kind}${options.framing === 'websocket' ? ' on WebSocket' : ''}`, offset, { kind })
   }
   if (size < 3) throw short(kind, 3, size, offset)
   const id = (buf[start + 1] << 8) | buf[start + 2]
-  switch (kind) {
+  let payloadStart = start + 3
+  if (!follow && (kind === 'request' || kind === 'push')) {
+    let nl = payloadStart
+    while (nl < end && buf[nl] !== NEWLINE) nl++
+    if (nl === end) throw new StmpProtocolError('NO_ACTION_END', `${kind} has no \\n after its action`, offset, { kind, messageId: id })
+    if (nl === payloadStart) throw new StmpProtocolError('EMPTY_ACTION', `${kind} has an empty action`, offset, { kind, messageId: id })
+    head.action = readCachedUtf8(buf, payloadStart, nl, offset, 'action')
+    payloadStart = nl + 1
+  } else if (!follow && kind === 'response') {
+    const need = options.serverLatency ? 7 : 5
+    if (size < need) throw short(kind, need, size, offset)
+    head.status = (buf[start + 3] << 8) | buf[start + 4]
+    head.latency = options.serverLatency ? (buf[start + 5] << 8) | buf[start + 6] : null
+    payloadStart = start + need
+  }
+  head.kind = kind
+  head.id = id
+  head.follow = follow
+  head.fin = fin
+  head.payloadStart = payloadStart
+  head.payloadEnd = end
+}
+
+/** The Frame that `head` describes; payloads are views of `buf`, not copies. */
+export function frameFromHead(head: FrameHead, buf: Buffer, offset: number): Frame {
+  const { id, follow, fin } = head
+  switch (head.kind) {
     case 'ping':
-      return { kind, id }
+      return { kind: 'ping', id }
     case 'close':
-      return { kind, status: id, message: readUtf8(buf, start + 3, end, offset, 'close message') }
+      return { kind: 'close', status: id, message: readUtf8(buf, head.payloadStart, head.payloadEnd, offset, 'close message') }
     case 'request':
     case 'push': {
-      if (follow) return { kind, id, payload: buf.subarray(start + 3, end), follow, fin }
-      let nl = start + 3
-      while (nl < end && buf[nl] !== NEWLINE) nl++
-      if (nl === end) throw new StmpProtocolError('NO_ACTION_END', `${kind} has no \\n after its action`, offset, { kind, messageId: id })
-      if (nl === start + 3) throw new StmpProtocolError('EMPTY_ACTION', `${kind} has an empty action`, offset, { kind, messageId: id })
-      const action = readCachedUtf8(buf, start + 3, nl, offset, 'action')
-      return { kind, id, action, payload: buf.subarray(nl + 1, end), follow, fin }
+      const payload = buf.subarray(head.payloadStart, head.payloadEnd)
+      if (follow) return { kind: head.kind, id, payload, follow, fin }
+      return { kind: head.kind, id, action: head.action, payload, follow, fin }
     }
     case 'response': {
-      if (follow) return { kind, id, payload: buf.subarray(start + 3, end), follow, fin }
-      const need = options.serverLatency ? 7 : 5
-      if (size < need) throw short(kind, need, size, offset)
-      const status = (buf[start + 3] << 8) | buf[start + 4]
-      const latency = options.serverLatency ? (buf[start + 5] << 8) | buf[start + 6] : null
-      return { kind, id, status, latency, payload: buf.subarray(start + need, end), follow, fin }
+      const payload = buf.subarray(head.payloadStart, head.payloadEnd)
+      if (follow) return { kind: 'response', id, payload, follow, fin }
+      return { kind: 'response', id, status: head.status, latency: head.latency, payload, follow, fin }
     }
   }
+}
+
+const scratch = newFrameHead()
+
+/**
+ * Decodes the binary frame body in buf[start, end) (decodeBinaryHead, then frameFromHead).
+ * Payloads are views, not copies.
+ */
+export function decodeBinaryBody(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions): Frame {
+  decodeBinaryHead(buf, start, end, offset, options, scratch)
+  return frameFromHead(scratch, buf, offset)
 }
 
 /** Byte size of the binary body of `frame` (without LENGTH). */

@@ -1,4 +1,4 @@
-import { decodeBinaryBody, binaryBodySize, writeBinaryBody } from './binary.js'
+import { decodeBinaryBody, decodeBinaryHead, frameFromHead, binaryBodySize, writeBinaryBody, type FrameHead } from './binary.js'
 import { decodeHandshakeRequest, decodeHandshakeResponse, encodeHandshakeRequest, encodeHandshakeResponse } from './handshake.js'
 import { decodeTextBody, textBodySize, writeTextBody } from './text.js'
 import type { Frame, FrameOptions, HandshakeRequestFrame, HandshakeResponseFrame } from './types.js'
@@ -19,6 +19,10 @@ export interface WireDialect {
   writeLength(buf: Uint8Array, pos: number, value: number): number
   /** Decodes one frame body (no length prefix); throws StmpProtocolError. */
   decodeBody(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions): Frame
+  /** A binary frame body into `head` in place (stream framing is always binary); throws StmpProtocolError. */
+  decodeHead(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions, head: FrameHead): void
+  /** The Frame a decoded head describes; throws StmpProtocolError (a Close message that is not UTF-8). */
+  frameFromHead(head: FrameHead, buf: Buffer, offset: number): Frame
   bodySize(frame: Frame, options: FrameOptions): number
   writeBody(frame: Frame, options: FrameOptions, buf: Buffer, pos: number): number
   decodeHandshakeRequest(buf: Buffer, start: number, end: number, offset: number): HandshakeRequestFrame
@@ -37,6 +41,8 @@ export const stmpV3: WireDialect = {
       ? decodeTextBody(buf, start, end, offset, options)
       : decodeBinaryBody(buf, start, end, offset, options)
   },
+  decodeHead: decodeBinaryHead,
+  frameFromHead,
   bodySize(frame, options) {
     return options.format === 'text' ? textBodySize(frame, options) : binaryBodySize(frame, options)
   },

@@ -11,6 +11,7 @@ export { encodeHandshakeRequest, encodeHandshakeResponse, handshakeRequestText }
 export { stmpV3, type WireDialect } from './dialect.js'
 export { encodeFrame, encodeFrameInto, encodeFragmented, encodedSize } from './encode.js'
 export { decodeMessage } from './message.js'
-export { StreamDecoder, type StreamDecoderOptions, type FrameHandler, type ProtocolErrorHandler } from './stream-decoder.js'
+export { StreamDecoder, type StreamDecoderOptions, type FrameHandler, type HeadHandler, type ProtocolErrorHandler } from './stream-decoder.js'
+export { newFrameHead, type FrameHead } from './binary.js'
 export { Reassembler } from './reassembler.js'
 export { frameToJson, frameFromJson, type FrameJson } from './json.js'

@@ -1,6 +1,7 @@
+import { newFrameHead, type FrameHead } from './binary.js'
 import { stmpV3, type WireDialect } from './dialect.js'
 import { StmpProtocolError } from './errors.js'
-import type { AnyFrame, Frame, FrameOptions, Limits } from './types.js'
+import type { AnyFrame, FrameOptions, Kind, Limits } from './types.js'
 import { DEFAULT_LIMITS, KIND_CODE, KIND_BY_CODE } from './types.js'
 import { LENGTH_INCOMPLETE, LENGTH_INVALID } from './varint.js'
 
@@ -25,11 +26,22 @@ export interface StreamDecoderOptions extends Partial<Limits> {
    */
   continueAfterError?: boolean
   dialect?: WireDialect
+  /**
+   * Offered each Request, Push and Response frame before a Frame object is made for it; returning
+   * true takes it (no Frame, no onFrame call). See HeadHandler.
+   */
+  onHead?: HeadHandler
 }
 
 /** Called for each frame with the offset of its LENGTH byte and its size including LENGTH. */
 export type FrameHandler = (frame: AnyFrame, offset: number, length: number) => void
 export type ProtocolErrorHandler = (error: StmpProtocolError) => void
+/**
+ * A Request, Push or Response frame as a FrameHead over `buf` (offset and size as for
+ * FrameHandler). The head and the bytes are only valid during the call (the head is reused for the
+ * next frame). Returns whether it took the frame; false: onFrame gets it as a Frame.
+ */
+export type HeadHandler = (head: FrameHead, buf: Buffer, offset: number, length: number) => boolean
 
 export class StreamDecoder {
   /** Bytes consumed so far: the stream offset of the next chunk's first byte. */
@@ -43,6 +55,8 @@ export class StreamDecoder {
   private readonly continueAfterError: boolean
   private handshake: 'none' | 'client' | 'server'
   private readonly lengthOut = { size: 0 }
+  private readonly head = newFrameHead()
+  private readonly onHead: HeadHandler | undefined
 
   /** Chunks held while a frame is incomplete, and where the first of them starts. */
   private pending: Buffer[] = []
@@ -71,6 +85,7 @@ export class StreamDecoder {
     this.dialect = options.dialect ?? stmpV3
     this.continueAfterError = options.continueAfterError ?? false
     this.handshake = options.handshake ?? 'none'
+    this.onHead = options.onHead
   }
 
   /** The handshake decides it for a live session; `decode` takes it from a flag. */
@@ -200,7 +215,8 @@ export class StreamDecoder {
       lengthSize = this.lengthOut.size
     }
     const bodyStart = start + lengthSize
-    let frame: AnyFrame
+    const head = this.head
+    let frame: AnyFrame | undefined
     try {
       if (this.handshake !== 'none') {
         frame = this.handshake === 'client'
@@ -208,45 +224,54 @@ export class StreamDecoder {
           : this.dialect.decodeHandshakeResponse(buf, bodyStart, end, offset)
         this.handshake = 'none'
       } else {
-        frame = this.dialect.decodeBody(buf, bodyStart, end, offset, this.frameOptions)
-        if (frame.kind !== 'ping' && frame.kind !== 'close' && (frame.follow || frame.fin)) this.trackFragment(frame, offset)
+        this.dialect.decodeHead(buf, bodyStart, end, offset, this.frameOptions, head)
+        const message = head.kind !== 'ping' && head.kind !== 'close'
+        if (message && (head.follow || head.fin)) this.trackFragment(head, offset)
+        if (!message || this.onHead === undefined) frame = this.dialect.frameFromHead(head, buf, offset)
       }
     } catch (err) {
       if (!(err instanceof StmpProtocolError)) throw err
       this.fail(err)
       return
     }
+    if (frame === undefined) {
+      // A message frame offered to onHead first: only a Close's message can fail in frameFromHead.
+      if ((this.onHead as HeadHandler)(head, buf, offset, end - start)) return
+      frame = this.dialect.frameFromHead(head, buf, offset)
+    }
     this.onFrame(frame, offset, end - start)
   }
 
   /** Enforces wire notes §7 (continuations need an open message) and the message limits. */
-  private trackFragment(frame: Frame & { follow: boolean; fin: boolean; id: number; payload: Buffer }, offset: number): void {
-    const key = (KIND_CODE[frame.kind] << 16) | frame.id
+  private trackFragment(head: FrameHead, offset: number): void {
+    const { kind, id } = head
+    const key = (KIND_CODE[kind] << 16) | id
     const size = this.open.get(key)
-    if (!frame.follow) {
+    const length = head.payloadEnd - head.payloadStart
+    if (!head.follow) {
       if (size !== undefined) {
-        throw new StmpProtocolError('BAD_FRAGMENT', `${frame.kind} ${frame.id} starts again while its fragments are open`, offset, { kind: frame.kind, messageId: frame.id })
+        throw new StmpProtocolError('BAD_FRAGMENT', `${kind} ${id} starts again while its fragments are open`, offset, { kind, messageId: id })
       }
       if (this.open.size >= this.limits.maxOpenMessages) {
-        throw new StmpProtocolError('TOO_LARGE', `more than ${this.limits.maxOpenMessages} fragmented messages open`, offset, { kind: frame.kind, messageId: frame.id, closeCode: 1008 })
+        throw new StmpProtocolError('TOO_LARGE', `more than ${this.limits.maxOpenMessages} fragmented messages open`, offset, { kind, messageId: id, closeCode: 1008 })
       }
-      this.checkMessageSize(frame, frame.payload.length, offset)
-      this.open.set(key, frame.payload.length)
+      this.checkMessageSize(kind, id, length, offset)
+      this.open.set(key, length)
       return
     }
     if (size === undefined) {
-      throw new StmpProtocolError('BAD_FRAGMENT', `continuation of ${frame.kind} ${frame.id} with nothing to continue`, offset, { kind: frame.kind, messageId: frame.id })
+      throw new StmpProtocolError('BAD_FRAGMENT', `continuation of ${kind} ${id} with nothing to continue`, offset, { kind, messageId: id })
     }
-    const total = size + frame.payload.length
-    if (!frame.fin) this.open.delete(key)
-    this.checkMessageSize(frame, total, offset)
-    if (frame.fin) this.open.set(key, total)
+    const total = size + length
+    if (!head.fin) this.open.delete(key)
+    this.checkMessageSize(kind, id, total, offset)
+    if (head.fin) this.open.set(key, total)
   }
 
-  private checkMessageSize(frame: Frame & { id: number }, size: number, offset: number): void {
+  private checkMessageSize(kind: Kind, id: number, size: number, offset: number): void {
     if (size > this.limits.maxMessageSize) {
-      this.open.delete((KIND_CODE[frame.kind] << 16) | frame.id)
-      throw new StmpProtocolError('TOO_LARGE', `message over the ${this.limits.maxMessageSize}-byte limit`, offset, { kind: frame.kind, messageId: frame.id })
+      this.open.delete((KIND_CODE[kind] << 16) | id)
+      throw new StmpProtocolError('TOO_LARGE', `message over the ${this.limits.maxMessageSize}-byte limit`, offset, { kind, messageId: id })
     }
   }
 

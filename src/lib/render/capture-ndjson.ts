@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { frameToJson, type AnyFrame, type MessageFrame } from '../codec/index.js'
-import type { CaptureFrameEvent, CaptureOutEvent } from '../capture/stmp.js'
+import type { CaptureFrameEvent, CaptureFrameMeta, CaptureHeadEvent, CaptureOutEvent } from '../capture/stmp.js'
 import { MsgpackCodec, toJsonSafe, type PayloadCodecName } from '../payload/index.js'
 import { checkJsonBytes, JSON_INVALID, JSON_ONE_LINE } from './json-bytes.js'
 
@@ -47,23 +47,35 @@ export class IsoTime {
  */
 export function payloadJson(frame: AnyFrame, codec: PayloadCodecName | undefined): Buffer | string | undefined {
   if (frame.kind !== 'request' && frame.kind !== 'push' && frame.kind !== 'response') return undefined
-  const bytes = frame.payload
-  if (bytes.length === 0) return undefined
-  if (frame.kind === 'response' && frame.status !== undefined && (frame.status < 200 || frame.status > 299)) {
-    return isUtf8(bytes) ? JSON.stringify(bytes.toString('utf8')) : undefined
+  const json = payloadJsonAt(frame.kind === 'response' ? frame.status : undefined, frame.payload, 0, frame.payload.length, codec)
+  return json === RAW_JSON ? frame.payload : json
+}
+
+/** payloadJsonAt's answer when the payload bytes are the JSON text as they are. */
+const RAW_JSON = true
+
+/**
+ * payloadJson of a message frame whose payload is src[start, end); `status`: a Response's status
+ * (undefined for other kinds and for continuation frames). RAW_JSON: the bytes are the JSON.
+ */
+function payloadJsonAt(status: number | undefined, src: Buffer, start: number, end: number, codec: PayloadCodecName | undefined): typeof RAW_JSON | string | undefined {
+  if (end === start) return undefined
+  const bytes = () => src.subarray(start, end)
+  if (status !== undefined && (status < 200 || status > 299)) {
+    return isUtf8(bytes()) ? JSON.stringify(bytes().toString('utf8')) : undefined
   }
   switch (codec) {
     case 'json': {
-      const check = checkJsonBytes(bytes)
-      if (check === JSON_ONE_LINE) return bytes
+      const check = checkJsonBytes(src, start, end)
+      if (check === JSON_ONE_LINE) return RAW_JSON
       if (check === JSON_INVALID) return undefined
-      return JSON.stringify(JSON.parse(bytes.toString('utf8')))
+      return JSON.stringify(JSON.parse(bytes().toString('utf8')))
     }
     case 'text':
-      return isUtf8(bytes) ? JSON.stringify(bytes.toString('utf8')) : undefined
+      return isUtf8(bytes()) ? JSON.stringify(bytes().toString('utf8')) : undefined
     case 'msgpack':
       try {
-        return JSON.stringify(toJsonSafe(msgpack.decode(bytes)))
+        return JSON.stringify(toJsonSafe(msgpack.decode(bytes())))
       } catch {
         return undefined
       }
@@ -206,32 +218,41 @@ export class CaptureNdjson {
     this.pos = pos + digits
   }
 
+  /** A Request, Push or Response decoded as a head (CaptureStmpDecoder's `heads` sink). */
+  head(event: CaptureHeadEvent): void {
+    const h = event.head
+    if (h.kind === 'request' || h.kind === 'push') this.message(event, h.kind, h.id, h.follow, h.fin, h.action, undefined, null, event.bytes, h.payloadStart, h.payloadEnd)
+    else if (h.kind === 'response') this.message(event, 'response', h.id, h.follow, h.fin, undefined, h.follow ? undefined : h.status, h.latency, event.bytes, h.payloadStart, h.payloadEnd)
+  }
+
   private messageFrame(event: CaptureFrameEvent, frame: MessageFrame): void {
-    const json = payloadJson(frame, event.codec)
-    // The head up to the hex digits: `{"kind":…,"id":` ID, then a cached piece ending in `,"payloadHex":"`.
-    const rest = frame.follow ? K_HEX : frame.kind === 'response' ? this.statusHead(frame.status ?? 0, frame.latency ?? null) : this.action(frame.action ?? '')
-    const timeTail = this.timeTail(event)
     const payload = frame.payload
-    const jsonBytes = json === undefined ? 0 : typeof json === 'string' ? Buffer.byteLength(json) : json.length
-    this.room(256 + rest.length + payload.length * 2 + jsonBytes + timeTail.length)
-    this.put(frame.kind === 'response' ? K_RESPONSE : frame.kind === 'request' ? K_REQUEST : K_PUSH)
-    this.int(frame.id)
+    if (frame.kind === 'response') this.message(event, 'response', frame.id, frame.follow, frame.fin, undefined, frame.status, frame.latency ?? null, payload, 0, payload.length)
+    else this.message(event, frame.kind, frame.id, frame.follow, frame.fin, frame.action, undefined, null, payload, 0, payload.length)
+  }
+
+  /**
+   * One message frame's line; its payload is src[start, end). `action` is read unless `follow`,
+   * `status` (undefined when `follow`) and `latency` for a Response.
+   */
+  private message(
+    event: CaptureFrameMeta, kind: MessageFrame['kind'], id: number, follow: boolean, fin: boolean, action: string | undefined,
+    status: number | undefined, latency: number | null, src: Buffer, start: number, end: number,
+  ): void {
+    const json = payloadJsonAt(status, src, start, end, event.codec)
+    // The head up to the hex digits: `{"kind":…,"id":` ID, then a cached piece ending in `,"payloadHex":"`.
+    const rest = follow ? K_HEX : kind === 'response' ? this.statusHead(status ?? 0, latency) : this.action(action ?? '')
+    const timeTail = this.timeTail(event)
+    const n = end - start
+    const jsonBytes = json === undefined ? 0 : json === RAW_JSON ? n : Buffer.byteLength(json)
+    this.room(256 + rest.length + n * 2 + jsonBytes + timeTail.length)
+    this.put(kind === 'response' ? K_RESPONSE : kind === 'request' ? K_REQUEST : K_PUSH)
+    this.int(id)
     this.put(rest)
-    const view = this.view
-    let pos = this.pos
-    const n = payload.length
-    let i = 0
-    // Two payload bytes (four hex digits) per store.
-    for (; i + 1 < n; i += 2) {
-      view.setUint32(pos, HEX_PAIRS[payload[i]] | (HEX_PAIRS[payload[i + 1]] << 16), true)
-      pos += 4
-    }
-    if (i < n) {
-      view.setUint16(pos, HEX_PAIRS[payload[i]], true)
-      pos += 2
-    }
-    this.pos = pos
-    this.put(K_FLAGS[(frame.follow ? 2 : 0) + (frame.fin ? 1 : 0)])
+    // The hex digits go at hexAt; what follows them is written first, up to the payload JSON.
+    const hexAt = this.pos
+    this.pos += n * 2
+    this.put(K_FLAGS[(follow ? 2 : 0) + (fin ? 1 : 0)])
     this.int(event.offset)
     if (event.fragments === undefined && event.length < LENGTH_CACHE) {
       // `,"length":N` and, with a payload, `,"payload":` in one piece.
@@ -245,9 +266,31 @@ export class CaptureNdjson {
       }
       if (json !== undefined) this.put(K_PAYLOAD)
     }
-    if (json !== undefined) {
-      if (typeof json === 'string') this.pos += this.buf.write(json, this.pos, 'utf8')
-      else this.put(json)
+    // Two payload bytes (four hex digits) per store; JSON payload bytes copied in the same pass.
+    const view = this.view
+    let pos = hexAt
+    let i = start
+    if (json === RAW_JSON) {
+      const at = this.pos - start
+      for (; i + 1 < end; i += 2) {
+        const a = src[i]
+        const b = src[i + 1]
+        view.setUint32(pos, HEX_PAIRS[a] | (HEX_PAIRS[b] << 16), true)
+        view.setUint16(at + i, a | (b << 8), true)
+        pos += 4
+      }
+      if (i < end) {
+        view.setUint16(pos, HEX_PAIRS[src[i]], true)
+        this.buf[at + i] = src[i]
+      }
+      this.pos += n
+    } else {
+      for (; i + 1 < end; i += 2) {
+        view.setUint32(pos, HEX_PAIRS[src[i]] | (HEX_PAIRS[src[i + 1]] << 16), true)
+        pos += 4
+      }
+      if (i < end) view.setUint16(pos, HEX_PAIRS[src[i]], true)
+      if (json !== undefined) this.pos += this.buf.write(json, this.pos, 'utf8')
     }
     this.put(timeTail)
   }
@@ -290,7 +333,7 @@ export class CaptureNdjson {
    * `,"time":"…","connection":…,"direction":…,"transport":…,"format":…}\n` as bytes: the end of
    * every line, the same for all the frames of one packet (a segment carries dozens of small ones).
    */
-  private timeTail(event: CaptureFrameEvent): Buffer {
+  private timeTail(event: CaptureFrameMeta): Buffer {
     const key = event.connId * 16 + (event.direction === 'client' ? 0 : 8) + TRANSPORT_CODE[event.transport] * 4 + FORMAT_CODE[event.format]
     if (event.time === this.lastTimeNs && key === this.lastTailKey) return this.lastTimeTail
     let tail = this.tails.get(key)

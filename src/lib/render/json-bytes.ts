@@ -71,19 +71,19 @@ function scanString(b: Uint8Array, i: number, n: number): number {
 /** b[i] starts a number (`-` or a digit): the index past it, or -1. */
 function scanNumber(b: Uint8Array, i: number, n: number): number {
   if (b[i] === 0x2d) i++
-  if (b[i] === 0x30) i++
-  else if (b[i] >= 0x31 && b[i] <= 0x39) {
+  if (i < n && b[i] === 0x30) i++
+  else if (i < n && b[i] >= 0x31 && b[i] <= 0x39) {
     i++
     while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
   } else return -1
-  if (b[i] === 0x2e) {
+  if (i < n && b[i] === 0x2e) {
     const start = ++i
     while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
     if (i === start) return -1
   }
-  if (b[i] === 0x65 || b[i] === 0x45) {
+  if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
     i++
-    if (b[i] === 0x2b || b[i] === 0x2d) i++
+    if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++
     const start = i
     while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++
     if (i === start) return -1
@@ -92,16 +92,18 @@ function scanNumber(b: Uint8Array, i: number, n: number): number {
 }
 
 /** `true`, `false` or `null` at b[i]: the index past it, or -1. */
-function scanLiteral(b: Uint8Array, i: number, c: number): number {
+function scanLiteral(b: Uint8Array, i: number, n: number, c: number): number {
+  if (i + (c === 0x66 ? 5 : 4) > n) return -1
   if (c === 0x74) return b[i + 1] === 0x72 && b[i + 2] === 0x75 && b[i + 3] === 0x65 ? i + 4 : -1
   if (c === 0x66) return b[i + 1] === 0x61 && b[i + 2] === 0x6c && b[i + 3] === 0x73 && b[i + 4] === 0x65 ? i + 5 : -1
   if (c === 0x6e) return b[i + 1] === 0x75 && b[i + 2] === 0x6c && b[i + 3] === 0x6c ? i + 4 : -1
   return -1
 }
 
-export function checkJsonBytes(b: Uint8Array): number {
-  const n = b.length
-  let i = 0
+/** Checks b[start, end) (the whole of b by default). */
+export function checkJsonBytes(b: Uint8Array, start = 0, end = b.length): number {
+  const n = end
+  let i = start
   let depth = 0
   sawNonAscii = false
   sawNewline = false
@@ -114,14 +116,14 @@ export function checkJsonBytes(b: Uint8Array): number {
     if (c === 0x7b || c === 0x5b) {
       i++
       i = skipSpace(b, i, n)
-      if (b[i] === c + 2) i++ // `{}` or `[]`: a complete value
+      if (i < n && b[i] === c + 2) i++ // `{}` or `[]`: a complete value
       else open = c === 0x7b ? OBJECT : ARRAY
     } else if (c === 0x22) {
       i = scanString(b, i, n)
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       i = scanNumber(b, i, n)
     } else {
-      i = scanLiteral(b, i, c)
+      i = scanLiteral(b, i, n, c)
     }
     if (i < 0) return JSON_INVALID
     if (open !== 0) {
@@ -138,7 +140,7 @@ export function checkJsonBytes(b: Uint8Array): number {
         i = skipSpace(b, i, n)
         if (depth === 0) {
           if (i !== n) return JSON_INVALID
-          if (sawNonAscii && !isUtf8(b)) return JSON_INVALID
+          if (sawNonAscii && !isUtf8(b.subarray(start, end))) return JSON_INVALID
           return sawNewline ? JSON_MULTI_LINE : JSON_ONE_LINE
         }
         const d = b[i]
