@@ -5,7 +5,9 @@
  *  1. requests/s of `stmpcat bench` against one StmpServer (echo, in a child process) beside a
  *     minimal hand-written STMP client loop in this script, same connections, same target
  *     (goal: at least 90%);
- *  2. `stmpcat bench -w 2` beside `-w 1` (goal: not lower);
+ *  2. `stmpcat bench -w 2` beside `-w 1` (goal: not lower); beside it, as a control, the minimal
+ *     loop split the same way (its connections on two worker threads beside all on one thread,
+ *     each in a child process), which shows what splitting costs any client on this machine;
  *  3. CPU milliseconds per 1,000 requests at the same request rate: `stmpcat bench -R` against
  *     the StmpServer beside autocannon `-R` against a Node HTTP echo server of the same shape
  *     (goal: lower).
@@ -19,6 +21,7 @@ import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { isMainThread, Worker, workerData, parentPort } from 'node:worker_threads'
 
 const SELF = fileURLToPath(import.meta.url)
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
@@ -95,7 +98,7 @@ function stmpcat(url, extra, seconds = SECONDS) {
  * The minimal STMP client: handshake, then on each connection one request in flight; each
  * response (any frame after the handshake) sends the same bytes again. No ids, no timing.
  */
-function minimalLoop(port) {
+function minimalLoop(port, connections = CONNECTIONS) {
   const url = Buffer.from('/?stmp_version=3&stmp_content_type=application/json')
   const handshake = Buffer.concat([Buffer.from([url.length]), url])
   const body = Buffer.concat([Buffer.from([0x10, 0x00, 0x01]), Buffer.from('test.echo\n')])
@@ -105,7 +108,7 @@ function minimalLoop(port) {
   const sockets = []
   return new Promise((resolve) => {
     let open = 0
-    for (let i = 0; i < CONNECTIONS; i++) {
+    for (let i = 0; i < connections; i++) {
       const socket = net.connect(port, '127.0.0.1')
       socket.setNoDelay(true)
       sockets.push(socket)
@@ -134,7 +137,7 @@ function minimalLoop(port) {
           pos = p + length
           if (!handshaken) {
             handshaken = true
-            if (++open === CONNECTIONS) {
+            if (++open === connections) {
               for (const s of sockets) s.write(request)
               const cpu0 = process.cpuUsage()
               setTimeout(() => {
@@ -154,6 +157,26 @@ function minimalLoop(port) {
       socket.on('error', () => undefined)
     }
   })
+}
+
+/**
+ * The control for `-w 2`: the minimal loop with its connections split over `threads` worker
+ * threads (1: all on this process's main thread, as `-w 1` runs), in a child process like
+ * `stmpcat bench`. Prints the total requests/s.
+ */
+async function minimalSplit(port, threads) {
+  if (threads === 1) {
+    process.stdout.write(`${JSON.stringify({ rate: (await minimalLoop(port)).rate })}\n`)
+    process.exit(0)
+  }
+  const share = (i) => Math.floor(CONNECTIONS / threads) + (i < CONNECTIONS % threads ? 1 : 0)
+  const rates = await Promise.all(Array.from({ length: threads }, (_, i) => new Promise((resolve, reject) => {
+    const worker = new Worker(SELF, { workerData: { port, connections: share(i) } })
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })))
+  process.stdout.write(`${JSON.stringify({ rate: rates.reduce((a, b) => a + b, 0) })}\n`)
+  process.exit(0)
 }
 
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ')
@@ -177,8 +200,10 @@ async function main() {
       const oneRun = await stmpcat(target, ['-w', '1'])
       const one = oneRun.requestsPerSecond.overall
       const two = (await stmpcat(target, ['-w', '2'])).requestsPerSecond.overall
-      rounds.push({ minimal: minimal.rate, one, two, minimalCpu: minimal.cpuPerThousand, oneCpu: oneRun.cpu.perThousandRequestsMs })
-      say(`round ${round}: minimal loop ${fmt(minimal.rate)} req/s (${minimal.cpuPerThousand.toFixed(1)} ms CPU per 1,000), stmpcat bench -w 1 ${fmt(one)} req/s (${oneRun.cpu.perThousandRequestsMs.toFixed(1)} ms CPU per 1,000), -w 2 ${fmt(two)} req/s (load ${load()})`)
+      const splitOne = (await run([SELF, '--minimal-split', String(stmp.port), '1'])).rate
+      const splitTwo = (await run([SELF, '--minimal-split', String(stmp.port), '2'])).rate
+      rounds.push({ minimal: minimal.rate, one, two, minimalCpu: minimal.cpuPerThousand, oneCpu: oneRun.cpu.perThousandRequestsMs, splitOne, splitTwo })
+      say(`round ${round}: minimal loop ${fmt(minimal.rate)} req/s (${minimal.cpuPerThousand.toFixed(1)} ms CPU per 1,000), stmpcat bench -w 1 ${fmt(one)} req/s (${oneRun.cpu.perThousandRequestsMs.toFixed(1)} ms CPU per 1,000), -w 2 ${fmt(two)} req/s; minimal loop on 1 thread ${fmt(splitOne)}, on 2 worker threads ${fmt(splitTwo)} req/s (load ${load()})`)
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const r1 = median(rounds.map((r) => r.one / r.minimal))
@@ -187,6 +212,8 @@ async function main() {
     const rc = median(rounds.map((r) => r.oneCpu / r.minimalCpu))
     say(`client CPU per request, stmpcat bench -w 1 / minimal loop: median ratio ${rc.toFixed(3)} (the load generator's own cost, less sensitive to other load on the machine)`)
     say(`stmpcat bench -w 2 / -w 1, requests/s: median ratio ${r2.toFixed(3)} (goal >= 1.00) ${r2 >= 1 ? 'MET' : 'NOT MET'}`)
+    const rs = median(rounds.map((r) => r.splitTwo / r.splitOne))
+    say(`  control: the minimal loop on 2 worker threads / on 1 thread: median ratio ${rs.toFixed(3)} (what splitting ${CONNECTIONS} connections over two threads costs any client while the server shares the ${os.cpus().length} cores)`)
 
     const httpTarget = await startChild('--http-server')
     try {
@@ -212,7 +239,9 @@ async function main() {
 }
 
 const mode = process.argv[2]
-if (mode === '--stmp-server') await stmpServer()
+if (!isMainThread) parentPort.postMessage((await minimalLoop(workerData.port, workerData.connections)).rate)
+else if (mode === '--minimal-split') await minimalSplit(Number(process.argv[3]), Number(process.argv[4]))
+else if (mode === '--stmp-server') await stmpServer()
 else if (mode === '--http-server') httpServer()
 else if (mode === '--autocannon') await runAutocannon(process.argv[3])
 else await main()

@@ -284,6 +284,14 @@ export class LoadRunner {
   }
 }
 
+/**
+ * How early (ms) a request may go out: with a response's wake or a timer's, the requests due
+ * within this window go too, so a request rarely needs a wake of its own (timers have ~1 ms
+ * resolution anyway). One sent early is timed from when it went out, never from its later due
+ * time, so its latency is not understated.
+ */
+const EARLY_MS = 1
+
 /** The open model (`--rate`): request k is due at t0 + k / rate, whatever the server does. */
 class RateScheduler {
   private readonly interval: number
@@ -304,16 +312,16 @@ class RateScheduler {
     const r = this.runner
     while (r.sending) {
       const due = this.t0 + this.k * this.interval
-      if (due > now) {
-        // Timers have ~1 ms resolution; lateness is part of the measured latency.
-        if (this.timer === undefined) this.timer = setTimeout(this.run, Math.max(1, Math.ceil(due - now)))
+      if (due > now + EARLY_MS) {
+        // Lateness (a busy loop, a timer firing late) is part of the measured latency.
+        if (this.timer === undefined) this.timer = setTimeout(this.run, Math.max(1, Math.floor(due - now)))
         return
       }
       const conn = this.pickFree()
       // All connections busy: the backlog waits for a response (latency keeps counting).
       if (conn === undefined) return
       this.k++
-      conn.send(due)
+      conn.send(due < now ? due : now)
     }
   }
 
