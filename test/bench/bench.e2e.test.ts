@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ROOT, runCli, startServe } from '../helpers/cli.js'
 import { deadPort, startServer } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
 
 /**
  * `stmpcat bench` as a user runs it: the built CLI in a child process against `stmpcat serve`
@@ -68,7 +68,7 @@ describe('stmpcat bench (built CLI)', () => {
   })
 
   it('rate mode against serve --routes (every 50th request held 200 ms), 100 req/s on one connection: samples = responses, p99 >= 150 ms', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-bench-'))
+    const dir = tempDir('stmpcat-bench-')
     const routes = join(dir, 'routes.yaml')
     writeFileSync(routes, 'test.echo:\n  delay: { time: 200ms, every: 50 }\n')
     const serve = await startServe(['tcp://127.0.0.1:0', '--routes', routes])
@@ -125,7 +125,7 @@ describe('stmpcat bench (built CLI)', () => {
   })
 
   it('--compare prints each figure beside the previous run with the change', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-bench-'))
+    const dir = tempDir('stmpcat-bench-')
     const file = join(dir, 'before.json')
     const first = await runCli(['bench', echo.url, '-n', '300', '-c', '2', '--out', file])
     expect(first.code, first.stderr).toBe(0)

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { compareResults, loadPrevious } from '../../src/lib/bench/compare.js'
@@ -11,6 +10,7 @@ import type { BenchResult } from '../../src/lib/bench/result.js'
 import { plansFor, split } from '../../src/lib/bench/run.js'
 import { StmpError } from '../../src/lib/errors.js'
 import { getPayloadCodec } from '../../src/lib/payload/index.js'
+import { tempDir } from '../helpers/tmp.js'
 
 const flags = (over: Partial<BenchFlags> = {}): BenchFlags => ({
   connections: 10, pipelining: 1, action: 'test.echo', push: false, workers: 1, timeout: '10s', 'content-type': 'json', format: 'binary', 'server-latency': false, insecure: false, ...over,
@@ -55,7 +55,7 @@ describe('bench flags', () => {
   })
 
   it('--data @file, --token and -H reach the settings', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-bench-'))
+    const dir = tempDir('stmpcat-bench-')
     writeFileSync(join(dir, 'req.json'), '{"n": 1}')
     const s = (await resolveSettings(undefined, flags({ data: `@${join(dir, 'req.json')}`, token: 't0k', header: ['X-A: 1'] }))).settings
     expect(JSON.parse(s.payload.toString())).toEqual({ n: 1 })
@@ -140,7 +140,7 @@ describe('bench gates and compare', () => {
     expect(rows.find((r) => r.figure === 'latency.p99')).toEqual({ figure: 'latency.p99', before: 2, now: 3, changePercent: 50 })
     expect(rows.find((r) => r.figure === 'requestsPerSecond.mean')?.changePercent).toBe(-10)
     expect(rows.find((r) => r.figure === 'errors.rate')?.changePercent).toBeNull()
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-bench-'))
+    const dir = tempDir('stmpcat-bench-')
     writeFileSync(join(dir, 'x.json'), '{"hello": 1}')
     expect(await code(loadPrevious(join(dir, 'x.json')))).toBe('BAD_FILE')
     writeFileSync(join(dir, 'y.json'), 'not json')

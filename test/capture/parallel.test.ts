@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { TcpFlag } from '../../src/lib/capture/ip.js'
 import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
 import { encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
 import { ROOT, runCli } from '../helpers/cli.js'
+import { tempDir } from '../helpers/tmp.js'
 
 /**
  * `decode --json --threads N` (src/lib/capture/parallel.ts) shares connections out to worker
@@ -78,7 +78,7 @@ describe('decode --json --threads N: the same output as one thread', () => {
   }, 4 * CLI_TIMEOUT)
 
   it('on interleaved connections with a protocol error, a gap, a skipped connection and one left open', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-parallel-'))
+    const dir = tempDir('stmpcat-parallel-')
     const file = join(dir, 'mixed.pcapng')
     writeFileSync(file, mixedCapture())
     const one = await runCli(['decode', file, '--json', '--threads', '1'])

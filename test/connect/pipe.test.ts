@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { StmpServer } from '../../src/lib/session/index.js'
 import { type ServeProcess, runCli, spawnCli, startServe } from '../helpers/cli.js'
 import { crash, freePort, liveCli, ndjson, startServer } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
 
 const servers: StmpServer[] = []
 afterEach(async () => {
@@ -40,7 +40,7 @@ describe('connect in a pipe, against stmpcat serve', SLOW, () => {
   let serve: ServeProcess
   let url: string
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-connect-'))
+    const dir = tempDir('stmpcat-connect-')
     writeFileSync(join(dir, 'routes.yaml'), ROUTES)
     // startServe gives serve 10 s to listen; a loaded CI machine can need a second try.
     const args = ['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')]
@@ -208,7 +208,7 @@ describe('connect --reconnect', SLOW, () => {
   })
 
   it('resumes after serve is killed and restarted on the same port: in-flight requests fail, later ones succeed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stmpcat-connect-'))
+    const dir = tempDir('stmpcat-connect-')
     writeFileSync(join(dir, 'routes.yaml'), 'hang:\n  delay: 60s\n"*":\n  reply: "{{payload}}"\n')
     const first = await startServe(['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')])
     const url = first.urls[0]

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { CloseInfo, Session, StmpServer } from '../../src/lib/session/index.js'
 import { BIN } from '../helpers/cli.js'
 import { type DriverName, type PtyDriver, available, startPty } from '../helpers/pty.js'
 import { startServer } from './helpers.js'
+import { tempDir } from '../helpers/tmp.js'
 
 // tmux when installed, `script` (util-linux) otherwise; on a machine with both, both run.
 const drivers = (['tmux', 'script'] as DriverName[]).filter(available)
@@ -42,7 +42,7 @@ describe('connect on a terminal', { timeout: 90_000 }, () => {
         onDisconnect: (_s, info) => { closed = info },
       })
       cleanup.push(() => server.close(100))
-      const history = join(mkdtempSync(join(tmpdir(), 'stmpcat-hist-')), 'history')
+      const history = join(tempDir('stmpcat-hist-'), 'history')
       const pty = startPty(driver, [process.execPath, BIN, 'connect', url], { NO_COLOR: '1', STMPCAT_HISTORY: history })
       cleanup.push(() => pty.stop())
 
@@ -79,7 +79,7 @@ describe('connect on a terminal', { timeout: 90_000 }, () => {
     it('asks for the URL and content type, completes method names with Tab, and /call walks a method\'s fields', async () => {
       const { server, url } = await startServer()
       cleanup.push(() => server.close(100))
-      const dir = mkdtempSync(join(tmpdir(), 'stmpcat-proto-'))
+      const dir = tempDir('stmpcat-proto-')
       writeFileSync(join(dir, 'shop.proto'), [
         'syntax = "proto3";',
         'package shop.v1;',

@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach } from 'vitest'
 import { type ServerOptions, StmpServer } from '../../src/lib/session/index.js'
 import { formatAddress, parseAddress } from '../../src/lib/transport/index.js'
+import { tempDir as makeTempDir } from '../helpers/tmp.js'
 
 /** In-process servers and raw sockets for the fetch/push end-to-end tests; closed after each test. */
 const servers: StmpServer[] = []
@@ -50,7 +48,7 @@ export async function startRawServer(onSocket: (socket: net.Socket) => void): Pr
 }
 
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'stmpcat-fetch-'))
+  return makeTempDir('stmpcat-fetch-')
 }
 
 export { testCertificate } from '../helpers/tls.js'

@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, vi } from 'vitest'
 import { type ConnectOptions, type Session, connect } from '../../src/lib/session/index.js'
 import { type ServeProcess, startServe } from '../helpers/cli.js'
+import { tempDir as makeTempDir } from '../helpers/tmp.js'
 
 // Every test here spawns the built CLI; on two shared cores a start can take many seconds.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -30,7 +30,7 @@ export async function client(url: string, options: ConnectOptions = {}): Promise
 }
 
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'stmp-serve-'))
+  return makeTempDir('stmp-serve-')
 }
 
 export function writeFile(dir: string, name: string, text: string): string {

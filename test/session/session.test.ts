@@ -1,11 +1,10 @@
-import { mkdtempSync } from 'node:fs'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
 import { StmpServer, connect, type Session } from '../../src/lib/session/index.js'
 import { formatAddress, parseAddress } from '../../src/lib/transport/index.js'
+import { tempDir } from '../helpers/tmp.js'
 
 const servers: StmpServer[] = []
 const clients: Session[] = []
@@ -27,7 +26,7 @@ async function client(url: string, options: Parameters<typeof connect>[1] = {}):
   return c
 }
 
-const sock = join(mkdtempSync(join(tmpdir(), 'stmp-')), 's.sock')
+const sock = join(tempDir('stmp-'), 's.sock')
 const targets: [string, string, Parameters<typeof connect>[1]][] = [
   ['tcp', 'tcp://127.0.0.1:0', {}],
   ['unix', `unix:${sock}`, {}],
