@@ -19,6 +19,13 @@
  * a shared machine only ever slow a run down), with the highest peak RSS of its runs.
  *
  * Targets: at least 50 MB/s, peak RSS under 200 MB. Exit 1 when a target is missed.
+ *
+ * `--against DIR` (another checkout, built): also times this build's one-thread pipeline (capture
+ * reader, STMP decoder, NDJSON writer; no CLI, no output) beside DIR's on the same capture, in one
+ * process, taking turns 512 KiB chunk by chunk so that the machine's speed, which drifts by tens of
+ * percent from one second to the next here, weighs on both alike. It prints the ratio of their
+ * times: how much a change sped up or slowed down the decoder, which whole runs are too noisy to
+ * show.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { createWriteStream, existsSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs'
@@ -40,6 +47,12 @@ const targetMb = arg('mb', 200)
 const connections = arg('connections', 200)
 const runs = arg('runs', 3)
 const keep = process.argv.includes('--keep')
+const againstAt = process.argv.indexOf('--against')
+const against = againstAt < 0 ? undefined : path.resolve(process.argv[againstAt + 1])
+if (against !== undefined && !existsSync(path.join(against, 'dist/lib/capture/decoder.js'))) {
+  console.error(`bench-decode: ${against} has no dist/ (build it first)`)
+  process.exit(2)
+}
 const TARGET_MBPS = 50
 const TARGET_RSS_MB = 200
 
@@ -106,6 +119,45 @@ async function generate() {
   await flush()
   await new Promise((resolve) => out.end(resolve))
   return frames
+}
+
+/** One build's one-thread pipeline (CaptureDecoder -> CaptureStmpDecoder -> CaptureNdjson, output counted and dropped). */
+async function pipeline(dir) {
+  const lib = (p) => import(path.join(dir, 'dist/lib', p))
+  const { CaptureDecoder } = await lib('capture/decoder.js')
+  const { CaptureStmpDecoder } = await lib('capture/stmp.js')
+  const { CaptureNdjson } = await lib('render/capture-ndjson.js')
+  let bytes = 0
+  const out = new CaptureNdjson((chunk) => { bytes += chunk.length })
+  // A build from before heads (CaptureNdjson#head) takes every frame as an object.
+  const stmp = typeof out.head === 'function'
+    ? new CaptureStmpDecoder((e) => out.event(e), {}, (e) => out.head(e))
+    : new CaptureStmpDecoder((e) => out.event(e), {})
+  const decoder = new CaptureDecoder((e) => stmp.event(e), {})
+  return { write: (chunk) => decoder.write(chunk), end: () => { decoder.end(); stmp.end(); out.flush(); return bytes } }
+}
+
+/** Times the builds in `dirs` on the capture, taking turns chunk by chunk; prints each total and the ratios to the first. */
+async function interleaved(dirs) {
+  const { readFileSync } = await import('node:fs')
+  const data = readFileSync(file)
+  const CHUNK = 512 * 1024
+  for (let pass = 1; pass <= 2; pass++) {
+    const runs = await Promise.all(dirs.map(pipeline))
+    const ns = dirs.map(() => 0n)
+    for (let at = 0, i = 0; at < data.length; at += CHUNK, i++) {
+      const chunk = data.subarray(at, at + CHUNK)
+      for (let k = 0; k < runs.length; k++) {
+        const j = (i + k) % runs.length
+        const t = process.hrtime.bigint()
+        runs[j].write(chunk)
+        ns[j] += process.hrtime.bigint() - t
+      }
+    }
+    const bytes = runs.map((r) => r.end())
+    const same = bytes.every((b) => b === bytes[0]) ? 'same output size' : `OUTPUT SIZES DIFFER: ${bytes.join(' vs ')}`
+    console.log(`interleaved pass ${pass}: ${dirs.map((d, j) => `${path.basename(d)} ${(Number(ns[j]) / 1e6).toFixed(0)} ms`).join(', ')}; this build / ${path.basename(dirs[1])}: ${(Number(ns[0]) / Number(ns[1])).toFixed(3)} (${same})`)
+  }
 }
 
 /** Runs a command under /usr/bin/time -v with stdout to /dev/null; wall seconds and peak RSS in MB. */
@@ -179,6 +231,7 @@ row('stmpcat decode FILE --json --threads 1', serial)
 row('stmpcat decode FILE --json > /dev/null', decode)
 console.log(`  ${summary}`)
 console.log(`decode/cat throughput: ${(rate(decode) / rate(cat)).toFixed(3)}; decode/reader: ${(rate(decode) / rate(reader)).toFixed(3)}; default threads/one thread: ${(rate(decode) / rate(serial)).toFixed(2)}; ${(frames / decode.seconds / 1000).toFixed(0)}k frames/s`)
+if (against !== undefined) await interleaved([root, against])
 const ok = rate(decode) >= TARGET_MBPS && decode.rssMb < TARGET_RSS_MB
 console.log(`targets: >= ${TARGET_MBPS} MB/s ${rate(decode) >= TARGET_MBPS ? 'met' : 'MISSED'}, peak RSS < ${TARGET_RSS_MB} MB ${decode.rssMb < TARGET_RSS_MB ? 'met' : 'MISSED'}; load average now ${load()}`)
 if (!keep) rmSync(dir, { recursive: true, force: true })
