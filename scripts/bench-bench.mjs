@@ -8,6 +8,7 @@
  *  2. `stmpcat bench -w 2` beside `-w 1` (goal: not lower); beside it, as a control, the minimal
  *     loop split the same way (its connections on two worker threads beside all on one thread,
  *     each in a child process), which shows what splitting costs any client on this machine;
+ *     and the same pair at `-p 16`, where each wake-up carries more responses;
  *  3. CPU milliseconds per 1,000 requests at the same request rate: `stmpcat bench -R` against
  *     the StmpServer beside autocannon `-R` against a Node HTTP echo server of the same shape
  *     (goal: lower).
@@ -202,8 +203,10 @@ async function main() {
       const two = (await stmpcat(target, ['-w', '2'])).requestsPerSecond.overall
       const splitOne = (await run([SELF, '--minimal-split', String(stmp.port), '1'])).rate
       const splitTwo = (await run([SELF, '--minimal-split', String(stmp.port), '2'])).rate
-      rounds.push({ minimal: minimal.rate, one, two, minimalCpu: minimal.cpuPerThousand, oneCpu: oneRun.cpu.perThousandRequestsMs, splitOne, splitTwo })
-      say(`round ${round}: minimal loop ${fmt(minimal.rate)} req/s (${minimal.cpuPerThousand.toFixed(1)} ms CPU per 1,000), stmpcat bench -w 1 ${fmt(one)} req/s (${oneRun.cpu.perThousandRequestsMs.toFixed(1)} ms CPU per 1,000), -w 2 ${fmt(two)} req/s; minimal loop on 1 thread ${fmt(splitOne)}, on 2 worker threads ${fmt(splitTwo)} req/s (load ${load()})`)
+      const oneP16 = (await stmpcat(target, ['-w', '1', '-p', '16'])).requestsPerSecond.overall
+      const twoP16 = (await stmpcat(target, ['-w', '2', '-p', '16'])).requestsPerSecond.overall
+      rounds.push({ minimal: minimal.rate, one, two, minimalCpu: minimal.cpuPerThousand, oneCpu: oneRun.cpu.perThousandRequestsMs, splitOne, splitTwo, oneP16, twoP16 })
+      say(`round ${round}: minimal loop ${fmt(minimal.rate)} req/s (${minimal.cpuPerThousand.toFixed(1)} ms CPU per 1,000), stmpcat bench -w 1 ${fmt(one)} req/s (${oneRun.cpu.perThousandRequestsMs.toFixed(1)} ms CPU per 1,000), -w 2 ${fmt(two)} req/s; minimal loop on 1 thread ${fmt(splitOne)}, on 2 worker threads ${fmt(splitTwo)} req/s; at -p 16: -w 1 ${fmt(oneP16)}, -w 2 ${fmt(twoP16)} req/s (load ${load()})`)
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const r1 = median(rounds.map((r) => r.one / r.minimal))
@@ -214,6 +217,8 @@ async function main() {
     say(`stmpcat bench -w 2 / -w 1, requests/s: median ratio ${r2.toFixed(3)} (goal >= 1.00) ${r2 >= 1 ? 'MET' : 'NOT MET'}`)
     const rs = median(rounds.map((r) => r.splitTwo / r.splitOne))
     say(`  control: the minimal loop on 2 worker threads / on 1 thread: median ratio ${rs.toFixed(3)} (what splitting ${CONNECTIONS} connections over two threads costs any client while the server shares the ${os.cpus().length} cores)`)
+    const rp = median(rounds.map((r) => r.twoP16 / r.oneP16))
+    say(`  at -p 16 (more responses per wake-up): stmpcat bench -w 2 / -w 1, requests/s: median ratio ${rp.toFixed(3)}`)
 
     const httpTarget = await startChild('--http-server')
     try {
