@@ -63,6 +63,13 @@ function badFile(file: string, err: unknown): StmpError {
   return new StmpError('BAD_FILE', `cannot read ${file}: ${e.code ?? e.message}`, { cause: err })
 }
 
+/** An error while decoding: a read error (errno code) is BAD_FILE; anything else is left as it is (a bug: INTERNAL). */
+function readFailure(file: string, err: unknown): unknown {
+  if (err instanceof StmpError) return err
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? badFile(file, err) : err
+}
+
 /** Decodes the capture in FILE (or stdin) to stdout; returns whether protocol errors were found. Throws BAD_CAPTURE / BAD_FILE. */
 export async function decodeCaptureCli(file: string | undefined, options: CaptureCliOptions): Promise<{ errors: number }> {
   let source: Readable
@@ -84,8 +91,7 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     try {
       result = await decodeCaptureParallel(source as AsyncIterable<Buffer>, { ...options, threads, drain: () => stdoutDrain() }, (chunk) => { stdout.write(chunk) })
     } catch (err) {
-      if (err instanceof StmpError) throw err
-      throw badFile(file ?? 'stdin', err)
+      throw readFailure(file ?? 'stdin', err)
     }
     return finish(result)
   }
@@ -102,8 +108,7 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     const heads = out instanceof CaptureNdjson ? (event: CaptureHeadEvent) => out.head(event) : undefined
     result = await decodeCaptureStream(source as AsyncIterable<Buffer>, { ...options, drain }, (event) => out.event(event), heads)
   } catch (err) {
-    if (err instanceof StmpError) throw err
-    throw badFile(file ?? 'stdin', err)
+    throw readFailure(file ?? 'stdin', err)
   }
   out.flush()
   return finish(result)

@@ -3,6 +3,7 @@ import { frameToJson, type AnyFrame, type MessageFrame } from '../codec/index.js
 import type { CaptureFrameEvent, CaptureFrameMeta, CaptureHeadEvent, CaptureOutEvent } from '../capture/stmp.js'
 import { MsgpackCodec, toJsonSafe, type PayloadCodecName } from '../payload/index.js'
 import { checkJsonBytes, JSON_INVALID, JSON_ONE_LINE } from './json-bytes.js'
+import { isoSecond, splitNs } from './time.js'
 
 /**
  * `decode --json` for captures: one JSON object per line, in capture order (docs/decode.md).
@@ -18,20 +19,18 @@ const msgpack = new MsgpackCodec()
 
 /** `2026-11-22T03:04:05.123456Z`: nanoseconds truncated (not rounded) to microseconds. */
 export class IsoTime {
-  private lastNs = -1n
+  private lastNs: bigint | undefined
   private lastText = ''
-  private lastSecond = -1n
+  private lastSecond: bigint | undefined
   private prefix = ''
 
   format(ns: bigint): string {
     if (ns === this.lastNs) return this.lastText
-    const second = ns / 1_000_000_000n
+    const { second, micros } = splitNs(ns)
     if (second !== this.lastSecond) {
       this.lastSecond = second
-      // `YYYY-MM-DDTHH:MM:SS.` from the millisecond ISO form.
-      this.prefix = new Date(Number(second) * 1000).toISOString().slice(0, 20)
+      this.prefix = `${isoSecond(second)}.`
     }
-    const micros = Number((ns % 1_000_000_000n) / 1000n)
     this.lastNs = ns
     this.lastText = `${this.prefix}${String(micros).padStart(6, '0')}Z`
     return this.lastText

@@ -5,6 +5,7 @@ import type { CaptureOutEvent, CaptureSummary } from '../capture/stmp.js'
 import { payloadJsonText } from './capture-ndjson.js'
 import { colorStatus } from './colors.js'
 import { clipText, payloadPreview } from './preview.js'
+import { isoSecond, splitNs } from './time.js'
 
 /**
  * `decode FILE.pcap` on a terminal: one row per frame, error, gap and undecodable range, printed
@@ -157,9 +158,8 @@ export class CaptureTable {
 
 /** `03:04:05.123456` (UTC), microseconds truncated. */
 export function timeOfDay(ns: bigint): string {
-  const second = ns / 1_000_000_000n
-  const micros = Number((ns % 1_000_000_000n) / 1000n)
-  return `${new Date(Number(second) * 1000).toISOString().slice(11, 19)}.${String(micros).padStart(6, '0')}`
+  const { second, micros } = splitNs(ns)
+  return `${isoSecond(second).slice(-8)}.${String(micros).padStart(6, '0')}`
 }
 
 /** The summary line for stderr. */
