@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  ProtocolErrorCode, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, encodeFragmented, encodeFrame,
+  ProtocolErrorCode, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, encodeFragmented, encodeFrame, stmpV3,
   encodeHandshakeRequest, encodeHandshakeResponse, frameToJson,
   type AnyFrame, type Format, type Frame, type FrameOptions, type Framing, type MessageFrame, type StreamDecoderOptions,
 } from '../../src/lib/codec/index.js'
@@ -75,8 +75,7 @@ function chunks(bytes: Buffer, cuts: number[]): Buffer[] {
 
 interface StreamResult { frames: { json: Record<string, unknown>; offset: number; length: number }[]; errors: StmpProtocolError[] }
 
-function decodeStream(pieces: Buffer[], options: StreamDecoderOptions): StreamResult {
-  const result: StreamResult = { frames: [], errors: [] }
+function decodeStream(pieces: Buffer[], options: StreamDecoderOptions, result: StreamResult = { frames: [], errors: [] }): StreamResult {
   const decoder = new StreamDecoder(
     (frame, offset, length) => result.frames.push({ json: frameToJson(frame), offset, length }),
     (err) => result.errors.push(err),
@@ -213,6 +212,27 @@ describe('broken input: only coded protocol errors, always returning', () => {
       const errs = (r: StreamResult) => r.errors.map((e) => [e.code, e.offset])
       expect(pieces.frames).toEqual(whole.frames)
       expect(errs(pieces)).toEqual(errs(whole))
+    }), { numRuns: NUM_RUNS * 2 })
+  })
+
+  it('StreamDecoder with onHead takes exactly the frames and errors it gives without it (decode --json)', () => {
+    fc.assert(fc.property(brokenBytes, decoderOptions, chunking, fc.boolean(), (bytes, opts, cuts, takeAll) => {
+      const plain = decodeStream(chunks(bytes, cuts), opts)
+      // Heads made into Frames the way the decoder makes them (frameFromHead); some declined, which
+      // must then come to onFrame instead.
+      let offered = 0
+      const viaHeads: StreamResult = { frames: [], errors: [] }
+      decodeStream(chunks(bytes, cuts), {
+        ...opts,
+        onHead: (head, buf, offset, length) => {
+          if (!takeAll && (offered++ & 1) === 0) return false
+          viaHeads.frames.push({ json: frameToJson(stmpV3.frameFromHead(head, buf, offset)), offset, length })
+          return true
+        },
+      }, viaHeads)
+      const errs = (r: StreamResult) => r.errors.map((e) => [e.code, e.offset])
+      expect(viaHeads.frames).toEqual(plain.frames)
+      expect(errs(viaHeads)).toEqual(errs(plain))
     }), { numRuns: NUM_RUNS * 2 })
   })
 
