@@ -1,10 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { TcpFlag } from '../../src/lib/capture/ip.js'
 import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
 import { encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
-import { ROOT, runCli } from '../helpers/cli.js'
+import { BIN, ROOT, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /**
@@ -91,6 +92,24 @@ describe('decode --json --threads N: the same output as one thread', () => {
     expect(one.stderr).toMatch(/1 skipped/)
     await expectSameAsOneThread(['decode', file, '--json'])
     await expectSameAsOneThread(['decode', file, '--json', '--status', '4xx'])
+  }, 2 * CLI_TIMEOUT)
+
+  it('with stdout a file (the lines written with writev, not copied): the same bytes', async () => {
+    const dir = tempDir('stmpcat-parallel-')
+    const file = join(dir, 'mixed.pcapng')
+    writeFileSync(file, mixedCapture())
+    const one = await runCli(['decode', file, '--json', '--threads', '1'])
+    const out = join(dir, 'out.ndjson')
+    const fd = openSync(out, 'w')
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'decode', file, '--json', '--threads', '3'], { cwd: ROOT, stdio: ['ignore', fd, 'ignore'] })
+      child.on('close', resolve)
+    })
+    closeSync(fd)
+    expect(code).toBe(one.code)
+    const written = readFileSync(out, 'utf8')
+    expect(written.length).toBeGreaterThan(10_000)
+    expect(written === one.stdout).toBe(true)
   }, 2 * CLI_TIMEOUT)
 
   it('on a broken capture from stdin: the same lines, then BAD_CAPTURE, exit 2', async () => {

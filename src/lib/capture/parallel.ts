@@ -124,14 +124,32 @@ class WorkerLane {
   }
 }
 
-/** Copies the lanes' lines out in route order into large Buffers for `write`. */
+/**
+ * Where the lines go: `write` takes one Buffer; `writev`, when given, takes many at once and has
+ * written them when it returns (stdout as a file or a device: one writev call), so the lanes'
+ * own Buffers are handed over instead of being copied into one first.
+ */
+export interface ParallelOutput {
+  write: (chunk: Buffer) => void
+  writev?: (chunks: Uint8Array[]) => void
+}
+
+/** Slices handed to writev at most at once, and the bytes they may hold before a flush. */
+const WRITEV_SLICES = 1024
+const WRITEV_BYTES = 4 * OUT_CHUNK
+
+/** Puts the lanes' lines out in route order: copied into large Buffers for `write`, or as slices for `writev`. */
 class OrderedOutput {
   private readonly route: number[] = []
   private head = 0
   private out = Buffer.allocUnsafeSlow(OUT_CHUNK)
   private pos = 0
+  private slices: Uint8Array[] = []
+  private sliceBytes = 0
+  /** With writev: outputs whose Buffers go back to their lane once the slices taken from them are written. */
+  private written: (() => void)[] = []
 
-  constructor(private readonly queues: Queue[], private readonly write: (chunk: Buffer) => void) {}
+  constructor(private readonly queues: Queue[], private readonly output: ParallelOutput) {}
 
   push(lane: number): void {
     this.route.push(lane)
@@ -159,7 +177,8 @@ class OrderedOutput {
         queue.outputs.shift()
         queue.at = 0
         queue.consumed = 0
-        queue.recycle(output.chunks)
+        if (this.output.writev === undefined) queue.recycle(output.chunks)
+        else this.written.push(() => queue.recycle(output.chunks))
       }
       this.head++
     }
@@ -174,13 +193,26 @@ class OrderedOutput {
   }
 
   flush(): void {
+    if (this.output.writev !== undefined) {
+      if (this.slices.length > 0) this.output.writev(this.slices)
+      this.slices = []
+      this.sliceBytes = 0
+      for (const recycle of this.written.splice(0)) recycle()
+      return
+    }
     if (this.pos === 0) return
-    this.write(this.out.subarray(0, this.pos))
+    this.output.write(this.out.subarray(0, this.pos))
     this.out = Buffer.allocUnsafeSlow(OUT_CHUNK)
     this.pos = 0
   }
 
   private copy(src: Uint8Array, start: number, end: number): void {
+    if (this.output.writev !== undefined) {
+      this.slices.push(src.subarray(start, end))
+      this.sliceBytes += end - start
+      if (this.slices.length === WRITEV_SLICES || this.sliceBytes >= WRITEV_BYTES) this.flush()
+      return
+    }
     while (start < end) {
       if (this.pos === this.out.length) this.flush()
       const n = Math.min(end - start, this.out.length - this.pos)
@@ -192,7 +224,7 @@ class OrderedOutput {
 }
 
 export async function decodeCaptureParallel(
-  source: AsyncIterable<Buffer>, options: ParallelDecodeOptions, write: (chunk: Buffer) => void,
+  source: AsyncIterable<Buffer>, options: ParallelDecodeOptions, output: ParallelOutput,
 ): Promise<CaptureDecodeResult> {
   const { threads, drain, ...stmpOptions } = options
   let failure: StmpError | undefined
@@ -220,7 +252,7 @@ export async function decodeCaptureParallel(
     queues.push(queue)
     workers.push(lane)
   }
-  const ordered = new OrderedOutput(queues, write)
+  const ordered = new OrderedOutput(queues, output)
   // Connection id -> lane: MAIN_SHARE slots for the main thread, WORKER_SHARE for each worker.
   const slots = [...Array<number>(MAIN_SHARE).fill(0), ...workers.flatMap((_, i) => Array<number>(WORKER_SHARE).fill(i + 1))]
   let lastTime = 0n

@@ -1,8 +1,9 @@
 import { once } from 'node:events'
-import { createReadStream } from 'node:fs'
+import { createReadStream, fstatSync, writevSync } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import type { Readable } from 'node:stream'
+import { isatty } from 'node:tty'
 import { decodeCaptureStream, isCapture, peekStream, type CaptureDecodeResult } from '../capture/decode-capture.js'
 import { decodeCaptureParallel } from '../capture/parallel.js'
 import type { CaptureFilter, CaptureHeadEvent, CaptureStmpOptions } from '../capture/stmp.js'
@@ -70,6 +71,38 @@ function readFailure(file: string, err: unknown): unknown {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? badFile(file, err) : err
 }
 
+/**
+ * When stdout is a file or a device other than a terminal (`> out.ndjson`, `> /dev/null`), a
+ * function that writes many Buffers with one writev call, waiting until they are written; else
+ * undefined (a pipe or a terminal goes through process.stdout). A write error is OUTPUT_FAILED
+ * (docs/exit-codes.md), as for process.stdout.
+ */
+function stdoutWritev(): ((chunks: Uint8Array[]) => void) | undefined {
+  let fd: number
+  try {
+    fd = (process.stdout as { fd?: number }).fd ?? 1
+    const stats = fstatSync(fd)
+    if (!stats.isFile() && !(stats.isCharacterDevice() && !isatty(fd))) return undefined
+  } catch {
+    return undefined
+  }
+  return (chunks) => {
+    let rest = chunks
+    try {
+      while (rest.length > 0) {
+        const group = rest.length > 1024 ? rest.slice(0, 1024) : rest
+        let written = writevSync(fd, group)
+        // A short write: drop what went out, go on from the first byte that did not.
+        let i = 0
+        while (i < group.length && written >= group[i].length) written -= group[i++].length
+        rest = i < group.length ? [group[i].subarray(written), ...group.slice(i + 1), ...rest.slice(group.length)] : rest.slice(group.length)
+      }
+    } catch (err) {
+      throw new StmpError('OUTPUT_FAILED', `cannot write to stdout: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+    }
+  }
+}
+
 /** Decodes the capture in FILE (or stdin) to stdout; returns whether protocol errors were found. Throws BAD_CAPTURE / BAD_FILE. */
 export async function decodeCaptureCli(file: string | undefined, options: CaptureCliOptions): Promise<{ errors: number }> {
   let source: Readable
@@ -89,7 +122,10 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
   if (threads > 1) {
     let result
     try {
-      result = await decodeCaptureParallel(source as AsyncIterable<Buffer>, { ...options, threads, drain: () => stdoutDrain() }, (chunk) => { stdout.write(chunk) })
+      result = await decodeCaptureParallel(source as AsyncIterable<Buffer>, { ...options, threads, drain: () => stdoutDrain() }, {
+        write: (chunk) => { stdout.write(chunk) },
+        writev: stdoutWritev(),
+      })
     } catch (err) {
       throw readFailure(file ?? 'stdin', err)
     }
