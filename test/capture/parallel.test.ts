@@ -58,6 +58,14 @@ function mixedCapture(): Buffer {
   return buildCapture({ format: 'pcapng' }, interleave(lists))
 }
 
+/** mixedCapture() in a file of a temp directory, and its decode on one thread. */
+async function mixedOneThread(): Promise<{ dir: string; file: string; one: Awaited<ReturnType<typeof runCli>> }> {
+  const dir = tempDir('stmpcat-parallel-')
+  const file = join(dir, 'mixed.pcapng')
+  writeFileSync(file, mixedCapture())
+  return { dir, file, one: await runCli(['decode', file, '--json', '--threads', '1']) }
+}
+
 async function expectSameAsOneThread(args: string[], stdin?: Buffer): Promise<void> {
   const [one, many] = await Promise.all([
     runCli([...args, '--threads', '1'], { stdin }),
@@ -79,10 +87,7 @@ describe('decode --json --threads N: the same output as one thread', () => {
   }, 4 * CLI_TIMEOUT)
 
   it('on interleaved connections with a protocol error, a gap, a skipped connection and one left open', async () => {
-    const dir = tempDir('stmpcat-parallel-')
-    const file = join(dir, 'mixed.pcapng')
-    writeFileSync(file, mixedCapture())
-    const one = await runCli(['decode', file, '--json', '--threads', '1'])
+    const { file, one } = await mixedOneThread()
     expect(one.code).toBe(5)
     const lines = one.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     // The capture holds what the test means it to: errors, a gap, frames of all twelve connections.
@@ -95,10 +100,7 @@ describe('decode --json --threads N: the same output as one thread', () => {
   }, 2 * CLI_TIMEOUT)
 
   it('with stdout a file (the lines written with writev, not copied): the same bytes', async () => {
-    const dir = tempDir('stmpcat-parallel-')
-    const file = join(dir, 'mixed.pcapng')
-    writeFileSync(file, mixedCapture())
-    const one = await runCli(['decode', file, '--json', '--threads', '1'])
+    const { dir, file, one } = await mixedOneThread()
     const out = join(dir, 'out.ndjson')
     const fd = openSync(out, 'w')
     const code = await new Promise<number | null>((resolve) => {
