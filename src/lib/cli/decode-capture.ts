@@ -123,7 +123,7 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     let result
     try {
       result = await decodeCaptureParallel(source as AsyncIterable<Buffer>, { ...options, threads, drain: () => stdoutDrain() }, {
-        write: (chunk) => { stdout.write(chunk) },
+        write: (chunk, done) => { stdout.write(chunk, () => done()) },
         writev: stdoutWritev(),
       })
     } catch (err) {
