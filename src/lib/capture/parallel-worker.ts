@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { serializeError } from '../errors.js'
-import { CaptureNdjson, OUT_CHUNK } from '../render/capture-ndjson.js'
+import { CaptureNdjson, ChunkPool } from '../render/capture-ndjson.js'
 import { unpackBatch, type Batch, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from './parallel-batch.js'
 import { CaptureStmpDecoder } from './stmp.js'
 
@@ -14,10 +14,9 @@ const port = parentPort
 const { options } = workerData as DecodeWorkerData
 
 let chunks: Uint8Array[] = []
-/** Output Buffers the main thread sent back once it had copied them out. */
-const spare: Buffer[] = []
-const alloc = (size: number) => (size === OUT_CHUNK ? spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size)
-const out = new CaptureNdjson((chunk) => chunks.push(chunk), alloc)
+/** Output Buffers, given back by the main thread once it has put their lines out. */
+const pool = new ChunkPool()
+const out = new CaptureNdjson((chunk) => chunks.push(chunk), pool.take)
 const stmp = new CaptureStmpDecoder((event) => out.event(event), options, (event) => out.head(event))
 const connections = new Map<number, string>()
 
@@ -35,7 +34,7 @@ function answer(ends: Float64Array, start: number, batch: Batch | undefined, sum
 port.on('message', (msg: Batch | EndMessage | RecycleMessage) => {
   try {
     if (msg.type === 'recycle') {
-      for (const chunk of msg.chunks) if (chunk.buffer.byteLength === OUT_CHUNK) spare.push(Buffer.from(chunk.buffer, 0, OUT_CHUNK))
+      for (const chunk of msg.chunks) pool.give(chunk)
       return
     }
     const start = out.written

@@ -15,7 +15,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { deserializeError, StmpError } from '../errors.js'
-import { CaptureNdjson, OUT_CHUNK } from '../render/capture-ndjson.js'
+import { CaptureNdjson, ChunkPool, OUT_CHUNK } from '../render/capture-ndjson.js'
 import { CaptureDecoder } from './decoder.js'
 import type { CaptureDecodeResult } from './decode-capture.js'
 import { BatchBuilder, portable, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from './parallel-batch.js'
@@ -48,12 +48,11 @@ class LocalLane {
   private chunks: Uint8Array[] = []
   private ends: number[] = []
   private start = 0
-  private readonly spare: Buffer[] = []
+  private readonly pool = new ChunkPool()
   private readonly out: CaptureNdjson
 
   constructor(options: CaptureStmpOptions) {
-    const alloc = (size: number) => (size === OUT_CHUNK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size)
-    this.out = new CaptureNdjson((chunk) => this.chunks.push(chunk), alloc)
+    this.out = new CaptureNdjson((chunk) => this.chunks.push(chunk), this.pool.take)
     this.stmp = new CaptureStmpDecoder((event) => this.out.event(event), options, (event) => this.out.head(event))
   }
 
@@ -79,7 +78,7 @@ class LocalLane {
   }
 
   recycle(chunks: Uint8Array[]): void {
-    for (const chunk of chunks) if (chunk.buffer.byteLength === OUT_CHUNK && this.spare.length < 8) this.spare.push(Buffer.from(chunk.buffer as ArrayBuffer, 0, OUT_CHUNK))
+    for (const chunk of chunks) this.pool.give(chunk)
   }
 }
 

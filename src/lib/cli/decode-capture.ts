@@ -9,7 +9,7 @@ import { decodeCaptureParallel } from '../capture/parallel.js'
 import type { CaptureFilter, CaptureHeadEvent, CaptureStmpOptions } from '../capture/stmp.js'
 import { StmpError } from '../errors.js'
 import { chalkFor } from '../render/colors.js'
-import { CaptureNdjson } from '../render/capture-ndjson.js'
+import { CaptureNdjson, ChunkPool } from '../render/capture-ndjson.js'
 import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
 
 /**
@@ -132,8 +132,9 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     return finish(result)
   }
   const write = (chunk: string | Buffer) => { stdout.write(chunk) }
+  const pool = new ChunkPool(4)
   const out = options.json
-    ? new CaptureNdjson(write)
+    ? new CaptureNdjson((chunk) => { stdout.write(chunk, () => pool.give(chunk)) }, pool.take)
     : new CaptureTable(write, { chalk: chalkFor(stdout), columns: stdout.columns })
   const drain = () => {
     out.flush()
