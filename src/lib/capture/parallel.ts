@@ -142,10 +142,10 @@ const WRITEV_BYTES = 4 * OUT_CHUNK
 class OrderedOutput {
   private readonly route: number[] = []
   private head = 0
-  private out: Buffer = Buffer.allocUnsafeSlow(OUT_CHUNK)
-  private pos = 0
   /** Buffers `write` is done with (a 200 MB capture makes ~1.5 GB of lines: no new Buffer per MiB). */
-  private readonly spare: Buffer[] = []
+  private readonly pool = new ChunkPool(4)
+  private out = this.pool.take(OUT_CHUNK)
+  private pos = 0
   private slices: Uint8Array[] = []
   private sliceBytes = 0
   /** With writev: outputs whose Buffers go back to their lane once the slices taken from them are written. */
@@ -203,11 +203,9 @@ class OrderedOutput {
       return
     }
     if (this.pos === 0) return
-    const full = this.out
-    this.output.write(full.subarray(0, this.pos), () => {
-      if (this.spare.length < 4) this.spare.push(full)
-    })
-    this.out = this.spare.pop() ?? Buffer.allocUnsafeSlow(OUT_CHUNK)
+    const chunk = this.out.subarray(0, this.pos)
+    this.output.write(chunk, () => this.pool.give(chunk))
+    this.out = this.pool.take(OUT_CHUNK)
     this.pos = 0
   }
 
