@@ -119,30 +119,104 @@ describe('STMP over a stream transport in a capture', () => {
     expect(stmp.summary.gaps).toBe(0)
   })
 
-  it('a missing segment: a gap object, the rest of that direction undecodable, the other direction decoded', () => {
-    const packets = stmpConversation(undefined, 7)
-    const c2s = packets.map((p, i) => ({ p, i })).filter(({ p }) => p.from === 'client' && p.payloadLength > 0)
-    // Drop a client segment inside request 1, after the handshake (whose URL sets the latency option).
-    const handshakeLength = encodeHandshakeRequest({ url: '/?stmp_version=3&stmp_content_type=application/json&stmp_server_latency=1', headers: { authorization: 'Bearer x' } }).length
-    const dropped = c2s.find(({ p }) => ((p.seq - 1001) >>> 0) >= handshakeLength + 3) as (typeof c2s)[number]
-    const rest = packets.filter((_, i) => i !== dropped.i)
-    const { lines, stmp } = decodeJson(file(rest))
-    const gaps = lines.filter((l) => l.gap !== undefined)
-    expect(gaps).toEqual([{ gap: { connection: CONN, direction: 'client', offset: expect.any(Number), bytes: 7, time: expect.any(String) } }])
-    const gap = gaps[0].gap as { offset: number }
-    expect(gap.offset).toBe((dropped.p.seq - 1001) >>> 0)
-    const undecodable = lines.filter((l) => l.undecodable !== undefined)
-    expect(undecodable).toHaveLength(1)
-    const u = undecodable[0].undecodable as { direction: string; offset: number; bytes: number }
-    expect(u.direction).toBe('client')
-    expect(u.offset).toBeLessThanOrEqual(gap.offset)
-    // Every client frame printed ends before the undecodable range; none after it.
+  /** The client segments of stmpConversation(…, segmentSize) with their stream offsets, and the client frames' offsets. */
+  function clientLayout(segmentSize = 7) {
+    const packets = stmpConversation(undefined, segmentSize)
+    const segments = packets.map((p, i) => ({ p, i, at: (p.seq - 1001) >>> 0 })).filter(({ p }) => p.from === 'client' && p.payloadLength > 0)
+    const handshake = encodeHandshakeRequest({ url: '/?stmp_version=3&stmp_content_type=application/json&stmp_server_latency=1', headers: { authorization: 'Bearer x' } }).length
+    const request1 = encodeFrame({ kind: 'request', id: 1, action: 'user.get', payload: json({ id: 7 }), follow: false, fin: false }, LATENCY).length
+    return { packets, segments, handshake, request1, total: segments.reduce((n, { p }) => n + p.payloadLength, 0) }
+  }
+
+  it('a missing segment inside a frame whose LENGTH and head came before it: that frame lost, decoding goes on after it', () => {
+    const { packets, segments, handshake, request1 } = clientLayout()
+    // The first 7-byte segment that starts after request 1's LENGTH, head and id, and ends inside it.
+    const dropped = segments.find(({ at }) => at >= handshake + 3) as (typeof segments)[number]
+    expect(dropped.at + 7).toBeLessThan(handshake + request1)
+    const { lines, stmp } = decodeJson(file(packets.filter((_, i) => i !== dropped.i)))
+    expect(lines.filter((l) => l.gap !== undefined)).toEqual([{ gap: { connection: CONN, direction: 'client', offset: dropped.at, bytes: 7, time: expect.any(String) } }])
+    expect(lines.filter((l) => l.undecodable !== undefined)).toEqual([{
+      undecodable: { connection: CONN, direction: 'client', offset: handshake, bytes: request1, lost: 'frame', kind: 'request', id: 1, time: expect.any(String) },
+    }])
+    // Every frame but request 1 is decoded, in both directions (the client's after the gap once the gap is declared, at its FIN).
+    for (const side of ['client', 'server']) {
+      expect(brief(lines).filter((l) => l.startsWith(side))).toEqual(EXPECTED.filter((l) => l.startsWith(side) && !l.startsWith('client request 1 ')))
+    }
+    expect(frames(lines).find((l) => l.kind === 'request' && l.id === 2)).toMatchObject({ offset: handshake + request1 })
+    expect(stmp.summary).toMatchObject({ gaps: 1, gapBytes: 7, lostFrames: 1, errors: 0 })
+  })
+
+  it('a missing segment across a frame boundary: a gap object, the rest of that direction undecodable, the other direction decoded', () => {
+    const { packets, segments, handshake, request1, total } = clientLayout()
+    // The segment that holds the end of request 1 and the one after it: the gap starts inside request 1 and runs past its end.
+    const last = segments.findIndex(({ at }) => at < handshake + request1 && at + 7 >= handshake + request1)
+    const dropped = [segments[last], segments[last + 1]]
+    expect(dropped[0].at).toBeGreaterThan(handshake + 3)
+    const { lines, stmp } = decodeJson(file(packets.filter((_, i) => i !== dropped[0].i && i !== dropped[1].i)))
+    expect(lines.filter((l) => l.gap !== undefined)).toEqual([{ gap: { connection: CONN, direction: 'client', offset: dropped[0].at, bytes: 14, time: expect.any(String) } }])
+    // From request 1's first byte to the end of the client stream: nothing after it is guessed at.
+    expect(lines.filter((l) => l.undecodable !== undefined)).toEqual([{
+      undecodable: { connection: CONN, direction: 'client', offset: handshake, bytes: total - handshake, time: expect.any(String) },
+    }])
     const client = frames(lines).filter((l) => l.direction === 'client')
-    for (const f of client) expect((f.offset as number) + (f.length as number)).toBeLessThanOrEqual(u.offset)
-    expect(u.offset + u.bytes).toBe(c2s.reduce((n, { p }) => n + p.payloadLength, 0))
+    expect(client.map((l) => l.kind)).toEqual(['handshake-request'])
     // The server direction is whole.
     expect(brief(lines).filter((l) => l.startsWith('server'))).toEqual(EXPECTED.filter((l) => l.startsWith('server')))
-    expect(stmp.summary).toMatchObject({ gaps: 1, gapBytes: 7, errors: 0 })
+    expect(stmp.summary).toMatchObject({ gaps: 1, gapBytes: 14, lostFrames: 0, errors: 0 })
+  })
+
+  it('a missing segment at a frame boundary or inside a frame\'s head and id: the rest undecodable', () => {
+    const cases = [
+      // 7-byte segments: one starts exactly at request 2 (request 1 is 21 bytes).
+      { layout: clientLayout(7), pick: (at: number, h: number, r1: number) => at === h + r1 },
+      // 2-byte segments: the one with request 1's id bytes (its LENGTH and head byte came before it).
+      { layout: clientLayout(2), pick: (at: number, h: number) => at === h + 2 },
+    ]
+    for (const { layout, pick } of cases) {
+      const { packets, segments, handshake, request1, total } = layout
+      expect(request1).toBe(21)
+      const dropped = segments.find(({ at }) => pick(at, handshake, request1)) as (typeof segments)[number]
+      const { lines, stmp } = decodeJson(file(packets.filter((_, i) => i !== dropped.i)))
+      const undecodable = lines.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Line)
+      expect(undecodable).toEqual([{ connection: CONN, direction: 'client', offset: dropped.at === handshake + 2 ? handshake : dropped.at, bytes: expect.any(Number), time: expect.any(String) }])
+      expect((undecodable[0].offset as number) + (undecodable[0].bytes as number)).toBe(total)
+      expect(stmp.summary).toMatchObject({ gaps: 1, lostFrames: 0, errors: 0 })
+    }
+  })
+
+  it('fragmented messages across a gap: the lost fragment reported, the others decoded; with --messages the message is not joined', () => {
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const opts: FrameOptions = { format: 'binary', framing: 'stream', serverLatency: false }
+    const parts = encodeFragmented({ kind: 'request', id: 5, action: 'upload', payload: json({ blob: 'x'.repeat(5000) }), follow: false, fin: false }, opts, 1024)
+    const after = encodeFrame({ kind: 'request', id: 6, action: 'after', payload: json(1), follow: false, fin: false }, opts)
+    const handshake = encodeHandshakeRequest({ url: '/', headers: {} })
+    const open = c.handshake()
+    const client = c.send('client', Buffer.concat([handshake, ...parts, after]), 100)
+    const partAt = (k: number) => handshake.length + parts.slice(0, k).reduce((n, p) => n + p.length, 0)
+    // Drop the segments wholly inside fragment 2 (the third), past its first 3 bytes.
+    const inside = (p: TcpPacketOut) => { const at = (p.seq - 1001) >>> 0; return at >= partAt(2) + 3 && at + p.payloadLength <= partAt(3) }
+    const kept = client.filter((p) => !inside(p))
+    expect(client.length - kept.length).toBeGreaterThan(2)
+    const packets = [...open, ...kept, ...c.send('server', encodeHandshakeResponse({ status: 200, message: '' })), ...c.close()]
+
+    const raw = decodeJson(file(packets))
+    const requests = frames(raw.lines).filter((l) => l.kind === 'request')
+    expect(requests.map((l) => [l.id, l.follow, l.fin])).toEqual([...parts.map((_, i) => [5, i > 0, i < parts.length - 1]).filter((_, i) => i !== 2), [6, false, false]])
+    expect(raw.lines.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable)).toEqual([
+      { connection: CONN, direction: 'client', offset: partAt(2), bytes: parts[2].length, lost: 'frame', kind: 'request', id: 5, time: expect.any(String) },
+    ])
+    expect(raw.stmp.summary).toMatchObject({ errors: 0, lostFrames: 1 })
+
+    const joined = decodeJson(file(packets), { messages: true })
+    const lines = joined.lines.filter((l) => l.undecodable !== undefined || l.kind === 'request')
+    expect(lines.map((l) => (l.undecodable !== undefined ? `undecodable ${(l.undecodable as Line).lost} ${(l.undecodable as Line).offset}` : `request ${l.id} ${l.follow} ${l.fin} ${l.fragments ?? '-'}`))).toEqual([
+      `undecodable frame ${partAt(2)}`,
+      `undecodable message ${partAt(0)}`,
+      ...parts.slice(3).map((_, i) => `request 5 true ${i + 3 < parts.length - 1} -`),
+      'request 6 false false -',
+    ])
+    expect((joined.lines.find((l) => (l.undecodable as Line | undefined)?.lost === 'message')?.undecodable as Line).bytes).toBe(partAt(2) - partAt(0))
+    expect(joined.stmp.summary.errors).toBe(0)
   })
 
   it('reads SLL2, VLAN-tagged Ethernet, NULL and raw-IP link layers alike', () => {

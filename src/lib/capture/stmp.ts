@@ -12,13 +12,15 @@
  * read as a handshake (LENGTH, then a URL starting with `/`) or that are a WebSocket upgrade.
  * Others are counted and skipped.
  *
- * A gap (missing TCP segment) on a stream cannot be resynchronised: LENGTH-prefixed framing has no
- * marker to find the next frame by, so the rest of that direction is reported as undecodable,
- * never guessed. The other direction goes on.
+ * A gap (missing TCP segment) on a stream: LENGTH-prefixed framing has no marker to find a frame
+ * by, so decoding resumes after a gap only when the gap ended inside a frame whose LENGTH and head
+ * came before it (StreamDecoder#gap): that frame is reported undecodable, and the frames after it
+ * are decoded. Otherwise the rest of that direction is reported as undecodable, never guessed.
+ * The other direction goes on either way.
  */
 import {
   DEFAULT_LIMITS, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, KIND_CODE, readLength, LENGTH_INCOMPLETE, LENGTH_INVALID,
-  newFrameHead, type AnyFrame, type Format, type FrameHead, type MessageFrame,
+  newFrameHead, type AnyFrame, type Format, type FrameHead, type LostFrame, type MessageFrame, type MessageHeadBits,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { codecName, type PayloadCodecName } from '../payload/index.js'
@@ -85,13 +87,22 @@ export interface CaptureGapOut {
   time: bigint
 }
 
-/** The part of a direction after a gap that was not decoded (offset: the first byte not decoded). */
+/**
+ * Bytes of a direction not decoded because of a gap. After a gap that the framing cannot cross:
+ * the rest of the direction, from the first byte not decoded (`lost` absent). After one it can
+ * cross (the gap ended inside a frame whose LENGTH was seen): that frame (`lost: 'frame'`, with
+ * its kind and id when it was a message frame); with --messages also the frames before it of the
+ * fragmented message it belonged to, which cannot be joined (`lost: 'message'`).
+ */
 export interface CaptureUndecodableOut {
   type: 'undecodable'
   connection: string
   direction: Direction
   offset: number
   bytes: number
+  lost?: 'frame' | 'message'
+  kind?: MessageHeadBits['kind']
+  id?: number
   time: bigint
 }
 
@@ -134,6 +145,8 @@ export interface CaptureSummary {
   errorCodes: Record<string, number>
   gaps: number
   gapBytes: number
+  /** Frames lost in gaps that decoding resumed after (their ends known from their LENGTH). */
+  lostFrames: number
   packets: number
   skippedPackets: number
 }
@@ -147,6 +160,8 @@ interface Flow {
   /** After a gap: the first stream offset not decoded, and the end of what was seen. */
   lostFrom: number
   lostEnd: number
+  /** With --messages: fragmented messages that lost a frame to a gap; their later frames are shown unjoined. */
+  lostMessages?: Set<number>
   /** --action: actions of this side's open fragmented messages and of its requests awaiting responses. */
   openActions?: Map<number, string>
   requestActions?: Map<number, string>
@@ -227,7 +242,7 @@ function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefine
 export class CaptureStmpDecoder {
   readonly summary: CaptureSummary = {
     connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
-    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, packets: 0, skippedPackets: 0,
+    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, packets: 0, skippedPackets: 0,
   }
   /** The capture's fatal error (BAD_CAPTURE), if any. */
   fatal: { code: string; message: string; offset?: number } | undefined
@@ -400,6 +415,16 @@ export class CaptureStmpDecoder {
     }
     if (flow.reassembler !== undefined && (frame.kind === 'request' || frame.kind === 'push' || frame.kind === 'response') && (frame.follow || frame.fin)) {
       const key = (KIND_CODE[frame.kind] << 16) | frame.id
+      const later = flow.lostMessages
+      if (later !== undefined && later.has(key)) {
+        // A message that lost a frame to a gap: its continuations are shown unjoined; a new first frame starts afresh.
+        if (frame.follow) {
+          if (!frame.fin) later.delete(key)
+          this.frame(conn, flow, frame, offset, length, 'stream', 'binary')
+          return
+        }
+        later.delete(key)
+      }
       const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
       let whole: MessageFrame | undefined
       try {
@@ -497,8 +522,40 @@ export class CaptureStmpDecoder {
     if (conn.mode === 'websocket' || flow.lostFrom >= 0) return
     const decoder = flow.decoder as StreamDecoder
     // The frame the gap cut into, if any, is not decoded either: start at its first byte.
-    flow.lostFrom = decoder.offset - decoder.buffered
+    const lostFrom = decoder.frameStart
+    const lost = decoder.gap(event.missing)
+    if (lost !== undefined) return this.lostFrame(conn, flow, lost, event.time)
+    flow.lostFrom = lostFrom
     flow.lostEnd = event.streamOffset + event.missing
+  }
+
+  /** A frame lost to a gap, whose end its LENGTH gave: reported, and decoding goes on after it. */
+  private lostFrame(conn: Conn, flow: Flow, lost: LostFrame, time: bigint): void {
+    // A frame over --max-frame was reported as TOO_LARGE already, and is skipped all the same.
+    if (lost.tooLarge) return
+    this.summary.lostFrames++
+    const m = lost.message
+    const out: CaptureUndecodableOut = {
+      type: 'undecodable', connection: conn.connection, direction: flow.direction, offset: lost.offset, bytes: lost.end - lost.offset, lost: 'frame', time,
+    }
+    if (m !== undefined) {
+      out.kind = m.kind
+      out.id = m.id
+    }
+    this.sink(out)
+    if (m === undefined || !(m.follow || m.fin) || flow.reassembler === undefined) return
+    // --messages: the message cannot be joined. Its frames so far are reported; later ones are shown as they are.
+    const key = (KIND_CODE[m.kind] << 16) | m.id
+    const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
+    const entry = open.get(key)
+    flow.reassembler.drop(m.kind, m.id)
+    open.delete(key)
+    if (entry !== undefined) {
+      this.sink({ type: 'undecodable', connection: conn.connection, direction: flow.direction, offset: entry.offset, bytes: entry.length, lost: 'message', kind: m.kind, id: m.id, time })
+    }
+    const later = (flow.lostMessages ??= new Set())
+    if (m.follow && !m.fin) later.delete(key)
+    else if (later.size < DEFAULT_LIMITS.maxOpenMessages) later.add(key)
   }
 
   private close(connId: number, time: bigint): void {
@@ -601,6 +658,7 @@ export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
   addCounts(into.errorCodes, from.errorCodes)
   into.gaps += from.gaps
   into.gapBytes += from.gapBytes
+  into.lostFrames += from.lostFrames
   into.packets += from.packets
   into.skippedPackets += from.skippedPackets
 }

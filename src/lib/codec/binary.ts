@@ -17,6 +17,28 @@ export function headByte(kind: Kind, follow: boolean, fin: boolean): number {
   return (KIND_CODE[kind] << 4) | (follow ? FOLLOW_BIT : 0) | (fin ? FIN_BIT : 0)
 }
 
+/** What peekMessageHead tells of a frame: a message frame's kind, id and fragment bits. */
+export interface MessageHeadBits {
+  kind: 'request' | 'push' | 'response'
+  id: number
+  follow: boolean
+  fin: boolean
+}
+
+/**
+ * The kind, id and fragment bits of the binary frame body starting at buf[start], from its first
+ * 3 bytes alone; undefined when fewer are in (before `end`) or it is no valid Request, Push or
+ * Response head. For a frame whose rest was never seen (a capture gap).
+ */
+export function peekMessageHead(buf: Uint8Array, start: number, end: number): MessageHeadBits | undefined {
+  if (end - start < 3) return undefined
+  const byte = buf[start]
+  if ((byte & RESERVED_MASK) !== 0) return undefined
+  const kind = KIND_BY_CODE[(byte >> 4) & 7]
+  if (kind !== 'request' && kind !== 'push' && kind !== 'response') return undefined
+  return { kind, id: (buf[start + 1] << 8) | buf[start + 2], follow: (byte & FOLLOW_BIT) !== 0, fin: (byte & FIN_BIT) !== 0 }
+}
+
 function short(kind: Kind, need: number, have: number, offset: number): StmpProtocolError {
   return new StmpProtocolError('SHORT_FRAME', `${kind} frame needs at least ${need} bytes, has ${have}`, offset, { kind })
 }

@@ -1,4 +1,4 @@
-import { decodeBinaryBody, decodeBinaryHead, frameFromHead, binaryBodySize, writeBinaryBody, type FrameHead } from './binary.js'
+import { decodeBinaryBody, decodeBinaryHead, frameFromHead, binaryBodySize, peekMessageHead, writeBinaryBody, type FrameHead, type MessageHeadBits } from './binary.js'
 import { decodeHandshakeRequest, decodeHandshakeResponse, encodeHandshakeRequest, encodeHandshakeResponse } from './handshake.js'
 import { decodeTextBody, textBodySize, writeTextBody } from './text.js'
 import type { Frame, FrameOptions, HandshakeRequestFrame, HandshakeResponseFrame } from './types.js'
@@ -21,6 +21,8 @@ export interface WireDialect {
   decodeBody(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions): Frame
   /** A binary frame body into `head` in place (stream framing is always binary); throws StmpProtocolError. */
   decodeHead(buf: Buffer, start: number, end: number, offset: number, options: FrameOptions, head: FrameHead): void
+  /** A message frame's kind, id and fragment bits from the first bytes of its body (binary), if they are in and valid. */
+  peekMessageHead(buf: Uint8Array, start: number, end: number): MessageHeadBits | undefined
   /** The Frame a decoded head describes; throws StmpProtocolError (a Close message that is not UTF-8). */
   frameFromHead(head: FrameHead, buf: Buffer, offset: number): Frame
   bodySize(frame: Frame, options: FrameOptions): number
@@ -42,6 +44,7 @@ export const stmpV3: WireDialect = {
       : decodeBinaryBody(buf, start, end, offset, options)
   },
   decodeHead: decodeBinaryHead,
+  peekMessageHead,
   frameFromHead,
   bodySize(frame, options) {
     return options.format === 'text' ? textBodySize(frame, options) : binaryBodySize(frame, options)

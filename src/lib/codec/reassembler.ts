@@ -51,6 +51,11 @@ export class Reassembler {
     return { ...entry.first, payload: Buffer.concat(entry.chunks, entry.size), follow: false, fin: false }
   }
 
+  /** Drops one open message (a frame of it was lost); false when it was not open. */
+  drop(kind: MessageFrame['kind'], id: number): boolean {
+    return this.open.delete((KIND_CODE[kind] << 16) | id)
+  }
+
   /** Drops every open message (the connection closed). Returns how many were dropped. */
   clear(): number {
     const n = this.open.size

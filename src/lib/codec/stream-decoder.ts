@@ -1,4 +1,4 @@
-import { newFrameHead, type FrameHead } from './binary.js'
+import { newFrameHead, type FrameHead, type MessageHeadBits } from './binary.js'
 import { stmpV3, type WireDialect } from './dialect.js'
 import { StmpProtocolError } from './errors.js'
 import type { AnyFrame, FrameOptions, Kind, Limits } from './types.js'
@@ -43,6 +43,18 @@ export type ProtocolErrorHandler = (error: StmpProtocolError) => void
  */
 export type HeadHandler = (head: FrameHead, buf: Buffer, offset: number, length: number) => boolean
 
+/** A frame lost to a gap in the stream, found again by its LENGTH (StreamDecoder#gap). */
+export interface LostFrame {
+  /** Stream offset of the frame's LENGTH byte. */
+  offset: number
+  /** Just past the frame's last byte: where decoding resumes. */
+  end: number
+  /** Its kind, id and fragment bits when it was a Request, Push or Response. */
+  message?: MessageHeadBits
+  /** A frame over maxFrameSize that was being skipped (already reported TOO_LARGE): nothing more is lost. */
+  tooLarge?: boolean
+}
+
 export class StreamDecoder {
   /** Bytes consumed so far: the stream offset of the next chunk's first byte. */
   offset = 0
@@ -70,6 +82,8 @@ export class StreamDecoder {
 
   /** Open fragmented messages: key (kind << 16 | id) -> payload bytes so far (wire notes §7). */
   private readonly open = new Map<number, number>()
+  /** Fragmented messages that lost a frame to a gap (see gap): their continuations are no protocol error. */
+  private readonly lost = new Set<number>()
 
   constructor(
     private readonly onFrame: FrameHandler,
@@ -95,6 +109,12 @@ export class StreamDecoder {
 
   get serverLatency(): boolean {
     return this.frameOptions.serverLatency
+  }
+
+  /** Stream offset of the first byte not yet decoded into a frame: the start of the frame being read, if any. */
+  get frameStart(): number {
+    if (this.skipping > 0) return this.skipStart
+    return this.pendingLength > 0 ? this.pendingStart : this.offset
   }
 
   /** Whether bytes of an unfinished frame are held. */
@@ -140,6 +160,62 @@ export class StreamDecoder {
       }
     }
     this.parse(chunk, pos, base)
+  }
+
+  /**
+   * The next `missing` bytes of the stream were never seen (a gap in a capture). LENGTH framing
+   * has no marker to find a frame by, so decoding can resume only where the gap ends inside the
+   * frame being read and that frame's LENGTH and first 3 bytes (head and id) came before the gap:
+   * the frame is lost, and decoding resumes at its end, which its LENGTH gives. Returns that
+   * frame. Otherwise (the gap starts at a frame boundary, cuts a LENGTH or a head, runs past the
+   * frame's end, or the frame is a handshake, whose options the rest depends on) the next
+   * boundary cannot be known: returns undefined, and the decoder takes no more input (`failed`).
+   *
+   * A fragmented message that loses a frame is no protocol error: its other frames are decoded as
+   * usual, continuations of a message whose first frame was lost included.
+   */
+  gap(missing: number): LostFrame | undefined {
+    this.offset += missing
+    if (this.failed || missing <= 0) return undefined
+    if (this.skipping > 0) {
+      if (missing > this.skipping) return this.lose()
+      this.skipping -= missing
+      return { offset: this.skipStart, end: this.offset + this.skipping, tooLarge: true }
+    }
+    const remaining = this.needed - this.pendingLength
+    if (this.pendingLength === 0 || this.needed < 0 || missing > remaining || this.handshake !== 'none') return this.lose()
+    const first = Buffer.concat(this.pending, Math.min(this.pendingLength, 8))
+    const lengthSize = this.dialect.readLength(first, 0, first.length, this.lengthOut) < 0 ? 0 : this.lengthOut.size
+    if (first.length < lengthSize + 3) return this.lose()
+    const message = this.dialect.peekMessageHead(first, lengthSize, first.length)
+    const frame: LostFrame = { offset: this.pendingStart, end: this.pendingStart + this.needed, message }
+    if (message !== undefined && (message.follow || message.fin) && !this.loseFragment(message)) return this.lose()
+    this.clearPending()
+    this.skipping = remaining - missing
+    this.skipStart = frame.offset
+    return frame
+  }
+
+  private lose(): undefined {
+    this.failed = true
+    this.clearPending()
+    this.skipping = 0
+    return undefined
+  }
+
+  /**
+   * A frame of a fragmented message was lost: the message is no longer open, but its frames may
+   * follow. False when maxOpenMessages such messages are being followed already.
+   */
+  private loseFragment(message: MessageHeadBits): boolean {
+    const key = (KIND_CODE[message.kind] << 16) | message.id
+    this.open.delete(key)
+    // The last frame (FOLLOW, no FIN) ends the message; any other leaves continuations to come.
+    if (message.follow && !message.fin) this.lost.delete(key)
+    else if (this.lost.has(key)) return true
+    else if (this.lost.size >= this.limits.maxOpenMessages) return false
+    else this.lost.add(key)
+    return true
   }
 
   /** The input is over: an unfinished frame is TRUNCATED. */
@@ -248,6 +324,14 @@ export class StreamDecoder {
     const key = (KIND_CODE[kind] << 16) | id
     const size = this.open.get(key)
     const length = head.payloadEnd - head.payloadStart
+    if (this.lost.size > 0 && this.lost.has(key)) {
+      // A message that lost a frame to a gap: its continuations are taken as they come; a new first frame starts afresh.
+      if (head.follow) {
+        if (!head.fin) this.lost.delete(key)
+        return
+      }
+      this.lost.delete(key)
+    }
     if (!head.follow) {
       if (size !== undefined) {
         throw new StmpProtocolError('BAD_FRAGMENT', `${kind} ${id} starts again while its fragments are open`, offset, { kind, messageId: id })

@@ -391,8 +391,14 @@ export function captureLine(event: CaptureOutEvent, time: IsoTime = new IsoTime(
     }
     case 'gap':
       return `${JSON.stringify({ gap: { connection: event.connection, direction: event.direction, offset: event.offset, bytes: event.bytes, time: time.format(event.time) } })}\n`
-    case 'undecodable':
-      return `${JSON.stringify({ undecodable: { connection: event.connection, direction: event.direction, offset: event.offset, bytes: event.bytes, time: time.format(event.time) } })}\n`
+    case 'undecodable': {
+      const out: Record<string, unknown> = { connection: event.connection, direction: event.direction, offset: event.offset, bytes: event.bytes }
+      if (event.lost !== undefined) out.lost = event.lost
+      if (event.kind !== undefined) out.kind = event.kind
+      if (event.id !== undefined) out.id = event.id
+      out.time = time.format(event.time)
+      return `${JSON.stringify({ undecodable: out })}\n`
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
-import type { CaptureOutEvent, CaptureSummary } from '../capture/stmp.js'
+import type { CaptureOutEvent, CaptureSummary, CaptureUndecodableOut } from '../capture/stmp.js'
 import { payloadJsonText } from './capture-ndjson.js'
 import { colorStatus } from './colors.js'
 import { clipText, payloadPreview } from './preview.js'
@@ -124,7 +124,7 @@ export class CaptureTable {
         this.row([time, event.connection, event.direction, c.yellow.bold('gap'), '', '', '', c.yellow(`${event.bytes} bytes missing at offset ${event.offset}`)])
         return
       case 'undecodable':
-        this.row([time, event.connection, event.direction, c.yellow.bold('undecodable'), '', '', '', c.yellow(`${event.bytes} bytes from offset ${event.offset} not decoded (after a gap)`)])
+        this.row([time, event.connection, event.direction, c.yellow.bold('undecodable'), event.id === undefined ? '' : String(event.id), event.kind ?? '', '', c.yellow(undecodableText(event))])
         return
     }
   }
@@ -162,6 +162,14 @@ export function timeOfDay(ns: bigint): string {
   return `${isoSecond(second).slice(-8)}.${String(micros).padStart(6, '0')}`
 }
 
+/** What an undecodable row says. */
+function undecodableText(event: CaptureUndecodableOut): string {
+  const range = `${event.bytes} bytes from offset ${event.offset}`
+  if (event.lost === 'frame') return `${range}: a frame lost in a gap; decoding goes on at offset ${event.offset + event.bytes}`
+  if (event.lost === 'message') return `${range}: frames of a message that lost one in a gap, not joined`
+  return `${range} not decoded (after a gap)`
+}
+
 /** The summary line for stderr. */
 export function captureSummaryLine(s: CaptureSummary, format: string | null, bytes: number): string {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
@@ -176,6 +184,7 @@ export function captureSummaryLine(s: CaptureSummary, format: string | null, byt
   } else {
     line += ', no errors'
   }
-  line += s.gaps > 0 ? `, ${plural(s.gaps, 'gap')} (${s.gapBytes} bytes missing)` : ', no gaps'
+  const lost = s.lostFrames > 0 ? `; ${plural(s.lostFrames, 'frame')} lost in them, decoded on after` : ''
+  line += s.gaps > 0 ? `, ${plural(s.gaps, 'gap')} (${s.gapBytes} bytes missing${lost})` : ', no gaps'
   return `${line} in ${plural(s.packets, 'packet')}, ${plural(bytes, 'byte')} of ${format ?? 'capture'}`
 }
