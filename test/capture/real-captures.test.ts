@@ -100,6 +100,21 @@ describe('real captures: details', () => {
     expect([...formats('ws-binary')]).toEqual(['binary'])
     expect([...formats('ws-deflate')].sort()).toEqual(['binary', 'text'])
   })
+  it('WebSocket close frames are close lines: one from each side of every connection, 1000, last of its side (as tshark shows them)', () => {
+    for (const name of ['ws-binary', 'ws-text', 'ws-deflate']) {
+      const { lines } = decodeLines(readFileSync(join(DIR, `${name}.pcap`)))
+      const connections = new Set(expectedOf(name).exchanges.map((x) => x.connection))
+      const closes = lines.filter((l) => l.kind === 'close')
+      expect(closes).toHaveLength(connections.size * 2)
+      for (const connection of connections) {
+        for (const direction of ['client', 'server']) {
+          const own = lines.filter((l) => l.connection === connection && l.direction === direction && l.kind !== undefined)
+          expect(own.filter((l) => l.kind === 'close')).toHaveLength(1)
+          expect(own.at(-1)).toMatchObject({ kind: 'close', status: 1000, message: '', transport: 'websocket', format: 'control' })
+        }
+      }
+    }
+  })
   it('the fragmented capture holds the message in several frames; without --messages each is printed', () => {
     const text: string[] = []
     const stmp = new CaptureStmpDecoder((event) => text.push(captureLine(event)))

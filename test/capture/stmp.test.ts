@@ -360,6 +360,31 @@ describe('STMP over WebSocket in a capture', () => {
     expect(stmp.summary.stmpConnections).toEqual({ stream: 0, websocket: 1 })
   })
 
+  it('a WebSocket close frame is the STMP Close: a close line with its code and reason (1005 when it has none); ping and pong are not STMP', () => {
+    const close = (code: number, reason: string) => Buffer.concat([Buffer.from([code >> 8, code & 255]), Buffer.from(reason)])
+    const capture = wsCapture('/', [
+      { from: 'client', opcode: 9, payload: Buffer.from('hb') },
+      { from: 'server', opcode: 10, payload: Buffer.from('hb') },
+      { from: 'client', opcode: 8, payload: close(1001, 'going away: é') },
+      { from: 'server', opcode: 8, payload: Buffer.alloc(0) },
+    ])
+    const { lines, stmp } = decodeJson(capture)
+    const closes = frames(lines).filter((l) => l.kind === 'close')
+    expect(closes).toEqual([
+      { kind: 'close', status: 1001, message: 'going away: é', offset: expect.any(Number), length: 16, time: expect.any(String), connection: expect.any(String), direction: 'client', transport: 'websocket', format: 'control' },
+      { kind: 'close', status: 1005, message: '', offset: expect.any(Number), length: 0, time: expect.any(String), connection: expect.any(String), direction: 'server', transport: 'websocket', format: 'control' },
+    ])
+    // Each close follows its side's ping or pong frame: 2 + 4 (mask) + 2 bytes for the client's, 2 + 2 for the server's pong.
+    const head = (side: string) => (side === 'client'
+      ? `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`.length
+      : `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`.length)
+    expect(closes.map((l) => l.offset)).toEqual([head('client') + 8, head('server') + 4])
+    expect(frames(lines).map((l) => l.kind)).toEqual(['handshake-request', 'handshake-response', 'close', 'close'])
+    expect(stmp.summary.framesByKind).toMatchObject({ close: 2 })
+    // --kind close selects them.
+    expect(frames(decodeJson(capture, { filter: { kinds: ['close'] } }).lines)).toHaveLength(2)
+  })
+
   it('a bad message is an error at the message offset; the next one decodes', () => {
     const capture = wsCapture('/', [
       { from: 'client', opcode: 1, payload: Buffer.from('zAAE') },

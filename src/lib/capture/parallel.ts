@@ -275,7 +275,7 @@ export async function decodeCaptureParallel(
   }
   const onEvent = (event: CaptureEvent) => {
     switch (event.type) {
-      case 'data': case 'tcp-open': case 'tcp-close': case 'gap': case 'http-upgrade': case 'ws-message':
+      case 'data': case 'tcp-open': case 'tcp-close': case 'gap': case 'http-upgrade': case 'ws-message': case 'ws-control':
         if (event.time > lastTime) lastTime = event.time
         return toLane(event.connId, event)
       case 'error':
@@ -289,7 +289,7 @@ export async function decodeCaptureParallel(
         local.stmp.event(event)
         return
       default:
-        // ip-fragment, ws-control: nothing in the STMP layer looks at them.
+        // ip-fragment: nothing in the STMP layer looks at them.
         return
     }
   }

@@ -24,9 +24,11 @@ import {
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { codecName, type PayloadCodecName } from '../payload/index.js'
-import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsMessageEvent } from './types.js'
+import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsControlEvent, WsMessageEvent } from './types.js'
 
 export type CaptureTransport = 'stream' | 'websocket'
+/** The frame's format; `http` for the WebSocket upgrade request and answer, `control` for a WebSocket close frame. */
+export type CaptureFormat = Format | 'http' | 'control'
 
 /** What every frame line carries besides the frame itself. */
 export interface CaptureFrameMeta {
@@ -41,7 +43,7 @@ export interface CaptureFrameMeta {
   direction: Direction
   transport: CaptureTransport
   /** `binary` / `text`; `http` for a WebSocket connection's upgrade request and answer. */
-  format: Format | 'http'
+  format: CaptureFormat
   /** The connection's content type (payload codec), when known. */
   codec: PayloadCodecName | undefined
   /** With --messages: frames the message was joined from (only when more than one). */
@@ -298,6 +300,7 @@ export class CaptureStmpDecoder {
       case 'gap': return this.gap(event)
       case 'http-upgrade': return this.upgrade(event)
       case 'ws-message': return this.wsMessage(event)
+      case 'ws-control': return this.wsControl(event)
       case 'tcp-close': return this.close(event.connId, event.time)
       case 'error': {
         if (event.fatal) {
@@ -488,6 +491,20 @@ export class CaptureStmpDecoder {
     }
   }
 
+  /**
+   * A WebSocket close frame is the connection's STMP Close (wire notes §6): a `close` frame with
+   * its code (1005, "no status", when it has none, as RFC 6455 7.1.5 says) and reason. Ping and
+   * pong are the transport's own, not STMP frames.
+   */
+  private wsControl(event: WsControlEvent): void {
+    if (event.opcode !== 'close') return
+    const conn = this.conns.get(event.connId)
+    if (conn === undefined || conn.mode !== 'websocket') return
+    this.tick(event.time)
+    const frame: AnyFrame = { kind: 'close', status: event.code ?? 1005, message: event.reason ?? '' }
+    this.frame(conn, conn[event.direction], frame, event.streamOffset, event.payload.length, 'websocket', 'control')
+  }
+
   private wsMessage(event: WsMessageEvent): void {
     const conn = this.conns.get(event.connId)
     if (conn === undefined || conn.mode !== 'websocket') return
@@ -584,7 +601,7 @@ export class CaptureStmpDecoder {
   }
 
   private frame(
-    conn: Conn, flow: Flow, frame: AnyFrame, offset: number, length: number, transport: CaptureTransport, format: Format | 'http', fragments?: number,
+    conn: Conn, flow: Flow, frame: AnyFrame, offset: number, length: number, transport: CaptureTransport, format: CaptureFormat, fragments?: number,
   ): void {
     if (!this.count(conn, frame.kind)) return
     if (this.filtered && !this.passes(conn, flow, frame)) return

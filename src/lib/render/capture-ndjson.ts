@@ -126,7 +126,7 @@ export class ChunkPool {
 /** Frame lengths below this get their `,"length":N` piece cached. */
 const LENGTH_CACHE = 4096
 const TRANSPORT_CODE = { stream: 0, websocket: 1 } as const
-const FORMAT_CODE = { binary: 0, text: 1, http: 2 } as const
+const FORMAT_CODE = { binary: 0, text: 1, http: 2, control: 3 } as const
 
 /**
  * Writes the NDJSON lines into large Buffers and hands each one to `write` when full (a new
