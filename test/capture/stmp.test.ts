@@ -385,6 +385,22 @@ describe('STMP over WebSocket in a capture', () => {
     expect(frames(decodeJson(capture, { filter: { kinds: ['close'] } }).lines)).toHaveLength(2)
   })
 
+  it('a gap inside a WebSocket message: an undecodable line for it, the next messages decoded, exit-status clean', () => {
+    const c = new TcpConversation({ client: CLIENT, server: { ip: SERVER.ip, port: 8080 } })
+    const request = Buffer.from(`GET /?stmp_server_latency=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`)
+    const messages = [1, 2, 3].map((id) => wsFrame({ opcode: 2, payload: encodeFrame({ kind: 'request', id, action: 'big', payload: json({ pad: 'x'.repeat(300) }), follow: false, fin: false }, ws), mask }))
+    const open = [...c.handshake(), ...c.send('client', request), ...c.send('server', Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`))]
+    const segments = c.send('client', Buffer.concat(messages), 100)
+    // The second 100-byte segment lies inside message 1 (each is over 300 bytes).
+    const packets = [...open, ...segments.filter((_, i) => i !== 1), ...c.close()]
+    const { lines, stmp } = decodeJson(file(packets))
+    expect(lines.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable)).toEqual([
+      { connection: '10.1.0.1:51000 -> 10.1.0.2:8080', direction: 'client', offset: request.length, bytes: messages[0].length, lost: 'frame', time: expect.any(String) },
+    ])
+    expect(frames(lines).filter((l) => l.kind === 'request').map((l) => [l.id, l.offset])).toEqual([[2, request.length + messages[0].length], [3, request.length + messages[0].length + messages[1].length]])
+    expect(stmp.summary).toMatchObject({ errors: 0, gaps: 1, gapBytes: 100, lostFrames: 1 })
+  })
+
   it('a bad message is an error at the message offset; the next one decodes', () => {
     const capture = wsCapture('/', [
       { from: 'client', opcode: 1, payload: Buffer.from('zAAE') },

@@ -224,17 +224,68 @@ describe('HTTP upgrade + WebSocket', () => {
     expect(streamOf(events, 'client').toString()).toBe('GET?')
   })
 
-  it('a TCP gap in a WebSocket stream is reported and stops framing that direction', () => {
+  /** A connection whose client sends `frames` in `segmentSize` segments after the upgrade, less the segments `drop` picks (by client stream offset). */
+  function gapCapture(frames: Buffer[], segmentSize: number, drop: (at: number) => boolean, extensions?: string) {
     const conv = new TcpConversation({ client: { ip: '127.0.0.1', port: 50123 }, server: { ip: '127.0.0.1', port: 8080 } })
     const hs = conv.handshake()
+    const base = upgradeRequest('/').length
     const req = conv.send('client', upgradeRequest('/'))
-    const res = conv.send('server', upgradeResponse())
-    const frames = conv.send('client', Buffer.concat([1, 2, 3].map((i) => wsFrame({ opcode: WsOpcode.TEXT, payload: Buffer.from(`message ${i}`), mask: MASK }))), 10)
-    const packets = [...hs, ...req, ...res, frames[0], ...frames.slice(2), ...conv.close()]
-    const events = decodeCapture(buildCapture({ format: 'pcap', linkType: LinkType.RAW }, packets))
-    expect(ofType(events, 'gap').map((e) => [e.direction, e.streamOffset, e.missing])).toEqual([['client', upgradeRequest('/').length + 10, 10]])
-    expect(ofType(events, 'error').map((e) => e.code)).toEqual(['WS_GAP'])
-    expect(ofType(events, 'ws-message')).toEqual([])
+    const res = conv.send('server', upgradeResponse(extensions))
+    const sent = conv.send('client', Buffer.concat(frames), segmentSize)
+    const kept = sent.filter((p) => !drop(((p.seq - 1001) >>> 0) - base))
+    expect(kept.length).toBeLessThan(sent.length)
+    const events = decodeCapture(buildCapture({ format: 'pcap', linkType: LinkType.RAW }, [...hs, ...req, ...res, ...kept, ...conv.close()]))
+    const undecodable = ofType(events, 'ws-undecodable').map((e) => ({ from: e.streamOffset - base, bytes: e.bytes, lost: e.lost }))
+    return { events, base, undecodable, texts: ofType(events, 'ws-message').map((e) => e.payload.toString()) }
+  }
+  const text = (t: string, fin = true, opcode: number = WsOpcode.TEXT) => wsFrame({ opcode, fin, payload: Buffer.from(t), mask: MASK })
+
+  it('a TCP gap inside a frame\'s payload: that message is lost, the next ones decode', () => {
+    // Frames of 15 bytes (2 + 4 mask + 9); 5-byte segments: the third holds the last 5 payload bytes of message 1.
+    const frames = [1, 2, 3].map((i) => text(`message ${i}`))
+    const { events, undecodable, texts } = gapCapture(frames, 5, (at) => at === 10)
+    expect(ofType(events, 'gap').map((e) => [e.direction, e.missing])).toEqual([['client', 5]])
+    expect(undecodable).toEqual([{ from: 0, bytes: 15, lost: 'frame' }])
+    expect(texts).toEqual(['message 2', 'message 3'])
+    expect(ofType(events, 'error')).toEqual([])
+  })
+
+  it('a TCP gap across a frame boundary or inside a header: the rest of that direction is undecodable, reported at the end', () => {
+    const frames = [1, 2, 3].map((i) => text(`message ${i}`))
+    // 10-byte segments: the second runs from message 1's payload into message 2's header.
+    for (const [size, at] of [[10, 10], [5, 15], [3, 3]]) {
+      const { events, undecodable, texts } = gapCapture(frames, size, (a) => a === at)
+      expect(texts).toEqual(at === 15 ? ['message 1'] : [])
+      expect(undecodable).toEqual([{ from: at === 15 ? 15 : 0, bytes: at === 15 ? 30 : 45, lost: undefined }])
+      expect(ofType(events, 'error')).toEqual([])
+    }
+  })
+
+  it('a TCP gap inside a fragment: the whole message is lost, reported from its first frame to its last; the next decodes', () => {
+    // message A in three frames of 2 + 4 + 10 = 16 bytes each; the gap falls in the middle one's payload.
+    const frames = [text('A-part-one', false), text('A-part-two', false, WsOpcode.CONTINUATION), text('A-part-end', true, WsOpcode.CONTINUATION), text('message B')]
+    const { undecodable, texts } = gapCapture(frames, 4, (at) => at === 24)
+    expect(undecodable).toEqual([{ from: 0, bytes: 48, lost: 'frame' }])
+    expect(texts).toEqual(['message B'])
+  })
+
+  it('a TCP gap inside a control frame loses that frame only', () => {
+    const frames = [wsFrame({ opcode: WsOpcode.PING, payload: Buffer.from('0123456789'), mask: MASK }), text('message 1')]
+    const { events, undecodable, texts } = gapCapture(frames, 4, (at) => at === 8)
+    expect(undecodable).toEqual([{ from: 0, bytes: 16, lost: 'frame' }])
+    expect(ofType(events, 'ws-control')).toEqual([])
+    expect(texts).toEqual(['message 1'])
+  })
+
+  it('a TCP gap in a message compressed with context takeover: later messages refer into it, so the rest is undecodable', () => {
+    const frames = [1, 2].map((i) => wsFrame({ opcode: WsOpcode.TEXT, rsv1: true, payload: deflateMessage(Buffer.from(`message ${i} message ${i}`)), mask: MASK }))
+    const withTakeover = gapCapture(frames, 4, (at) => at === 8, 'permessage-deflate')
+    expect(withTakeover.undecodable).toEqual([{ from: 0, bytes: frames[0].length + frames[1].length, lost: undefined }])
+    expect(withTakeover.texts).toEqual([])
+    // Without the client's context takeover every message stands alone: the second one decodes.
+    const without = gapCapture(frames, 4, (at) => at === 8, 'permessage-deflate; client_no_context_takeover')
+    expect(without.undecodable).toEqual([{ from: 0, bytes: frames[0].length, lost: 'frame' }])
+    expect(without.texts).toEqual(['message 2 message 2'])
   })
 
   it('parses Sec-WebSocket-Extensions parameters', () => {

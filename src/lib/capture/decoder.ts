@@ -179,7 +179,7 @@ export class CaptureDecoder {
     const app = this.appFor(event.connId)
     if (app.mode === 'undecided') this.decide(app, undefined, false)
     this.onEvent(event)
-    app.session?.gap(event.direction, event.time)
+    app.session?.gap(event.direction, event.missing, event.time)
   }
 
   private close(event: Extract<TcpEvent, { type: 'tcp-close' }>): void {

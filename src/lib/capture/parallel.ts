@@ -275,7 +275,7 @@ export async function decodeCaptureParallel(
   }
   const onEvent = (event: CaptureEvent) => {
     switch (event.type) {
-      case 'data': case 'tcp-open': case 'tcp-close': case 'gap': case 'http-upgrade': case 'ws-message': case 'ws-control':
+      case 'data': case 'tcp-open': case 'tcp-close': case 'gap': case 'http-upgrade': case 'ws-message': case 'ws-control': case 'ws-undecodable':
         if (event.time > lastTime) lastTime = event.time
         return toLane(event.connId, event)
       case 'error':

@@ -24,7 +24,7 @@ import {
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { codecName, type PayloadCodecName } from '../payload/index.js'
-import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsControlEvent, WsMessageEvent } from './types.js'
+import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsControlEvent, WsMessageEvent, WsUndecodableEvent } from './types.js'
 
 export type CaptureTransport = 'stream' | 'websocket'
 /** The frame's format; `http` for the WebSocket upgrade request and answer, `control` for a WebSocket close frame. */
@@ -301,13 +301,14 @@ export class CaptureStmpDecoder {
       case 'http-upgrade': return this.upgrade(event)
       case 'ws-message': return this.wsMessage(event)
       case 'ws-control': return this.wsControl(event)
+      case 'ws-undecodable': return this.wsUndecodable(event)
       case 'tcp-close': return this.close(event.connId, event.time)
       case 'error': {
         if (event.fatal) {
           this.fatal = { code: event.code, message: event.error.message, offset: event.error.offset }
           return
         }
-        // A WebSocket gap is reported by its gap event; the session stops that direction itself.
+        // A gap inside a WebSocket upgrade is reported by its gap event; the connection goes on as raw bytes.
         if (event.code === 'WS_GAP') return
         const conn = event.connId === undefined ? undefined : this.conns.get(event.connId)
         if (conn !== undefined && conn.mode !== 'stream' && conn.mode !== 'websocket') return
@@ -503,6 +504,16 @@ export class CaptureStmpDecoder {
     this.tick(event.time)
     const frame: AnyFrame = { kind: 'close', status: event.code ?? 1005, message: event.reason ?? '' }
     this.frame(conn, conn[event.direction], frame, event.streamOffset, event.payload.length, 'websocket', 'control')
+  }
+
+  private wsUndecodable(event: WsUndecodableEvent): void {
+    const conn = this.conns.get(event.connId)
+    if (conn === undefined || conn.mode !== 'websocket') return
+    this.tick(event.time)
+    if (event.lost !== undefined) this.summary.lostFrames++
+    const out: CaptureUndecodableOut = { type: 'undecodable', connection: conn.connection, direction: event.direction, offset: event.streamOffset, bytes: event.bytes, time: event.time }
+    if (event.lost !== undefined) out.lost = event.lost
+    this.sink(out)
   }
 
   private wsMessage(event: WsMessageEvent): void {

@@ -183,6 +183,21 @@ export interface WsControlEvent extends ConnectionRef {
 }
 
 /**
+ * WebSocket bytes of one direction not decoded because of a TCP gap. `lost: 'frame'`: one message
+ * (one STMP frame) whose frames the gap cut into; decoding went on after it. Without `lost`: the
+ * rest of the direction, from the first byte not decoded (reported when the connection ends).
+ */
+export interface WsUndecodableEvent extends ConnectionRef {
+  type: 'ws-undecodable'
+  direction: Direction
+  time: bigint
+  /** Stream offset of the first byte not decoded (a lost message: its first frame header). */
+  streamOffset: number
+  bytes: number
+  lost?: 'frame'
+}
+
+/**
  * A problem. `fatal` errors (BAD_CAPTURE) end the decoding; the others are limits or protocol
  * errors scoped to a connection or direction, and decoding goes on.
  */
@@ -207,6 +222,7 @@ export type CaptureEvent =
   | HttpUpgradeEvent
   | WsMessageEvent
   | WsControlEvent
+  | WsUndecodableEvent
   | CaptureErrorEvent
 
 /** Codes carried by non-fatal error events. */
@@ -227,6 +243,6 @@ export const CaptureErrorCode = {
   WS_PROTOCOL: 'WS_PROTOCOL',
   /** permessage-deflate data that does not inflate. */
   WS_INFLATE: 'WS_INFLATE',
-  /** A TCP gap inside a WebSocket stream: framing is lost for that direction. */
+  /** A TCP gap inside the HTTP upgrade: the connection is shown as raw bytes. */
   WS_GAP: 'WS_GAP',
 } as const

@@ -12,7 +12,7 @@ import { StmpError } from '../errors.js'
 import { ByteQueue } from './bytes.js'
 import {
   CaptureErrorCode,
-  type CaptureErrorEvent, type DataEvent, type DeflateParams, type Direction, type HttpUpgradeEvent, type WsControlEvent, type WsMessageEvent,
+  type CaptureErrorEvent, type DataEvent, type DeflateParams, type Direction, type HttpUpgradeEvent, type WsControlEvent, type WsMessageEvent, type WsUndecodableEvent,
 } from './types.js'
 
 export interface WebSocketOptions {
@@ -25,7 +25,7 @@ export interface WebSocketOptions {
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 export const DEFAULT_MAX_HTTP_HEADER_BYTES = 64 * 1024
 
-export type WebSocketEvent = HttpUpgradeEvent | WsMessageEvent | WsControlEvent | CaptureErrorEvent | DataEvent
+export type WebSocketEvent = HttpUpgradeEvent | WsMessageEvent | WsControlEvent | WsUndecodableEvent | CaptureErrorEvent | DataEvent
 
 export const WsOpcode = { CONTINUATION: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const
 
@@ -144,8 +144,10 @@ interface MessageInProgress {
   size: number
   streamOffset: number
   frames: number
-  /** Over the limit: its remaining frames are read and dropped. */
+  /** Over the limit, or a frame of it lost in a gap: its remaining frames are read and dropped. */
   dropped: boolean
+  /** A frame of it was lost in a gap: reported as undecodable when its last frame has gone by. */
+  lost: boolean
 }
 
 export interface FrameParserOptions {
@@ -160,6 +162,8 @@ export interface FrameParserOptions {
 export interface FrameParserSink {
   message(event: Omit<WsMessageEvent, 'connId' | 'connection' | 'type' | 'direction'>): void
   control(event: Omit<WsControlEvent, 'connId' | 'connection' | 'type' | 'direction'>): void
+  /** A message or control frame lost in a gap, decoding going on after it. */
+  lost(event: { streamOffset: number; bytes: number; time: bigint }): void
   error(code: string, message: string, time: bigint): void
 }
 
@@ -181,13 +185,70 @@ export class WebSocketFrameParser {
     while (!this.desynced && this.step(time)) { /* one header or payload per step */ }
   }
 
-  /** A TCP gap: nothing after it can be framed. */
+  /** Stops decoding this direction. */
   desync(): void {
     this.desynced = true
   }
 
   private get offset(): number {
     return this.options.baseOffset + this.queue.consumed
+  }
+
+  /** Stream offset of the first byte not yet decoded: the start of the message (or frame) being read. */
+  get undecodedFrom(): number {
+    if (this.message !== undefined) return this.message.streamOffset
+    return this.header === undefined ? this.offset : this.offset - this.header.headerLength
+  }
+
+  /**
+   * A TCP gap: the next `missing` bytes of this direction were never seen. The framing is found
+   * again when the gap ends inside the payload of a frame whose header came before it: the
+   * header's length says where the next frame starts. That frame's message is lost (reported by
+   * the sink's `lost` once its last frame has gone by; its other frames are skipped), or the
+   * control frame itself. Otherwise (the gap starts at a frame boundary or inside a header, or
+   * runs past the frame's end), or when the lost message was compressed with context takeover
+   * (later messages refer into its bytes), nothing more of this direction is decoded. Returns
+   * whether decoding goes on.
+   */
+  gap(missing: number, time: bigint): boolean {
+    if (this.desynced) return false
+    if (this.skipping > 0 && missing <= this.skipping) {
+      // Inside a frame that is being skipped already (too large, or of a lost message).
+      this.skipping -= missing
+      this.queue.consumed += missing
+      return true
+    }
+    const header = this.header
+    if (header === undefined || missing > header.length - this.queue.length) {
+      this.desynced = true
+      return false
+    }
+    const frameOffset = this.offset - header.headerLength
+    const frameEnd = this.offset + header.length
+    if (header.opcode >= WsOpcode.CLOSE) {
+      this.sink.lost({ streamOffset: frameOffset, bytes: frameEnd - frameOffset, time })
+    } else {
+      const message = this.message as MessageInProgress
+      if (message.compressed && this.inflaterKeepsContext()) {
+        this.desynced = true
+        return false
+      }
+      message.dropped = true
+      message.lost = true
+      message.fragments = []
+      if (header.fin) this.endLost(message, frameEnd, time)
+    }
+    this.header = undefined
+    this.skipping = header.length - this.queue.length - missing
+    this.queue.skip(this.queue.length)
+    this.queue.consumed += missing
+    return true
+  }
+
+  /** A message that lost a frame in a gap has ended (at stream offset `end`): report it. */
+  private endLost(message: MessageInProgress, end: number, time: bigint): void {
+    this.message = undefined
+    this.sink.lost({ streamOffset: message.streamOffset, bytes: end - message.streamOffset, time })
   }
 
   private step(time: bigint): boolean {
@@ -276,7 +337,7 @@ export class WebSocketFrameParser {
     if (header.opcode !== WsOpcode.CONTINUATION) {
       this.message = {
         opcode: header.opcode === WsOpcode.TEXT ? 'text' : 'binary', compressed: header.rsv1, fragments: [], size: 0,
-        streamOffset: frameOffset, frames: 0, dropped: false,
+        streamOffset: frameOffset, frames: 0, dropped: false, lost: false,
       }
     }
     const message = this.message as MessageInProgress
@@ -286,7 +347,10 @@ export class WebSocketFrameParser {
       message.fragments = []
       this.tooLarge(message, time)
     }
-    if (message.dropped && header.fin) this.message = undefined
+    if (message.dropped && header.fin) {
+      if (message.lost) this.endLost(message, this.offset + header.length, time)
+      else this.message = undefined
+    }
     return !message.dropped
   }
 
@@ -396,8 +460,10 @@ export class WebSocketSession {
   private state: SessionState = 'request'
   private readonly held: Record<Direction, HeldBytes[]> = { client: [], server: [] }
   private readonly heldBytes: Record<Direction, number> = { client: 0, server: 0 }
-  /** Stream offset just past the last byte pushed, per direction. */
+  /** Stream offset just past the last byte pushed (or missing in a gap), per direction. */
   private readonly received: Record<Direction, number> = { client: 0, server: 0 }
+  /** After a gap the framing could not cross: the first stream offset not decoded, per direction; -1 before. */
+  private readonly lostFrom: Record<Direction, number> = { client: -1, server: -1 }
   private request: HttpHead | undefined
   private readonly parsers: Partial<Record<Direction, WebSocketFrameParser>> = {}
   private readonly maxMessageBytes: number
@@ -427,14 +493,21 @@ export class WebSocketSession {
     this.advance(time)
   }
 
-  /** A TCP gap in one direction. */
-  gap(direction: Direction, time: bigint): void {
+  /**
+   * A TCP gap of `missing` bytes in one direction. In the frames: the parser resumes after the
+   * frame the gap fell in where it can (see WebSocketFrameParser#gap), else the rest of the
+   * direction is reported as undecodable when the connection ends.
+   */
+  gap(direction: Direction, missing: number, time: bigint): void {
     if (this.state === 'raw') return
     if (this.state === 'websocket') {
+      const gapEnd = this.received[direction] + missing
+      this.received[direction] = gapEnd
       const parser = this.parsers[direction]
+      // A direction stopped already (a framing error, a message that cannot be inflated) was reported then.
       if (parser === undefined || parser.desynced) return
-      parser.desync()
-      this.error(CaptureErrorCode.WS_GAP, `${direction} WebSocket stream has a gap; its frames after it are not decoded`, time, direction)
+      const from = parser.undecodedFrom
+      if (!parser.gap(missing, time)) this.lostFrom[direction] = from
       return
     }
     this.error(CaptureErrorCode.WS_GAP, `${direction} stream has a gap inside the HTTP upgrade; the connection is shown as raw bytes`, time, direction)
@@ -443,6 +516,12 @@ export class WebSocketSession {
 
   /** The connection closed or the capture ended. */
   end(time: bigint): void {
+    for (const direction of ['client', 'server'] as const) {
+      const from = this.lostFrom[direction]
+      if (from < 0) continue
+      this.lostFrom[direction] = -1
+      this.emit({ type: 'ws-undecodable', ...this.identity, direction, time, streamOffset: from, bytes: this.received[direction] - from })
+    }
     if (this.state === 'response' && this.request !== undefined) {
       this.reportUpgrade(this.request, undefined, time)
       this.toRaw()
@@ -540,6 +619,7 @@ export class WebSocketSession {
     return {
       message: (event) => this.emit({ type: 'ws-message', ...this.identity, direction, ...event }),
       control: (event) => this.emit({ type: 'ws-control', ...this.identity, direction, ...event }),
+      lost: (event) => this.emit({ type: 'ws-undecodable', ...this.identity, direction, ...event, lost: 'frame' }),
       error: (code, message, time) => this.error(code, message, time, direction),
     }
   }
