@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { TcpFlag } from '../../src/lib/capture/ip.js'
-import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { IpProtocol, TcpFlag } from '../../src/lib/capture/ip.js'
+import { buildCapture, ipv4Packet, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
 import { encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
 import { BIN, ROOT, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -26,8 +26,9 @@ function interleave(lists: TcpPacketOut[][]): TcpPacketOut[] {
 
 /**
  * Twelve STMP connections whose frames interleave (requests, pushes, responses with latency, small
- * segments that split frames), one with a protocol error, one with a missing segment, one that is
- * not STMP, and one left open at the end of the capture.
+ * segments that split frames), one with a protocol error, one with a missing segment, one with a
+ * segment lost inside a frame, one with a segment in IP fragments, one that is not STMP, and one
+ * left open at the end of the capture.
  */
 function mixedCapture(): Buffer {
   const lists: TcpPacketOut[][] = []
@@ -49,6 +50,18 @@ function mixedCapture(): Buffer {
     if (c === 5) {
       conv.segment('client', TcpFlag.ACK | TcpFlag.PSH, encodeFrame({ kind: 'ping', id: 9 })) // not in the capture: a gap
       packets.push(...conv.send('client', encodeFrame({ kind: 'ping', id: 10 })))
+    }
+    if (c === 8) {
+      // A segment lost inside a long frame: that frame undecodable, decoding goes on after it.
+      const long = conv.send('client', encodeFrame({ kind: 'request', id: 30, action: 'svc.long', payload: Buffer.alloc(300, 0x61), follow: false, fin: false }), 100)
+      packets.push(...long.filter((_, i) => i !== 1), ...conv.send('client', encodeFrame({ kind: 'ping', id: 31 })))
+    }
+    if (c === 9) {
+      // A segment sent as two IP fragments: reported on the main thread, in capture order.
+      const [segment] = conv.send('client', encodeFrame({ kind: 'ping', id: 32 }))
+      const tcp = segment.ip.subarray(20)
+      const frag = (payload: Buffer, fragmentOffset: number, moreFragments: boolean) => ({ ...segment, ip: ipv4Packet({ src: '10.0.0.1', dst: '10.0.0.2', protocol: IpProtocol.TCP, payload, id: 77, fragmentOffset, moreFragments }) })
+      packets.push(frag(tcp.subarray(0, 8), 0, true), frag(tcp.subarray(8), 8, false))
     }
     if (c !== 7) packets.push(...conv.close())
     lists.push(packets)
@@ -92,7 +105,9 @@ describe('decode --json --threads N: the same output as one thread', () => {
     const lines = one.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     // The capture holds what the test means it to: errors, a gap, frames of all twelve connections.
     expect(lines.filter((l) => l.error !== undefined).length).toBeGreaterThan(0)
-    expect(lines.filter((l) => l.gap !== undefined)).toHaveLength(1)
+    expect(lines.filter((l) => l.gap !== undefined)).toHaveLength(3)
+    expect(lines.filter((l) => (l.undecodable as { lost?: string } | undefined)?.lost === 'frame')).toHaveLength(1)
+    expect(lines.filter((l) => l.ipFragment !== undefined)).toHaveLength(2)
     expect(new Set(lines.filter((l) => l.kind !== undefined).map((l) => l.connection)).size).toBe(12)
     expect(one.stderr).toMatch(/1 skipped/)
     await expectSameAsOneThread(['decode', file, '--json'])

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { CaptureDecoder } from '../../src/lib/capture/decoder.js'
 import { CaptureStmpDecoder, globToRegExp, statusMatcher, urlOptions, type CaptureStmpOptions } from '../../src/lib/capture/stmp.js'
 import { LinkType } from '../../src/lib/capture/types.js'
-import { buildCapture, CaptureWriter, TcpConversation, type CaptureWriterOptions, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { IpProtocol } from '../../src/lib/capture/ip.js'
+import { buildCapture, CaptureWriter, ipv4Packet, TcpConversation, type CaptureWriterOptions, type TcpPacketOut } from '../../src/lib/capture/writer.js'
 import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse, type Frame, type FrameOptions } from '../../src/lib/codec/index.js'
 import { captureLine, IsoTime } from '../../src/lib/render/capture-ndjson.js'
 import { wsFrame } from './helpers.js'
@@ -217,6 +218,31 @@ describe('STMP over a stream transport in a capture', () => {
     ])
     expect((joined.lines.find((l) => (l.undecodable as Line | undefined)?.lost === 'message')?.undecodable as Line).bytes).toBe(partAt(2) - partAt(0))
     expect(joined.stmp.summary.errors).toBe(0)
+  })
+
+  it('a segment sent as IP fragments: each fragment reported, not reassembled; its bytes are a gap', () => {
+    const { packets, segments, handshake, request1 } = clientLayout()
+    const cut = segments.find(({ at }) => at >= handshake + 3) as (typeof segments)[number]
+    // The IPv4 payload (TCP header + 7 bytes) in two fragments, as a router would split it.
+    const tcp = cut.p.ip.subarray(20)
+    const frag = (payload: Buffer, fragmentOffset: number, moreFragments: boolean) =>
+      ({ ...cut.p, ip: ipv4Packet({ src: CLIENT.ip, dst: SERVER.ip, protocol: IpProtocol.TCP, payload, id: 0x4242, fragmentOffset, moreFragments }) })
+    const fragmented = [...packets.slice(0, cut.i), frag(tcp.subarray(0, 16), 0, true), frag(tcp.subarray(16), 16, false), ...packets.slice(cut.i + 1)]
+    const { lines, stmp } = decodeJson(file(fragmented))
+    expect(lines.filter((l) => l.ipFragment !== undefined).map((l) => l.ipFragment)).toEqual([
+      { src: CLIENT.ip, dst: SERVER.ip, id: 0x4242, offset: 0, more: true, bytes: 16, packet: cut.i + 1, time: expect.any(String) },
+      { src: CLIENT.ip, dst: SERVER.ip, id: 0x4242, offset: 16, more: false, bytes: tcp.length - 16, packet: cut.i + 2, time: expect.any(String) },
+    ])
+    expect(lines.filter((l) => l.gap !== undefined)).toEqual([{ gap: { connection: CONN, direction: 'client', offset: cut.at, bytes: 7, time: expect.any(String) } }])
+    expect(lines.filter((l) => l.undecodable !== undefined).map((l) => (l.undecodable as Line).offset)).toEqual([handshake])
+    expect(frames(lines).some((l) => l.kind === 'request' && l.id === 1)).toBe(false)
+    expect(request1).toBeGreaterThan(cut.at + 7 - handshake)
+    expect(stmp.summary).toMatchObject({ ipFragments: 2, gaps: 1, errors: 0 })
+    // Fragments of other protocols are none of ours: not printed, not counted.
+    const udp = { ...cut.p, ip: ipv4Packet({ src: CLIENT.ip, dst: SERVER.ip, protocol: 17, payload: Buffer.alloc(8), id: 1, moreFragments: true }) }
+    const other = decodeJson(file([...packets.slice(0, 4), udp, ...packets.slice(4)]))
+    expect(other.lines.filter((l) => l.ipFragment !== undefined)).toEqual([])
+    expect(other.stmp.summary.ipFragments).toBe(0)
   })
 
   it('reads SLL2, VLAN-tagged Ethernet, NULL and raw-IP link layers alike', () => {

@@ -288,8 +288,11 @@ export async function decodeCaptureParallel(
         // Counted, never printed: no place in the route.
         local.stmp.event(event)
         return
+      case 'ip-fragment':
+        // No connection to route by (a later fragment has no ports): printed by the main thread, in capture order.
+        ordered.push(0)
+        return local.event(event)
       default:
-        // ip-fragment: nothing in the STMP layer looks at them.
         return
     }
   }

@@ -24,6 +24,7 @@ import {
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { codecName, type PayloadCodecName } from '../payload/index.js'
+import { IpProtocol } from './ip.js'
 import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsControlEvent, WsMessageEvent, WsUndecodableEvent } from './types.js'
 
 export type CaptureTransport = 'stream' | 'websocket'
@@ -108,7 +109,27 @@ export interface CaptureUndecodableOut {
   time: bigint
 }
 
-export type CaptureOutEvent = CaptureFrameEvent | CaptureErrorOut | CaptureGapOut | CaptureUndecodableOut
+/**
+ * An IP fragment carrying TCP. Fragments are not reassembled (a guess at which belong together is
+ * a guess), so the TCP segment they carry is missing: its connection shows a gap there.
+ */
+export interface CaptureIpFragmentOut {
+  type: 'ip-fragment'
+  /** The addresses of the IP header (a fragment after the first has no ports). */
+  src: string
+  dst: string
+  /** IPv4 Identification, or the IPv6 fragment header's. */
+  id: number
+  /** Where this fragment's bytes start in the datagram's payload, and whether more follow. */
+  offset: number
+  more: boolean
+  bytes: number
+  /** The packet's index in the capture, from 1 as Wireshark counts. */
+  packet: number
+  time: bigint
+}
+
+export type CaptureOutEvent = CaptureFrameEvent | CaptureErrorOut | CaptureGapOut | CaptureUndecodableOut | CaptureIpFragmentOut
 export type CaptureSink = (event: CaptureOutEvent) => void
 
 export type FrameKindName = AnyFrame['kind']
@@ -149,6 +170,8 @@ export interface CaptureSummary {
   gapBytes: number
   /** Frames lost in gaps that decoding resumed after (their ends known from their LENGTH). */
   lostFrames: number
+  /** IP fragments carrying TCP (not reassembled). */
+  ipFragments: number
   packets: number
   skippedPackets: number
 }
@@ -244,7 +267,7 @@ function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefine
 export class CaptureStmpDecoder {
   readonly summary: CaptureSummary = {
     connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
-    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, packets: 0, skippedPackets: 0,
+    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, ipFragments: 0, packets: 0, skippedPackets: 0,
   }
   /** The capture's fatal error (BAD_CAPTURE), if any. */
   fatal: { code: string; message: string; offset?: number } | undefined
@@ -317,6 +340,15 @@ export class CaptureStmpDecoder {
       }
       case 'packet-skipped':
         this.summary.skippedPackets++
+        return
+      case 'ip-fragment':
+        if (event.protocol !== IpProtocol.TCP) return
+        this.tick(event.time)
+        this.summary.ipFragments++
+        this.sink({
+          type: 'ip-fragment', src: event.src, dst: event.dst, id: event.id, offset: event.fragmentOffset, more: event.moreFragments,
+          bytes: event.length, packet: event.packetIndex + 1, time: event.time,
+        })
         return
       default:
         return
@@ -687,6 +719,7 @@ export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
   into.gaps += from.gaps
   into.gapBytes += from.gapBytes
   into.lostFrames += from.lostFrames
+  into.ipFragments += from.ipFragments
   into.packets += from.packets
   into.skippedPackets += from.skippedPackets
 }

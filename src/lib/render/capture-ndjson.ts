@@ -389,6 +389,8 @@ export function captureLine(event: CaptureOutEvent, time: IsoTime = new IsoTime(
       if (event.time !== undefined) out.time = time.format(event.time)
       return `${JSON.stringify(out)}\n`
     }
+    case 'ip-fragment':
+      return `${JSON.stringify({ ipFragment: { src: event.src, dst: event.dst, id: event.id, offset: event.offset, more: event.more, bytes: event.bytes, packet: event.packet, time: time.format(event.time) } })}\n`
     case 'gap':
       return `${JSON.stringify({ gap: { connection: event.connection, direction: event.direction, offset: event.offset, bytes: event.bytes, time: time.format(event.time) } })}\n`
     case 'undecodable': {

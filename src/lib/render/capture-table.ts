@@ -120,6 +120,9 @@ export class CaptureTable {
       case 'error':
         this.row([time, event.connection ?? '', event.direction ?? '', c.red.bold('error'), '', c.red(event.code), '', c.red(clip(`${event.message}${event.offset === undefined ? '' : ` (offset ${event.offset})`}`, this.payloadWidth()))])
         return
+      case 'ip-fragment':
+        this.row([time, `${event.src} -> ${event.dst}`, '', c.yellow.bold('ip-fragment'), String(event.id), '', '', c.yellow(`packet ${event.packet}: ${event.bytes} bytes at fragment offset ${event.offset}${event.more ? ', more follow' : ', the last'}; IP fragments are not reassembled`)])
+        return
       case 'gap':
         this.row([time, event.connection, event.direction, c.yellow.bold('gap'), '', '', '', c.yellow(`${event.bytes} bytes missing at offset ${event.offset}`)])
         return
@@ -186,5 +189,6 @@ export function captureSummaryLine(s: CaptureSummary, format: string | null, byt
   }
   const lost = s.lostFrames > 0 ? `; ${plural(s.lostFrames, 'frame')} lost in them, decoded on after` : ''
   line += s.gaps > 0 ? `, ${plural(s.gaps, 'gap')} (${s.gapBytes} bytes missing${lost})` : ', no gaps'
+  if (s.ipFragments > 0) line += `, ${plural(s.ipFragments, 'IP fragment')} of TCP (not reassembled)`
   return `${line} in ${plural(s.packets, 'packet')}, ${plural(bytes, 'byte')} of ${format ?? 'capture'}`
 }
