@@ -45,6 +45,8 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
     kind: Flags.option({ options: FRAME_KINDS, multiple: true, delimiter: ',', helpGroup: 'CAPTURE', description: 'capture: only frames of these kinds' })(),
     connection: Flags.string({ helpGroup: 'CAPTURE', description: 'capture: only connections whose "client-ip:port -> server-ip:port" contains this text' }),
     status: Flags.string({ multiple: true, helpGroup: 'CAPTURE', description: 'capture: only frames with this status (200, 4xx; repeatable)' }),
+    proto: Flags.string({ multiple: true, helpGroup: 'CAPTURE', description: 'capture: .proto file with the service definitions, to decode application/protobuf payloads by action (repeatable)' }),
+    'import-path': Flags.string({ char: 'I', multiple: true, helpGroup: 'CAPTURE', description: 'capture: directory to resolve .proto imports in (repeatable)' }),
     threads: Flags.integer({ min: 1, max: 16, helpGroup: 'CAPTURE', description: 'capture with --json: decode on this many worker threads; default 2 for a file of 16 MiB or more (on 2+ cores), else 1' }),
   }
 
@@ -59,11 +61,12 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
       maxFrameSize: parseSize(flags['max-frame'], 'max-frame'),
     }
     const file = args.file === undefined || args.file === '-' ? undefined : args.file
-    const captureFlags = ['port', 'messages', 'action', 'kind', 'connection', 'status', 'threads'] as const
+    const captureFlags = ['port', 'messages', 'action', 'kind', 'connection', 'status', 'threads', 'proto', 'import-path'] as const
     if (flags.input === 'pcap' || (flags.input === 'auto' && await inputIsCapture(file))) {
       const { errors } = await decodeCaptureCli(file, {
         json: this.jsonEnabled(), threads: flags.threads, ports: flags.port, messages: flags.messages, serverLatency: flags['server-latency'], maxFrameSize: options.maxFrameSize,
         filter: { action: flags.action, kinds: flags.kind, connection: flags.connection, status: flags.status },
+        proto: flags.proto === undefined ? undefined : { files: flags.proto, importPaths: flags['import-path'] },
       })
       if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
       return

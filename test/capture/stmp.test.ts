@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CaptureDecoder } from '../../src/lib/capture/decoder.js'
 import { CaptureStmpDecoder, globToRegExp, statusMatcher, urlOptions, type CaptureStmpOptions } from '../../src/lib/capture/stmp.js'
@@ -5,7 +7,10 @@ import { LinkType } from '../../src/lib/capture/types.js'
 import { IpProtocol } from '../../src/lib/capture/ip.js'
 import { buildCapture, CaptureWriter, ipv4Packet, TcpConversation, type CaptureWriterOptions, type TcpPacketOut } from '../../src/lib/capture/writer.js'
 import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse, type Frame, type FrameOptions } from '../../src/lib/codec/index.js'
+import { ProtobufCodec, ProtoRegistry } from '../../src/lib/payload/index.js'
 import { captureLine, IsoTime } from '../../src/lib/render/capture-ndjson.js'
+import { ROOT, runCli } from '../helpers/cli.js'
+import { tempDir } from '../helpers/tmp.js'
 import { wsFrame } from './helpers.js'
 
 const CLIENT = { ip: '10.1.0.1', port: 51000 }
@@ -347,6 +352,59 @@ describe('STMP over a stream transport in a capture', () => {
     const { lines } = decodeJson(file(packets))
     expect(lines.filter((l) => l.error !== undefined).map((l) => (l.error as { code: string }).code)).toEqual(['TRUNCATED'])
   })
+})
+
+describe('protobuf payloads with --proto', () => {
+  const PROTO = join(ROOT, 'examples/echo.proto')
+  const codec = new ProtobufCodec(ProtoRegistry.load([PROTO]))
+  const note = (value: unknown, role: 'request' | 'response' | 'push' = 'request', action = 'echo.v1.Echo/Say') => codec.encode(value, { action, role })
+  function protobufCapture(): Buffer {
+    const c = new TcpConversation({ client: CLIENT, server: SERVER })
+    const opts: FrameOptions = { format: 'binary', framing: 'stream', serverLatency: false }
+    const req = (id: number, action: string, payload: Buffer): Frame => ({ kind: 'request', id, action, payload, follow: false, fin: false })
+    const res = (id: number, status: number, payload: Buffer): Frame => ({ kind: 'response', id, status, latency: null, payload, follow: false, fin: false })
+    return file([
+      ...c.handshake(),
+      ...c.send('client', encodeHandshakeRequest({ url: '/?stmp_content_type=application/protobuf', headers: {} })),
+      ...c.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' })),
+      ...c.send('client', encodeFrame(req(1, 'echo.v1.Echo/Say', note({ text: 'hi', id: '7', tags: ['a'] })), opts)),
+      ...c.send('client', encodeFrame(req(2, 'echo.v1.Echo/Nope', Buffer.from([8, 1])), opts)),
+      ...c.send('server', encodeFrame(res(1, 200, note({ text: 'hi back', id: '8' }, 'response')), opts)),
+      ...c.send('server', encodeFrame(res(2, 404, Buffer.from('no handler for echo.v1.Echo/Nope')), opts)),
+      ...c.send('server', encodeFrame({ kind: 'push', id: 1, action: 'echo.v1.Note', payload: note({ text: 'news' }, 'push', 'echo.v1.Note'), follow: false, fin: false }, opts)),
+      ...c.close(),
+    ])
+  }
+
+  it('each payload decoded by the type its action names (a response: its request\'s); others stay hex only', () => {
+    const { lines, stmp } = decodeJson(protobufCapture(), { proto: { files: [PROTO] } })
+    expect(brief(lines).slice(2)).toEqual([
+      'client request 1 echo.v1.Echo/Say {"tags":["a"],"text":"hi","id":"7"}',
+      'client request 2 echo.v1.Echo/Nope null',
+      'server response 1 200 {"tags":[],"text":"hi back","id":"8"}',
+      'server response 2 404 "no handler for echo.v1.Echo/Nope"',
+      'server push 1 echo.v1.Note {"tags":[],"text":"news","id":"0"}',
+    ])
+    expect(stmp.summary.errors).toBe(0)
+    // Without the .proto files there is nothing to decode by: payloadHex only.
+    expect(frames(decodeJson(protobufCapture()).lines).filter((l) => l.kind === 'request' || l.kind === 'push' || (l.kind === 'response' && l.status === 200)).map((l) => l.payload)).toEqual([undefined, undefined, undefined, undefined])
+  })
+
+  it('the built CLI: --proto on one thread and on three gives the same lines; a bad .proto file is BAD_PROTO, exit 2', async () => {
+    const dir = tempDir('stmpcat-proto-')
+    const capture = join(dir, 'pb.pcap')
+    writeFileSync(capture, protobufCapture())
+    const [one, three] = await Promise.all([1, 3].map((n) => runCli(['decode', capture, '--json', '--proto', PROTO, '--threads', String(n)])))
+    expect(one.code).toBe(0)
+    expect(three.stdout).toBe(one.stdout)
+    expect(one.stdout).toContain('"payload":{"tags":["a"],"text":"hi","id":"7"}')
+    const bad = await runCli(['decode', capture, '--json', '--proto', join(dir, 'missing.proto')])
+    expect(bad.code).toBe(2)
+    expect(JSON.parse(bad.stdout.trim())).toMatchObject({ error: { code: 'BAD_PROTO' } })
+    const bytes = await runCli(['decode', '--proto', PROTO], { stdin: Buffer.from('03 00 00 07') })
+    expect(bytes.code).toBe(2)
+    expect(bytes.stderr).toMatch(/BAD_FLAG/)
+  }, 120_000)
 })
 
 describe('STMP over WebSocket in a capture', () => {

@@ -23,7 +23,7 @@ import {
   newFrameHead, type AnyFrame, type Format, type FrameHead, type LostFrame, type MessageFrame, type MessageHeadBits,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
-import { codecName, type PayloadCodecName } from '../payload/index.js'
+import { codecName, ProtobufCodec, ProtoRegistry, type PayloadCodecName } from '../payload/index.js'
 import { IpProtocol } from './ip.js'
 import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsControlEvent, WsMessageEvent, WsUndecodableEvent } from './types.js'
 
@@ -49,6 +49,8 @@ export interface CaptureFrameMeta {
   codec: PayloadCodecName | undefined
   /** With --messages: frames the message was joined from (only when more than one). */
   fragments?: number
+  /** A protobuf payload decoded with the --proto files, as JSON text; the renderers take it as the payload. */
+  payloadJson?: string
 }
 
 export interface CaptureFrameEvent extends CaptureFrameMeta {
@@ -154,6 +156,12 @@ export interface CaptureStmpOptions {
   serverLatency?: boolean
   maxFrameSize?: number
   filter?: CaptureFilter
+  /**
+   * `.proto` files (and import paths) for `application/protobuf` connections: payloads decoded by
+   * the message type their action names (wire notes §9). Plain paths, so worker threads can load
+   * them too.
+   */
+  proto?: { files: string[]; importPaths?: string[] }
 }
 
 export interface CaptureSummary {
@@ -278,6 +286,8 @@ export class CaptureStmpDecoder {
   private readonly serverLatency: boolean
   private readonly actionTest: RegExp | undefined
   private readonly kinds: Set<string> | undefined
+  /** --proto: the codec for application/protobuf payloads. */
+  private readonly protobuf: ProtobufCodec | undefined
   private readonly connectionFilter: string | undefined
   private readonly statusTest: ((status: number) => boolean) | undefined
   private readonly filtered: boolean
@@ -305,6 +315,7 @@ export class CaptureStmpDecoder {
     this.connectionFilter = f.connection
     this.statusTest = f.status === undefined || f.status.length === 0 ? undefined : statusMatcher(f.status)
     this.filtered = this.actionTest !== undefined || this.kinds !== undefined || this.statusTest !== undefined
+    this.protobuf = options.proto === undefined ? undefined : new ProtobufCodec(ProtoRegistry.load(options.proto.files, options.proto.importPaths))
   }
 
   event(event: CaptureEvent): void {
@@ -491,6 +502,8 @@ export class CaptureStmpDecoder {
   /** A message frame as a head (see `heads`); false: it goes on as a Frame (a fragment with --messages). */
   private streamHead(conn: Conn, flow: Flow, head: FrameHead, bytes: Buffer, offset: number, length: number): boolean {
     if (flow.reassembler !== undefined && (head.follow || head.fin)) return false
+    // Protobuf payloads need the frame's action (a Response: its request's): the frame path keeps those.
+    if (this.protobuf !== undefined && conn.codec === 'protobuf') return false
     if (!this.count(conn, head.kind)) return true
     this.summary.shown++
     const out = this.headEvent
@@ -647,14 +660,37 @@ export class CaptureStmpDecoder {
     conn: Conn, flow: Flow, frame: AnyFrame, offset: number, length: number, transport: CaptureTransport, format: CaptureFormat, fragments?: number,
   ): void {
     if (!this.count(conn, frame.kind)) return
-    if (this.filtered && !this.passes(conn, flow, frame)) return
+    const protobuf = this.protobuf !== undefined && conn.codec === 'protobuf'
+    // actionOf keeps the request -> action map, which must see every frame it is used for; called once a frame.
+    const action = this.actionTest !== undefined || protobuf ? this.actionOf(conn, flow, frame) : undefined
+    if (this.filtered && !this.passes(frame, action)) return
     this.summary.shown++
     const out: CaptureFrameEvent = {
       type: 'frame', frame, offset, length, time: this.now, connection: conn.connection, connId: conn.connId, direction: flow.direction,
       transport, format, codec: conn.codec,
     }
     if (fragments !== undefined && fragments > 1) out.fragments = fragments
+    if (protobuf) {
+      const json = this.protobufJson(frame, action)
+      if (json !== undefined) out.payloadJson = json
+    }
     this.sink(out)
+  }
+
+  /**
+   * A whole Request, Push or 2xx Response payload decoded by the message type its action names in
+   * the --proto files, as JSON text; undefined for a fragment, an empty payload (as for every
+   * content type), an action the files do not name, or bytes that are not that message.
+   */
+  private protobufJson(frame: AnyFrame, action: string | undefined): string | undefined {
+    if (frame.kind !== 'request' && frame.kind !== 'push' && frame.kind !== 'response') return undefined
+    if (frame.follow || frame.fin || frame.payload.length === 0 || action === undefined) return undefined
+    if (frame.kind === 'response' && ((frame.status ?? 0) < 200 || (frame.status ?? 0) > 299)) return undefined
+    try {
+      return JSON.stringify((this.protobuf as ProtobufCodec).decode(frame.payload, { action, role: frame.kind }))
+    } catch {
+      return undefined
+    }
   }
 
   /** Counts a decoded frame; whether its connection passes --connection. */
@@ -664,12 +700,8 @@ export class CaptureStmpDecoder {
     return this.connectionFilter === undefined || conn.connection.includes(this.connectionFilter)
   }
 
-  private passes(conn: Conn, flow: Flow, frame: AnyFrame): boolean {
-    // First: actionOf keeps the request -> action map, which must see every frame.
-    if (this.actionTest !== undefined) {
-      const action = this.actionOf(conn, flow, frame)
-      if (action === undefined || !this.actionTest.test(action)) return false
-    }
+  private passes(frame: AnyFrame, action: string | undefined): boolean {
+    if (this.actionTest !== undefined && (action === undefined || !this.actionTest.test(action))) return false
     if (this.kinds !== undefined && !this.kinds.has(frame.kind)) return false
     if (this.statusTest !== undefined) {
       const status = statusOf(frame)

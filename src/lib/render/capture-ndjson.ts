@@ -255,7 +255,7 @@ export class CaptureNdjson {
     event: CaptureFrameMeta, kind: MessageFrame['kind'], id: number, follow: boolean, fin: boolean, action: string | undefined,
     status: number | undefined, latency: number | null, src: Buffer, start: number, end: number,
   ): void {
-    const json = payloadJsonAt(status, src, start, end, event.codec)
+    const json = event.payloadJson ?? payloadJsonAt(status, src, start, end, event.codec)
     // The head up to the hex digits: `{"kind":…,"id":` ID, then a cached piece ending in `,"payloadHex":"`.
     const rest = follow ? K_HEX : kind === 'response' ? this.statusHead(status ?? 0, latency) : this.action(action ?? '')
     const timeTail = this.timeTail(event)
@@ -421,7 +421,7 @@ function frameLine(event: CaptureFrameEvent, time: IsoTime, cache: Map<string, s
   }
   head += `,"offset":${event.offset},"length":${event.length}`
   if (event.fragments !== undefined) head += `,"fragments":${event.fragments}`
-  const payload = payloadJsonText(frame, event.codec)
+  const payload = event.payloadJson ?? payloadJsonText(frame, event.codec)
   if (payload !== undefined) head += `,"payload":${payload}`
   return `${head},"time":"${time.format(event.time)}","connection":${quoted(cache, event.connection)},"direction":"${event.direction}","transport":"${event.transport}","format":"${event.format}"}\n`
 }

@@ -102,9 +102,9 @@ export class CaptureTable {
             break
         }
         if (f.kind === 'request' || f.kind === 'push' || f.kind === 'response') {
-          // JSON and MessagePack values on one line; text (text/plain, error messages) and bytes as previews.
+          // JSON, MessagePack and (with --proto) protobuf values on one line; text (text/plain, error messages) and bytes as previews.
           const failed = f.kind === 'response' && f.status !== undefined && (f.status < 200 || f.status > 299)
-          const json = (event.codec === 'json' || event.codec === 'msgpack') && !failed ? payloadJsonText(f, event.codec) : undefined
+          const json = event.payloadJson ?? ((event.codec === 'json' || event.codec === 'msgpack') && !failed ? payloadJsonText(f, event.codec) : undefined)
           const width = this.payloadWidth()
           if (json !== undefined) payload = clip(json, width)
           else {
