@@ -41,6 +41,8 @@ describe('link layers', () => {
     ['raw IP (101), IPv6', LinkType.RAW, true],
     ['LINKTYPE_IPV4 (228)', LinkType.IPV4, false],
     ['LINKTYPE_IPV6 (229)', LinkType.IPV6, true],
+    ['DLT_RAW stored as 12, IPv4', LinkType.RAW_DLT12, false],
+    ['DLT_RAW stored as 14 (OpenBSD), IPv6', LinkType.RAW_DLT14, true],
   ]
   for (const [name, linkType, v6, link] of cases) {
     it(`${name}: one connection, both streams, no skipped packets`, () => {

@@ -31,7 +31,7 @@ export function decodeLinkLayer(linkType: number, frame: Buffer): LinkResult {
     case LinkType.LINUX_SLL2: return frame.length < 20 ? { skip: 'malformed' } : byEtherType(frame.readUInt16BE(0), frame.subarray(20), [])
     case LinkType.NULL: return decodeNull(frame)
     case LinkType.LOOP: return frame.length < 4 ? { skip: 'malformed' } : byFamily(frame.readUInt32BE(0), frame.subarray(4))
-    case LinkType.RAW: return byVersionNibble(frame)
+    case LinkType.RAW: case LinkType.RAW_DLT12: case LinkType.RAW_DLT14: return byVersionNibble(frame)
     case LinkType.IPV4: return { ipVersion: 4, ip: frame, vlans: [] }
     case LinkType.IPV6: return { ipVersion: 6, ip: frame, vlans: [] }
     default: return { skip: 'link-type' }

@@ -10,6 +10,9 @@ import type { StmpError } from '../errors.js'
 export const LinkType = {
   NULL: 0,
   ETHERNET: 1,
+  /** DLT_RAW as some writers store it (12; 14 on OpenBSD) instead of LINKTYPE_RAW: the same raw IP. */
+  RAW_DLT12: 12,
+  RAW_DLT14: 14,
   RAW: 101,
   LOOP: 108,
   LINUX_SLL: 113,

@@ -231,6 +231,8 @@ export function linkFrame(linkType: number, ip: Buffer, o: LinkOptions = {}): Bu
       return Buffer.concat([head, ip])
     }
     case LinkType.RAW:
+    case LinkType.RAW_DLT12:
+    case LinkType.RAW_DLT14:
     case LinkType.IPV4:
     case LinkType.IPV6:
       return ip
