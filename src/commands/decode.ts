@@ -62,19 +62,20 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
     }
     const file = args.file === undefined || args.file === '-' ? undefined : args.file
     const captureFlags = ['port', 'messages', 'action', 'kind', 'connection', 'status', 'threads', 'proto', 'import-path'] as const
-    if (flags.input === 'pcap' || (flags.input === 'auto' && await inputIsCapture(file))) {
+    const detected = flags.input === 'auto' ? await inputIsCapture(file) : undefined
+    if (flags.input === 'pcap' || detected?.capture === true) {
       const { errors } = await decodeCaptureCli(file, {
         json: this.jsonEnabled(), threads: flags.threads, ports: flags.port, messages: flags.messages, serverLatency: flags['server-latency'], maxFrameSize: options.maxFrameSize,
         filter: { action: flags.action, kinds: flags.kind, connection: flags.connection, status: flags.status },
         proto: flags.proto === undefined ? undefined : { files: flags.proto, importPaths: flags['import-path'] },
-      })
+      }, detected?.stdin)
       if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
       return
     }
     const used = captureFlags.filter((name) => flags[name] !== undefined && flags[name] !== false)
     if (used.length > 0) throw new StmpError('BAD_FLAG', `--${used[0]} needs a pcap or pcapng capture as input`)
     // The curl-style reader: `@-` is stdin, `@path` a file (missing or unreadable: BAD_FILE).
-    const data = await readData(args.file === undefined || args.file === '-' ? '@-' : `@${args.file}`)
+    const data = await readData(file === undefined ? '@-' : `@${file}`, detected?.stdin)
 
     let sink: DecodeSink
     let finish: () => void

@@ -117,6 +117,18 @@ describe.concurrent('decode --json: output fields', () => {
     expectVector(v, await stmpcat(['decode', '--json', '-'], vectorStdin(v)))
   })
 
+  it('stdin shorter than a capture magic number is decoded all the same (the peeked bytes are not lost)', async () => {
+    const short = await stmpcat(['decode', '--json'], '00')
+    expect(short.code).toBe(5)
+    expect(ndjson(short.stdout).errors.map((e) => e.code)).toEqual(['SHORT_FRAME'])
+    expect(short.stderr).toContain('in 1 byte of hex input')
+    const raw = await stmpcat(['decode', '--json'], Buffer.from([0x01, 0x00]))
+    expect(ndjson(raw.stdout).errors.map((e) => [e.code, e.offset])).toEqual([['SHORT_FRAME', 0]])
+    expect(raw.stderr).toContain('in 2 bytes of raw input')
+    const empty = await stmpcat(['decode', '--json'], '')
+    expect([empty.code, empty.stdout]).toEqual([0, ''])
+  })
+
   it('reads raw bytes from a file with --input raw', async () => {
     const v = vectors.find((x) => x.name === 'three frames back to back') as Vector
     const file = join(tmp, 'three.bin')

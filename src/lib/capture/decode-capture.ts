@@ -4,7 +4,7 @@
  * never held in memory: each chunk is decoded and its output written before the next is read,
  * and the reader waits while the output asks it to (`drain`).
  */
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { StmpError } from '../errors.js'
 import { CaptureDecoder } from './decoder.js'
 import { detectCaptureFormat } from './reader.js'
@@ -56,10 +56,16 @@ export async function decodeCaptureStream(
   return result
 }
 
-/** Reads the first `n` bytes of a Readable without consuming them (they are pushed back). */
-export async function peekStream(stream: Readable, n: number): Promise<Buffer> {
+/**
+ * The first `n` bytes of a Readable (fewer if it ends first), without losing them: `stream` gives
+ * every byte from the start again. That is the same stream with the bytes pushed back, or, when it
+ * ended while being peeked (an input shorter than `n`: Node cannot push bytes back after its end),
+ * a new stream of just those bytes.
+ */
+export async function peekStream(stream: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
   const parts: Buffer[] = []
   let length = 0
+  let ended = false
   while (length < n) {
     const chunk = stream.read() as Buffer | null
     if (chunk !== null) {
@@ -67,8 +73,11 @@ export async function peekStream(stream: Readable, n: number): Promise<Buffer> {
       length += chunk.length
       continue
     }
-    if (stream.readableEnded) break
-    const ended = await new Promise<boolean>((resolve, reject) => {
+    if (stream.readableEnded) {
+      ended = true
+      break
+    }
+    ended = await new Promise<boolean>((resolve, reject) => {
       const onReadable = () => { cleanup(); resolve(false) }
       const onEnd = () => { cleanup(); resolve(true) }
       const onError = (err: Error) => { cleanup(); reject(err) }
@@ -84,6 +93,7 @@ export async function peekStream(stream: Readable, n: number): Promise<Buffer> {
     if (ended) break
   }
   const head = Buffer.concat(parts, length)
+  if (ended) return { head, stream: Readable.from(length > 0 ? [head] : []) }
   if (length > 0) stream.unshift(head)
-  return head
+  return { head, stream }
 }

@@ -39,9 +39,15 @@ async function threadsFor(file: string | undefined, options: CaptureCliOptions):
   return size >= PARALLEL_MIN_BYTES ? PARALLEL_THREADS : 1
 }
 
-/** Whether FILE (or stdin, `undefined`) starts with a capture magic number. Stdin is peeked, not consumed. */
-export async function inputIsCapture(file: string | undefined): Promise<boolean> {
-  if (file === undefined) return isCapture(await peekStream(process.stdin, 4))
+/**
+ * Whether FILE (or stdin, `undefined`) starts with a capture magic number. Stdin is peeked, not
+ * consumed: `stdin` is what to read it from afterwards (all of it, the peeked bytes included).
+ */
+export async function inputIsCapture(file: string | undefined): Promise<{ capture: boolean; stdin?: Readable }> {
+  if (file === undefined) {
+    const peeked = await peekStream(process.stdin, 4)
+    return { capture: isCapture(peeked.head), stdin: peeked.stream }
+  }
   let handle
   try {
     handle = await open(file, 'r')
@@ -51,7 +57,7 @@ export async function inputIsCapture(file: string | undefined): Promise<boolean>
   try {
     const head = Buffer.alloc(4)
     const { bytesRead } = await handle.read(head, 0, 4, 0)
-    return isCapture(head.subarray(0, bytesRead))
+    return { capture: isCapture(head.subarray(0, bytesRead)) }
   } catch (err) {
     throw badFile(file, err)
   } finally {
@@ -103,11 +109,14 @@ function stdoutWritev(): ((chunks: Uint8Array[]) => void) | undefined {
   }
 }
 
-/** Decodes the capture in FILE (or stdin) to stdout; returns whether protocol errors were found. Throws BAD_CAPTURE / BAD_FILE. */
-export async function decodeCaptureCli(file: string | undefined, options: CaptureCliOptions): Promise<{ errors: number }> {
+/**
+ * Decodes the capture in FILE (or `stdin`) to stdout; returns whether protocol errors were found.
+ * Throws BAD_CAPTURE / BAD_FILE.
+ */
+export async function decodeCaptureCli(file: string | undefined, options: CaptureCliOptions, stdin: Readable = process.stdin): Promise<{ errors: number }> {
   let source: Readable
   if (file === undefined) {
-    source = process.stdin
+    source = stdin
   } else {
     source = createReadStream(file, { highWaterMark: READ_CHUNK })
     // Surface open errors (ENOENT, EACCES, a directory) as BAD_FILE before any output.
