@@ -586,6 +586,28 @@ describe('CaptureNdjson (the Buffer writer on the hot path)', () => {
     }
   })
 
+  it('over many 1 MiB Buffers used again (old bytes in them): every line whole, no byte of a piece stored past its end left over', async () => {
+    const { CaptureNdjson, ChunkPool } = await import('../../src/lib/render/capture-ndjson.js')
+    const base = { type: 'frame' as const, connection: '10.0.0.1:4000 -> 10.0.0.2:5000', connId: 1, transport: 'stream' as const, format: 'binary' as const }
+    const events = Array.from({ length: 14_000 }, (_, i) => {
+      // Every length of action and payload mod 4 and mod 2, JSON and not, so pieces end at every alignment.
+      const payload = i % 3 === 0 ? Buffer.from(JSON.stringify('y'.repeat(i % 61))) : Buffer.from('z'.repeat(i % 57))
+      const frame = i % 2 === 0
+        ? { kind: 'request' as const, id: i % 65536, action: `svc.${'m'.repeat(i % 13)}`, payload, follow: false, fin: false }
+        : { kind: 'response' as const, id: i % 65536, status: 200 + (i % 7), latency: i % 5 === 0 ? null : i % 300, payload, follow: false, fin: false }
+      return { ...base, frame, offset: i * 37, length: 20 + (i % 4096), time: 1_767_225_600_000_000_000n + BigInt(Math.floor(i / 7) * 1000), direction: i % 4 < 2 ? 'client' as const : 'server' as const, codec: i % 5 === 0 ? 'text' as const : 'json' as const }
+    })
+    const pool = new ChunkPool(2)
+    const chunks: Buffer[] = []
+    const out = new CaptureNdjson((chunk) => { chunks.push(Buffer.from(chunk)); pool.give(chunk) }, pool.take)
+    for (const event of events) out.event(event)
+    out.flush()
+    const time = new IsoTime()
+    const expected = events.map((e) => captureLine(e, time)).join('')
+    expect(chunks.length).toBeGreaterThan(3)
+    expect(Buffer.concat(chunks).toString('utf8') === expected).toBe(true)
+  })
+
   it('writes every width of number: ids, statuses, latencies, offsets and lengths from 0 past 2^31', async () => {
     const { CaptureNdjson } = await import('../../src/lib/render/capture-ndjson.js')
     const numbers = [0, 7, 10, 99, 100, 999, 1000, 65535, 99_999, 100_000, 999_999, 1_000_000, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1]
