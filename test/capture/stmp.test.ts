@@ -5,10 +5,11 @@ import { CaptureDecoder } from '../../src/lib/capture/decoder.js'
 import { CaptureStmpDecoder, globToRegExp, statusMatcher, urlOptions, type CaptureStmpOptions } from '../../src/lib/capture/stmp.js'
 import { LinkType } from '../../src/lib/capture/types.js'
 import { IpProtocol } from '../../src/lib/capture/ip.js'
-import { buildCapture, CaptureWriter, ipv4Packet, TcpConversation, type CaptureWriterOptions, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { buildCapture, CaptureWriter, ipv4Packet, linkFrame, TcpConversation, type CaptureWriterOptions, type TcpPacketOut } from '../../src/lib/capture/writer.js'
 import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse, type Frame, type FrameOptions } from '../../src/lib/codec/index.js'
 import { ProtobufCodec, ProtoRegistry } from '../../src/lib/payload/index.js'
 import { captureLine, IsoTime } from '../../src/lib/render/capture-ndjson.js'
+import { captureSummaryLine } from '../../src/lib/render/capture-table.js'
 import { ROOT, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 import { wsFrame } from './helpers.js'
@@ -248,6 +249,23 @@ describe('STMP over a stream transport in a capture', () => {
     const other = decodeJson(file([...packets.slice(0, 4), udp, ...packets.slice(4)]))
     expect(other.lines.filter((l) => l.ipFragment !== undefined)).toEqual([])
     expect(other.stmp.summary.ipFragments).toBe(0)
+  })
+
+  it('a packet cut short by the snap length: its missing bytes are a gap, and the summary counts it', () => {
+    const { packets, segments, handshake } = clientLayout()
+    const cut = segments.find(({ at }) => at >= handshake + 3) as (typeof segments)[number]
+    const writer = new CaptureWriter({ format: 'pcap', linkType: LinkType.ETHERNET })
+    const frame = linkFrame(LinkType.ETHERNET, cut.p.ip)
+    // Ethernet 14 + IPv4 20 + TCP 20 + 3 of the segment's 7 payload bytes, as `tcpdump -s 57` keeps.
+    const records = packets.map((p, i) => (i === cut.i ? writer.record(p.time, frame.subarray(0, 57), 0, frame.length) : writer.packet(p.time, p.ip)))
+    const stmp = new CaptureStmpDecoder(() => undefined)
+    const decoder = new CaptureDecoder((event) => stmp.event(event))
+    decoder.write(Buffer.concat([writer.header(), ...records]))
+    decoder.end()
+    stmp.end()
+    stmp.setPackets(decoder.stats.packets, decoder.stats.cutShort)
+    expect(stmp.summary).toMatchObject({ cutShortPackets: 1, gaps: 1, gapBytes: 4, lostFrames: 1, errors: 0 })
+    expect(captureSummaryLine(stmp.summary, 'pcap', 0)).toContain('1 packet cut short by the snap length')
   })
 
   it('reads SLL2, VLAN-tagged Ethernet, NULL and raw-IP link layers alike', () => {

@@ -48,7 +48,7 @@ export async function decodeCaptureStream(
   }
   decoder.end()
   stmp.end()
-  stmp.setPackets(decoder.stats.packets)
+  stmp.setPackets(decoder.stats.packets, decoder.stats.cutShort)
   const result: CaptureDecodeResult = { summary: stmp.summary, format: decoder.format, bytes }
   if (stmp.fatal !== undefined) {
     result.fatal = new StmpError('BAD_CAPTURE', stmp.fatal.message, { offset: stmp.fatal.offset })

@@ -24,6 +24,8 @@ export interface CaptureDecoderOptions extends CaptureReaderOptions, TcpReassemb
 
 export interface CaptureStats {
   packets: number
+  /** Packets captured shorter than they were sent (the snap length): their TCP bytes past the cut are gaps. */
+  cutShort: number
   skipped: Record<PacketSkippedEvent['reason'], number>
   fragments: number
   connections: number
@@ -41,7 +43,7 @@ interface ConnectionApp {
 
 export class CaptureDecoder {
   readonly stats: CaptureStats = {
-    packets: 0, skipped: { 'link-type': 0, 'not-ip': 0, 'not-tcp': 0, malformed: 0, 'no-connection': 0 }, fragments: 0, connections: 0,
+    packets: 0, cutShort: 0, skipped: { 'link-type': 0, 'not-ip': 0, 'not-tcp': 0, malformed: 0, 'no-connection': 0 }, fragments: 0, connections: 0,
   }
   private readonly reader: CaptureReader
   private readonly tcp: TcpReassembler
@@ -93,6 +95,7 @@ export class CaptureDecoder {
 
   private packet(packet: CapturePacket): void {
     this.stats.packets++
+    if (packet.data.length < packet.originalLength) this.stats.cutShort++
     if (packet.time > this.lastTime) this.lastTime = packet.time
     const link = decodeLinkLayer(packet.linkType, packet.data)
     if ('skip' in link) return this.skip(packet, link.skip, `linktype ${packet.linkType}`)

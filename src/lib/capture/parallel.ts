@@ -337,7 +337,7 @@ export async function decodeCaptureParallel(
     })
     await settle(0)
     ordered.flush()
-    local.stmp.setPackets(decoder.stats.packets)
+    local.stmp.setPackets(decoder.stats.packets, decoder.stats.cutShort)
     const summary = local.stmp.summary
     for (const lane of workers) if (lane.summary !== undefined) addSummary(summary, lane.summary)
     const result: CaptureDecodeResult = { summary, format: decoder.format, bytes }

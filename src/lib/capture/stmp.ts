@@ -180,6 +180,8 @@ export interface CaptureSummary {
   lostFrames: number
   /** IP fragments carrying TCP (not reassembled). */
   ipFragments: number
+  /** Packets the capture's snap length cut short. */
+  cutShortPackets: number
   packets: number
   skippedPackets: number
 }
@@ -275,7 +277,7 @@ function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefine
 export class CaptureStmpDecoder {
   readonly summary: CaptureSummary = {
     connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
-    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, ipFragments: 0, packets: 0, skippedPackets: 0,
+    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, ipFragments: 0, cutShortPackets: 0, packets: 0, skippedPackets: 0,
   }
   /** The capture's fatal error (BAD_CAPTURE), if any. */
   fatal: { code: string; message: string; offset?: number } | undefined
@@ -366,9 +368,10 @@ export class CaptureStmpDecoder {
     }
   }
 
-  /** Packets read (the capture decoder's count), for the summary. */
-  setPackets(packets: number): void {
+  /** Packets read, and how many of them the snap length cut short (the capture decoder's counts), for the summary. */
+  setPackets(packets: number, cutShort = 0): void {
     this.summary.packets = packets
+    this.summary.cutShortPackets = cutShort
   }
 
   /**
@@ -752,6 +755,7 @@ export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
   into.gapBytes += from.gapBytes
   into.lostFrames += from.lostFrames
   into.ipFragments += from.ipFragments
+  into.cutShortPackets += from.cutShortPackets
   into.packets += from.packets
   into.skippedPackets += from.skippedPackets
 }

@@ -190,5 +190,6 @@ export function captureSummaryLine(s: CaptureSummary, format: string | null, byt
   const lost = s.lostFrames > 0 ? `; ${plural(s.lostFrames, 'frame')} lost in them, decoded on after` : ''
   line += s.gaps > 0 ? `, ${plural(s.gaps, 'gap')} (${s.gapBytes} bytes missing${lost})` : ', no gaps'
   if (s.ipFragments > 0) line += `, ${plural(s.ipFragments, 'IP fragment')} of TCP (not reassembled)`
+  if (s.cutShortPackets > 0) line += `, ${plural(s.cutShortPackets, 'packet')} cut short by the snap length (capture with -s 0 for whole packets)`
   return `${line} in ${plural(s.packets, 'packet')}, ${plural(bytes, 'byte')} of ${format ?? 'capture'}`
 }
