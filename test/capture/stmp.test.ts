@@ -320,6 +320,14 @@ describe('STMP over a stream transport in a capture', () => {
     expect(joined[5]).toMatchObject({ kind: 'response', status: 200, fragments: reply.length, payload: { blob: 'x'.repeat(5000) } })
   })
 
+  it('a connection that starts with a TLS record is skipped and counted as TLS', () => {
+    const tls = new TcpConversation({ client: { ip: '10.1.0.9', port: 40001 }, server: { ip: '10.1.0.2', port: 5443 } })
+    // A ClientHello's record header and the start of its handshake message.
+    const hello = Buffer.from('16030100a5010000a10303', 'hex')
+    const { stmp } = decodeJson(file([...tls.handshake(), ...tls.send('client', hello), ...tls.close(), ...stmpConversation()]))
+    expect(stmp.summary).toMatchObject({ connections: 2, skippedConnections: 1, skippedTls: 1, stmpConnections: { stream: 1 } })
+  })
+
   it('skips connections that are not STMP; --port decodes them anyway', () => {
     const stmp = stmpConversation()
     const other = new TcpConversation({ client: { ip: '10.1.0.9', port: 40000 }, server: { ip: '10.1.0.2', port: 80 } })

@@ -182,6 +182,8 @@ export interface CaptureSummary {
   ipFragments: number
   /** Packets the capture's snap length cut short. */
   cutShortPackets: number
+  /** Skipped connections that start with a TLS record (tls://, wss://): encrypted. */
+  skippedTls: number
   packets: number
   skippedPackets: number
 }
@@ -277,7 +279,7 @@ function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefine
 export class CaptureStmpDecoder {
   readonly summary: CaptureSummary = {
     connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
-    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, ipFragments: 0, cutShortPackets: 0, packets: 0, skippedPackets: 0,
+    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, ipFragments: 0, cutShortPackets: 0, skippedTls: 0, packets: 0, skippedPackets: 0,
   }
   /** The capture's fatal error (BAD_CAPTURE), if any. */
   fatal: { code: string; message: string; offset?: number } | undefined
@@ -405,7 +407,11 @@ export class CaptureStmpDecoder {
     const start = Buffer.concat(clientBytes.map((e) => e.bytes).slice(0, 6))
     const verdict = handshakeStart(start, this.maxFrameSize)
     if (verdict === undefined) return
-    if (!verdict) return this.skip(conn)
+    if (!verdict) {
+      // A TLS record (handshake, version 3.x) first: tls:// or wss:// traffic, encrypted.
+      if (start.length >= 2 && start[0] === 0x16 && start[1] === 0x03) this.summary.skippedTls++
+      return this.skip(conn)
+    }
     this.startStream(conn, true)
     const held = conn.held
     conn.held = []
@@ -756,6 +762,7 @@ export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
   into.lostFrames += from.lostFrames
   into.ipFragments += from.ipFragments
   into.cutShortPackets += from.cutShortPackets
+  into.skippedTls += from.skippedTls
   into.packets += from.packets
   into.skippedPackets += from.skippedPackets
 }

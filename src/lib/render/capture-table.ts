@@ -177,7 +177,8 @@ function undecodableText(event: CaptureUndecodableOut): string {
 export function captureSummaryLine(s: CaptureSummary, format: string | null, bytes: number): string {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
   const stmp = s.stmpConnections.stream + s.stmpConnections.websocket
-  let line = `${plural(s.connections, 'connection')} (${stmp} STMP: ${s.stmpConnections.stream} stream, ${s.stmpConnections.websocket} websocket; ${s.skippedConnections} skipped)`
+  const tls = s.skippedTls > 0 ? `, ${s.skippedTls} of them TLS (encrypted, not decodable)` : ''
+  let line = `${plural(s.connections, 'connection')} (${stmp} STMP: ${s.stmpConnections.stream} stream, ${s.stmpConnections.websocket} websocket; ${s.skippedConnections} skipped${tls})`
   const kinds = Object.entries(s.framesByKind).map(([k, n]) => `${n} ${k}`).join(', ')
   line += `, ${plural(s.frames, 'frame')}${kinds === '' ? '' : ` (${kinds})`}`
   if (s.shown !== s.frames) line += `, ${s.shown} shown`
