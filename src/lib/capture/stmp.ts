@@ -197,8 +197,6 @@ interface Flow {
   /** After a gap: the first stream offset not decoded, and the end of what was seen. */
   lostFrom: number
   lostEnd: number
-  /** With --messages: fragmented messages that lost a frame to a gap; their later frames are shown unjoined. */
-  lostMessages?: Set<number>
   /** --action: actions of this side's open fragmented messages and of its requests awaiting responses. */
   openActions?: Map<number, string>
   requestActions?: Map<number, string>
@@ -471,16 +469,8 @@ export class CaptureStmpDecoder {
     }
     if (flow.reassembler !== undefined && (frame.kind === 'request' || frame.kind === 'push' || frame.kind === 'response') && (frame.follow || frame.fin)) {
       const key = (KIND_CODE[frame.kind] << 16) | frame.id
-      const later = flow.lostMessages
-      if (later !== undefined && later.has(key)) {
-        // A message that lost a frame to a gap: its continuations are shown unjoined; a new first frame starts afresh.
-        if (frame.follow) {
-          if (!frame.fin) later.delete(key)
-          this.frame(conn, flow, frame, offset, length, 'stream', 'binary')
-          return
-        }
-        later.delete(key)
-      }
+      // A continuation of a message that lost a frame to a gap (the decoder keeps those): shown unjoined.
+      if ((flow.decoder as StreamDecoder).fragmentOfLostMessage) return this.frame(conn, flow, frame, offset, length, 'stream', 'binary')
       const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
       let whole: MessageFrame | undefined
       try {
@@ -626,7 +616,7 @@ export class CaptureStmpDecoder {
     }
     this.sink(out)
     if (m === undefined || !(m.follow || m.fin) || flow.reassembler === undefined) return
-    // --messages: the message cannot be joined. Its frames so far are reported; later ones are shown as they are.
+    // --messages: the message cannot be joined. Its frames so far are reported; later ones are shown as they are (streamFrame).
     const key = (KIND_CODE[m.kind] << 16) | m.id
     const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
     const entry = open.get(key)
@@ -635,9 +625,6 @@ export class CaptureStmpDecoder {
     if (entry !== undefined) {
       this.sink({ type: 'undecodable', connection: conn.connection, direction: flow.direction, offset: entry.offset, bytes: entry.length, lost: 'message', kind: m.kind, id: m.id, time })
     }
-    const later = (flow.lostMessages ??= new Set())
-    if (m.follow && !m.fin) later.delete(key)
-    else if (later.size < DEFAULT_LIMITS.maxOpenMessages) later.add(key)
   }
 
   private close(connId: number, time: bigint): void {
@@ -694,7 +681,8 @@ export class CaptureStmpDecoder {
   private protobufJson(frame: AnyFrame, action: string | undefined): string | undefined {
     if (frame.kind !== 'request' && frame.kind !== 'push' && frame.kind !== 'response') return undefined
     if (frame.follow || frame.fin || frame.payload.length === 0 || action === undefined) return undefined
-    if (frame.kind === 'response' && ((frame.status ?? 0) < 200 || (frame.status ?? 0) > 299)) return undefined
+    const status = frame.kind === 'response' ? frame.status ?? 0 : 200
+    if (status < 200 || status > 299) return undefined
     try {
       return JSON.stringify((this.protobuf as ProtobufCodec).decode(frame.payload, { action, role: frame.kind }))
     } catch {

@@ -84,6 +84,11 @@ export class StreamDecoder {
   private readonly open = new Map<number, number>()
   /** Fragmented messages that lost a frame to a gap (see gap): their continuations are no protocol error. */
   private readonly lost = new Set<number>()
+  /**
+   * Whether the fragment being handed out (to onFrame or onHead) belongs to a message that lost a
+   * frame to a gap: a caller joining fragments must not join it. Set for every fragment.
+   */
+  fragmentOfLostMessage = false
 
   constructor(
     private readonly onFrame: FrameHandler,
@@ -324,10 +329,12 @@ export class StreamDecoder {
     const key = (KIND_CODE[kind] << 16) | id
     const size = this.open.get(key)
     const length = head.payloadEnd - head.payloadStart
+    this.fragmentOfLostMessage = false
     if (this.lost.size > 0 && this.lost.has(key)) {
       // A message that lost a frame to a gap: its continuations are taken as they come; a new first frame starts afresh.
       if (head.follow) {
         if (!head.fin) this.lost.delete(key)
+        this.fragmentOfLostMessage = true
         return
       }
       this.lost.delete(key)
