@@ -501,8 +501,7 @@ export class WebSocketSession {
   gap(direction: Direction, missing: number, time: bigint): void {
     if (this.state === 'raw') return
     if (this.state === 'websocket') {
-      const gapEnd = this.received[direction] + missing
-      this.received[direction] = gapEnd
+      this.received[direction] += missing
       const parser = this.parsers[direction]
       // A direction stopped already (a framing error, a message that cannot be inflated) was reported then.
       if (parser === undefined || parser.desynced) return
