@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, resolve } from 'node:path'
 
-/** One conformance vector (shared/conformance/README.md). */
+/** One conformance vector (test/fixtures/conformance/README.md). */
 export interface Vector {
   name: string
   transport: 'stream' | 'websocket'
@@ -15,9 +15,11 @@ export interface Vector {
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
-/** The shared folder sits beside the repo (CI clones main with shared/ beside it). */
-export const SHARED_DIR = process.env.STMP_SHARED_DIR ?? resolve(here, '../../../shared')
-export const VECTORS_FILE = resolve(SHARED_DIR, 'conformance/stmp-v3-vectors.json')
+/**
+ * The project's copy of the conformance vectors (see test/fixtures/conformance/SOURCE.md), so the
+ * suites pass on any clone. STMP_VECTORS_FILE points them at another vector file (a newer set).
+ */
+export const VECTORS_FILE = process.env.STMP_VECTORS_FILE ?? resolve(here, '../fixtures/conformance/stmp-v3-vectors.json')
 
 export function loadVectors(): Vector[] {
   return JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as Vector[]
