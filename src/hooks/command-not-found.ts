@@ -1,56 +1,9 @@
 import type { Hook } from '@oclif/core'
-import { StmpError } from '../lib/errors.js'
+import { reportUnknownCommand } from '../lib/cli/unknown-command.js'
 
-/**
- * A mistyped command (`stmpcat fetc ...`): a USAGE error (exit 2, `{"error": ...}` on stdout
- * with --json, like every other usage error) that names the closest command. Loaded by oclif
- * only when no command matched, so a normal run never imports it.
- */
+/** `stmpcat fetc ...`: USAGE, exit 2, naming the closest command (cli/unknown-command.ts). */
 const hook: Hook.CommandNotFound = async function (opts) {
-  const bin = opts.config.bin
-  const ids = [...new Set([...opts.config.commandIDs, 'help'])].filter((id) => !opts.config.findCommand(id)?.hidden).sort()
-  // With topicSeparator ' ' oclif joins every word before the first flag into the id
-  // (`fetc :5000 x` is "fetc::5000:x"); stmpcat has no topics, so the command is the first.
-  const typed = opts.id.split(':')[0]
-  const suggestion = closest(typed, ids)
-  const hint = suggestion === undefined ? '' : ` Did you mean "${bin} ${suggestion}"?`
-  const error = new StmpError('USAGE', `"${typed}" is not a ${bin} command.${hint} Commands: ${ids.join(', ')} (${bin} help COMMAND for one).`)
-  if (opts.argv?.includes('--json')) process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`)
-  else process.stderr.write(`${bin}: ${error.code}: ${error.message}\n`)
-  process.exitCode = error.exitCode
-}
-
-/**
- * The id nearest to `typed` when it looks like a typo of it: at most a third of its letters
- * wrong (`fecth`, `conect`, `serv`), or the start of exactly one id (`de`).
- */
-export function closest(typed: string, ids: readonly string[]): string | undefined {
-  const word = typed.toLowerCase()
-  let best: string | undefined
-  let bestDistance = Number.POSITIVE_INFINITY
-  for (const id of ids) {
-    const d = editDistance(word, id)
-    if (d < bestDistance) [best, bestDistance] = [id, d]
-  }
-  if (best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3))) return best
-  const starts = ids.filter((id) => word !== '' && id.startsWith(word))
-  return starts.length === 1 ? starts[0] : undefined
-}
-
-/**
- * Edit distance where inserting, deleting or changing one letter, or swapping two neighbours
- * (`fecth`), costs 1 (optimal string alignment).
- */
-export function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1)
-    }
-  }
-  return rows[a.length][b.length]
+  reportUnknownCommand(opts.config, opts.id, opts.argv?.includes('--json') === true)
 }
 
 export default hook
