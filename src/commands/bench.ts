@@ -18,7 +18,7 @@ Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target ca
   ]
 
   static override args = {
-    url: Args.string({ description: 'target (tcp://, tls://, unix:, ws://, wss://, host:port); none = embedded echo server', required: false }),
+    url: Args.string({ description: 'target (tcp://, tls://, unix:, ws://, wss://, host:port); none = embedded echo server', required: false, ignoreStdin: true }),
   }
 
   static override flags = {

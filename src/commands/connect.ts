@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags, clientSetup } from '../lib/cli/client-flags.js'
-import { parseDuration } from '../lib/cli/units.js'
+import { parseDuration, parseTimeout } from '../lib/cli/units.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { traceSession } from '../lib/render/trace.js'
@@ -29,11 +29,11 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
   static override flags = {
     ...clientFlags,
     concurrency: Flags.integer({ char: 'c', summary: 'Requests in flight at once (pipe); 1 keeps the output in input order.', default: 1, min: 1, max: 65_535 }),
-    wait: Flags.string({ summary: 'After the last reply, keep listening for pushes this long (pipe), e.g. 5s.', default: '0' }),
+    wait: Flags.string({ summary: 'After the last reply, keep listening for pushes this long (pipe), e.g. 5s; 0: stop at once.', default: '0' }),
     'no-fail': Flags.boolean({ summary: 'Exit 0 whenever the session itself worked, whatever the statuses.' }),
     reconnect: Flags.boolean({ summary: 'Re-dial with exponential backoff and jitter when the connection drops or is refused.' }),
     'reconnect-attempts': Flags.integer({ summary: 'Failed dials in a row before giving up (0: never).', default: DEFAULT_RECONNECT.attempts, min: 0 }),
-    'reconnect-delay': Flags.string({ summary: 'Delay before the first re-dial; doubles each attempt.', default: `${DEFAULT_RECONNECT.initialDelay}ms` }),
+    'reconnect-delay': Flags.string({ summary: 'Delay before the first re-dial; doubles each attempt (at least 1ms).', default: `${DEFAULT_RECONNECT.initialDelay}ms` }),
     'reconnect-max-delay': Flags.string({ summary: 'Longest delay between re-dials.', default: `${DEFAULT_RECONNECT.maxDelay / 1000}s` }),
     retry: Flags.boolean({ summary: `Re-send requests that were in flight when the connection dropped (with --reconnect; up to 3 times).` }),
     'auto-reply': Flags.integer({ summary: 'Answer requests from the server with this status and an empty payload.', min: 100, max: 999 }),
@@ -46,8 +46,8 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     const reconnect = {
       enabled: flags.reconnect,
       attempts: flags['reconnect-attempts'],
-      initialDelay: parseDuration(flags['reconnect-delay'], 'reconnect-delay'),
-      maxDelay: parseDuration(flags['reconnect-max-delay'], 'reconnect-max-delay'),
+      initialDelay: parseTimeout(flags['reconnect-delay'], 'reconnect-delay'),
+      maxDelay: parseTimeout(flags['reconnect-max-delay'], 'reconnect-max-delay'),
     }
     if (flags.interactive ?? process.stdin.isTTY === true) {
       const { runRepl } = await import('../lib/render/repl.js')

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
-import { parseDuration, parseSize } from '../lib/cli/units.js'
+import { parseDuration, parseSize, parseTimeout } from '../lib/cli/units.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { DEFAULT_SERVE_URL, nextSignal, startServe } from '../lib/server/serve.js'
 
@@ -29,15 +29,15 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
     token: Flags.string({ summary: 'Require "Authorization: Bearer TOKEN" in the handshake (else 401).' }),
     cert: Flags.string({ summary: 'PEM certificate for tls:// and wss:// listeners.' }),
     key: Flags.string({ summary: 'PEM private key for tls:// and wss:// listeners.' }),
-    proto: Flags.string({ summary: '.proto file with the service definitions, for protobuf connections (repeatable).', multiple: true }),
-    'import-path': Flags.string({ char: 'I', summary: 'Directory to resolve .proto imports in (repeatable).', multiple: true }),
+    proto: Flags.string({ summary: '.proto file with the service definitions, for protobuf connections (repeatable).', multiple: true, multipleNonGreedy: true }),
+    'import-path': Flags.string({ char: 'I', summary: 'Directory to resolve .proto imports in (repeatable).', multiple: true, multipleNonGreedy: true }),
     keepalive: Flags.string({ summary: 'Ping every connection at this interval (0: off).', default: '0' }),
     'ping-timeout': Flags.string({ summary: 'Close a connection whose ping is not answered within this time.', default: '10s' }),
     'max-connections': Flags.integer({ summary: 'Connections open at once; more are refused (503).', default: 100_000, min: 1 }),
     'max-frame': Flags.string({ summary: 'Largest frame accepted; larger ones close the connection (1009).', default: '16MiB' }),
     'max-message': Flags.string({ summary: 'Largest reassembled message accepted (413).', default: '64MiB' }),
     'max-in-flight': Flags.integer({ summary: 'Requests of one connection handled at once; past it the connection is not read.', default: 1024, min: 1 }),
-    'drain-timeout': Flags.string({ summary: 'On SIGINT/SIGTERM, how long handlers in flight may take.', default: '5s' }),
+    'drain-timeout': Flags.string({ summary: 'On SIGINT/SIGTERM, how long handlers in flight may take; 0: do not wait for them.', default: '5s' }),
     stats: Flags.boolean({ summary: 'Per-connection RTT, bytes and requests, every --stats-interval and at disconnect.' }),
     'stats-interval': Flags.string({ summary: 'How often --stats reports.', default: '10s' }),
     log: Flags.boolean({ summary: 'Every frame in and out as NDJSON on stdout.' }),
@@ -50,14 +50,14 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
       cert: flags.cert, key: flags.key, routes: flags.routes, handler: flags.handler, token: flags.token,
       proto: flags.proto, importPaths: flags['import-path'],
       keepalive: parseDuration(flags.keepalive, 'keepalive'),
-      pingTimeout: parseDuration(flags['ping-timeout'], 'ping-timeout'),
+      pingTimeout: parseTimeout(flags['ping-timeout'], 'ping-timeout'),
       maxConnections: flags['max-connections'],
       maxFrameSize: parseSize(flags['max-frame'], 'max-frame'),
       maxMessageSize: parseSize(flags['max-message'], 'max-message'),
       maxInFlight: flags['max-in-flight'],
       drainTimeout: parseDuration(flags['drain-timeout'], 'drain-timeout'),
       stats: flags.stats,
-      statsInterval: parseDuration(flags['stats-interval'], 'stats-interval'),
+      statsInterval: parseTimeout(flags['stats-interval'], 'stats-interval'),
       json: this.jsonEnabled(),
       log: flags.log,
     }, {

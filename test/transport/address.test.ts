@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { formatAddress, handshakeUrl, parseAddress } from '../../src/lib/transport/index.js'
+import { errorOf } from '../helpers/errors.js'
 
 describe('parseAddress', () => {
   it.each([
@@ -33,6 +34,19 @@ describe('parseAddress', () => {
     'rejects %j as BAD_URL (exit 2)',
     (text) => {
       expect(() => parseAddress(text)).toThrow(expect.objectContaining({ code: 'BAD_URL', exitCode: 2 }))
+    },
+  )
+
+  // issue 18 point 12: WHATWG URL refused these whole, and the user read "not a URL".
+  it.each(['tcp://127.0.0.1:99999', 'tls://example.com:65536', 'ws://127.0.0.1:99999/stmp', 'wss://[::1]:70000/stmp', '127.0.0.1:99999', 'localhost:99999', ':99999', 'tcp://:99999'])(
+    '%s: BAD_URL says the port is out of range, for clients and listeners',
+    (text) => {
+      for (const options of [{}, { listening: true }]) {
+        const err = errorOf(() => parseAddress(text, options))
+        expect(err.code).toBe('BAD_URL')
+        expect(err.message).toMatch(/port \d+ is out of range/)
+        expect(err.message).not.toMatch(/not a URL/)
+      }
     },
   )
 

@@ -50,7 +50,9 @@ export function toStmpError(err: unknown): StmpError {
   }
   if (err instanceof Errors.CLIError) {
     // Flag and argument parse failures (unknown flag, missing argument, bad option value).
-    const message = err.message.replace(/\n\s*See more help with --help$/, '').trim()
+    // oclif's note that multiple-value flags must come after the arguments is wrong here: every
+    // such flag takes one value per occurrence (multipleNonGreedy), so curl-style order works.
+    const message = err.message.replace(/\n\s*See more help with --help$/, '').replace(/\n\nNote: [^\n]* multiple values\.[^\n]*\nAlternatively, [^\n]*/, '').trim()
     return new StmpError('USAGE', message, { exitCode: ExitCode.USAGE })
   }
   const message = err instanceof Error ? err.message : String(err)

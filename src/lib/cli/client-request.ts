@@ -13,9 +13,11 @@ import { type ClientFlagValues, type ClientSetup, clientSetup } from './client-f
  */
 
 export const targetArgs = {
-  url: Args.string({ description: 'tcp://host:port, tls://host:port, unix:/path.sock, ws://host:port/path, wss://host:port/path, host:port or :port', required: true }),
-  action: Args.string({ description: 'the ACTION, e.g. user.get or pkg.Service/Method', required: true }),
-  // ignoreStdin: oclif would otherwise take piped stdin as DATA; stdin is read only for `@-`.
+  // ignoreStdin on every argument: oclif would otherwise take piped stdin as the first missing
+  // one (`echo test.echo | stmpcat fetch :5000` sent the action "test.echo"). Stdin is the
+  // payload, and only with `-d @-` (or DATA `@-`).
+  url: Args.string({ description: 'tcp://host:port, tls://host:port, unix:/path.sock, ws://host:port/path, wss://host:port/path, host:port or :port', required: true, ignoreStdin: true }),
+  action: Args.string({ description: 'the ACTION, e.g. user.get or pkg.Service/Method (never read from stdin)', required: true, ignoreStdin: true }),
   data: Args.string({ description: 'the payload: literal text, @file, or @- for stdin (same as -d)', required: false, ignoreStdin: true }),
 }
 

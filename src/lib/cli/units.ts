@@ -2,17 +2,39 @@ import { StmpError } from '../errors.js'
 
 /**
  * Durations (`250ms`, `10s`, `2m`, `1h`, bare numbers are seconds) and sizes (`512`, `64k`,
- * `16KiB`, `5MB`, `1m`) as flags take them. Bad values are usage errors naming the flag.
+ * `16KiB`, `5MB`, `1m`) as flags take them. Bad values are usage errors (BAD_FLAG) naming the flag.
+ *
+ * One rule for durations in every command: a timeout, an interval or a delay
+ * (`parseTimeout`: every `--timeout`, `--ping-timeout`, `--stats-interval`, `--reconnect-delay`,
+ * `--reconnect-max-delay`) is at least 1ms; `0` is BAD_FLAG, never "no timeout" and never
+ * "at once". Only a flag whose help says what 0 means takes it (`parseDuration`: `--keepalive 0`
+ * is off, connect `--wait 0` stops after the last reply, serve `--drain-timeout 0` does not wait for handlers,
+ * bench `--warmup 0` has no warm-up). No duration may pass the longest timer Node.js keeps
+ * (2^31-1 ms, about 596h): a longer one would fire after 1 ms.
  */
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h)?$/i
 const DURATION_UNIT: Record<string, number> = { us: 0.001, µs: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+/** setTimeout's largest delay; Node.js fires a longer one after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
-/** Milliseconds. */
+/** Milliseconds, 0 or more: only for flags whose help says what 0 means. */
 export function parseDuration(text: string, flag = 'duration'): number {
   const m = DURATION.exec(text.trim())
   if (!m) throw new StmpError('BAD_FLAG', `--${flag}: ${JSON.stringify(text)} is not a duration (e.g. 500ms, 10s, 2m)`)
-  return Number(m[1]) * DURATION_UNIT[(m[2] ?? 's').toLowerCase()]
+  const ms = Number(m[1]) * DURATION_UNIT[(m[2] ?? 's').toLowerCase()]
+  if (ms > MAX_TIMER_MS) throw new StmpError('BAD_FLAG', `--${flag}: ${JSON.stringify(text)} is longer than the longest timer (${Math.floor(MAX_TIMER_MS / 3_600_000)}h)`)
+  return ms
+}
+
+/** Milliseconds, at least 1: a timeout, interval or delay, where 0 would mean nothing sensible. */
+export function parseTimeout(text: string, flag = 'timeout'): number {
+  const ms = parseDuration(text, flag)
+  if (ms < 1) {
+    const hint = flag.endsWith('timeout') ? ' (0 does not mean "no timeout")' : ''
+    throw new StmpError('BAD_FLAG', `--${flag}: ${JSON.stringify(text)} is too short: it must be at least 1ms${hint}`)
+  }
+  return ms
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i

@@ -38,11 +38,35 @@ function* tokens(text: string): Generator<Token> {
   }
 }
 
-/** Valid JSON text on one line, whitespace outside strings removed. */
-export function compactJson(text: string): string {
+/**
+ * Valid JSON text on one line, whitespace outside strings removed; coloured like prettyJson
+ * when `chalk` has colour (FORCE_COLOR in a pipe, see colors.ts).
+ */
+export function compactJson(text: string, chalk?: ChalkInstance): string {
   let out = ''
-  for (const t of tokens(text)) out += t.text
+  if (chalk === undefined || chalk.level === 0) {
+    for (const t of tokens(text)) out += t.text
+    return out
+  }
+  const stack: string[] = []
+  let expectKey = false
+  for (const t of tokens(text)) {
+    if (t.type === 'punct') {
+      out += t.text
+      if (t.text === '{' || t.text === '[') stack.push(t.text)
+      else if (t.text === '}' || t.text === ']') stack.pop()
+      expectKey = (t.text === '{' || t.text === ',') && stack[stack.length - 1] === '{'
+      continue
+    }
+    out += colorToken(chalk, t.type, t.text, expectKey)
+    expectKey = false
+  }
   return out
+}
+
+function colorToken(chalk: ChalkInstance, type: 'string' | 'number' | 'literal', text: string, key: boolean): string {
+  if (type === 'string') return key ? chalk.blue(text) : chalk.green(text)
+  return type === 'number' ? chalk.yellow(text) : chalk.magenta(text)
 }
 
 /**
@@ -91,9 +115,7 @@ export function prettyJson(text: string, chalk: ChalkInstance, indent = 2): stri
       }
       continue
     }
-    if (t.type === 'string') out += expectKey ? chalk.blue(t.text) : chalk.green(t.text)
-    else if (t.type === 'number') out += chalk.yellow(t.text)
-    else out += chalk.magenta(t.text)
+    out += colorToken(chalk, t.type, t.text, expectKey)
     expectKey = false
   }
   return out

@@ -21,7 +21,10 @@ import { payloadPreview, printable } from './preview.js'
 export interface PayloadOutputOptions {
   /** stdout is a terminal. */
   tty: boolean
-  /** Colours for the terminal (see colors.ts chalkFor: NO_COLOR, FORCE_COLOR, TTY). */
+  /**
+   * Colours (colors.ts chalkFor: FORCE_COLOR, NO_COLOR, TTY): the layout follows `tty`, the
+   * colour follows this, so FORCE_COLOR colours the one-line JSON of a pipe too.
+   */
   chalk: ChalkInstance
 }
 
@@ -94,7 +97,7 @@ export function payloadSummary(codec: PayloadCodec, bytes: Buffer, ctx: PayloadF
 }
 
 function layoutJson(text: string, options: PayloadOutputOptions): string {
-  return options.tty ? `${prettyJson(text, options.chalk)}\n` : `${compactJson(text)}\n`
+  return options.tty ? `${prettyJson(text, options.chalk)}\n` : `${compactJson(text, options.chalk)}\n`
 }
 
 function terminalSafe(bytes: Buffer): string {

@@ -50,6 +50,13 @@ export function parseAddress(text: string, options: { listening?: boolean } = {}
   withScheme = withScheme.replace(/^([a-z]+:\/\/)(?=:\d)/i, '$1127.0.0.1')
   const scheme = (schemeMatch?.[1].toLowerCase() ?? 'tcp') as Scheme
   if (!SCHEMES.includes(scheme) || scheme === 'unix') throw bad(text, `unknown scheme ${JSON.stringify(schemeMatch?.[1])}`)
+  // The port is checked before WHATWG URL sees it: URL rejects a port past 65535 as a whole
+  // ("not a URL"), which hides the one thing that is wrong.
+  const explicitPort = /^[a-z]+:\/\/(\[[^\]]*\]|[^/:?#]*):(\d+)(?=[/?#]|$)/i.exec(withScheme)?.[2]
+  if (explicitPort !== undefined) {
+    const n = Number(explicitPort)
+    if (n > 65535 || (n === 0 && !options.listening)) throw bad(text, `port ${explicitPort} is out of range (1-65535${options.listening ? ', or 0 for a free port' : ''})`)
+  }
   let url: URL
   try {
     // WHATWG URL only fills host/port for special schemes: parse as http(s) and keep our scheme.
@@ -59,7 +66,6 @@ export function parseAddress(text: string, options: { listening?: boolean } = {}
   }
   if (url.username || url.password) throw bad(text, 'credentials in the URL are not supported; use --token or -H')
   if (url.hash) throw bad(text, 'a #fragment has no meaning here')
-  const explicitPort = /^[a-z]+:\/\/(\[[^\]]*\]|[^/:?#]*):(\d+)/i.exec(withScheme)?.[2]
   if (explicitPort === undefined) {
     if (scheme === 'ws' || scheme === 'wss') {
       // ws/wss have the HTTP default ports.
@@ -68,9 +74,6 @@ export function parseAddress(text: string, options: { listening?: boolean } = {}
     }
   }
   const port = explicitPort !== undefined ? Number(explicitPort) : scheme === 'wss' ? 443 : 80
-  if (!Number.isInteger(port) || port < 0 || port > 65535 || (port === 0 && !options.listening)) {
-    throw bad(text, `port ${explicitPort} is out of range`)
-  }
   let host = url.hostname
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1)
   if (host === '') throw bad(text, 'no host')
