@@ -237,11 +237,11 @@ export class PipeRunner {
     })
     // stdout closed by the reader (`| head -3`: EPIPE): stop reading and sending, close cleanly.
     this.options.output.on('error', () => {
-      this.inputEnded = true
       input.pause()
       this.queue = []
       this.head = 0
-      this.pump()
+      this.heldReplies = []
+      this.endInput()
     })
     input.on('error', (err: Error) => {
       this.options.log(`cannot read input: ${err.message}`)
