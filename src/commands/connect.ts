@@ -6,20 +6,21 @@ import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { traceSession } from '../lib/render/trace.js'
 import { DEFAULT_RECONNECT, Link, PipeRunner, type Session, connect } from '../lib/session/index.js'
+import { parseAddress } from '../lib/transport/index.js'
 
 export default class Connect extends StmpCommand {
   static override summary = 'Open one session and keep it: a prompt on a terminal, NDJSON in a pipe'
   static override description = `On a terminal: a prompt with history. "ACTION JSON" sends a request, /push ACTION JSON a push, /ping, /reply ID STATUS JSON, /call METHOD (with --proto), /close [CODE] [REASON], /help, /quit (or Ctrl-D). Pushes and requests from the server show up as they arrive.
 
-In a pipe: every input line is a request {"action","payload","id"?}, a push {"push":true,"action","payload"}, a reply to a request from the server {"reply":ID,"status","payload"}, or "ACTION JSON". Lines read before the connection is up wait for it. Output is NDJSON on stdout, one line per response, push or request from the server, and error. At the end of input it waits for every reply, then closes with 1000.
+In a pipe: every input line is a request {"action","payload","id"?}, a push {"push":true,"action","payload"}, a reply to a request from the server {"reply":ID,"status","payload"}, or "ACTION JSON". Lines read before the connection is up wait for it; a reply line never waits behind requests. Output is NDJSON on stdout, one line per response, push or request from the server, and error. At the end of input it waits for every reply, then closes with 1000.
 
 Exit status (pipe): 0 when every request got a 2xx; else, most serious first: the session failed (3, or 4 for a connect timeout), requests lost to a dropped connection 3, protocol errors 5, timeouts 4, a 5xx 7, a 4xx 6, bad input lines 2. --no-fail: 0 whenever the session worked. See docs/connect.md.`
 
   static override examples = [
-    { description: 'An interactive session', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:7000' },
-    { description: 'Many requests through one connection, 64 in flight', command: `seq 1000 | sed 's/.*/{"action":"echo","payload":&}/' | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:7000 -c 64` },
-    { description: 'Listen for pushes for 10 s after the last reply', command: `echo '{"action":"sub","payload":{"room":"a"}}' | <%= config.bin %> <%= command.id %> ws://127.0.0.1:7001/stmp --wait 10s` },
-    { description: 'Survive server restarts', command: 'tail -f requests.ndjson | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:7000 --reconnect --retry' },
+    { description: 'An interactive session', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000' },
+    { description: 'Many requests through one connection, 64 in flight', command: `seq 1000 | sed 's/.*/{"action":"echo","payload":&}/' | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 -c 64` },
+    { description: 'Listen for pushes for 10 s after the last reply', command: `echo '{"action":"sub","payload":{"room":"a"}}' | <%= config.bin %> <%= command.id %> ws://127.0.0.1:5001/stmp --wait 10s` },
+    { description: 'Survive server restarts', command: 'tail -f requests.ndjson | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 --reconnect --retry' },
   ]
 
   static override args = {
@@ -49,6 +50,8 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
       initialDelay: parseTimeout(flags['reconnect-delay'], 'reconnect-delay'),
       maxDelay: parseTimeout(flags['reconnect-max-delay'], 'reconnect-max-delay'),
     }
+    // A bad URL is a usage error (BAD_URL, exit 2) before anything is read or dialled.
+    if (args.url !== undefined) parseAddress(args.url)
     if (flags.interactive ?? process.stdin.isTTY === true) {
       const { runRepl } = await import('../lib/render/repl.js')
       this.setExitCode(await runRepl(args.url, { flags, reconnect, autoReply: flags['auto-reply'], verbose: flags.verbose }))
@@ -77,6 +80,8 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     }
     const link = new Link(() => connect(url, { ...setup.options, prepare }), reconnect, events).start()
     const summary = await runner.run(process.stdin, link)
+    // The session failed: reported like any command's error (CODE: message, or --json's envelope).
+    if (summary.failure) throw summary.failure
     this.setExitCode(summary.exitCode)
   }
 }

@@ -63,4 +63,25 @@ describe('Link', () => {
     expect(bounded.state).toBe('failed')
     expect(failed).toEqual(['CONNECT_FAILED', 'CONNECT_FAILED'])
   })
+
+  it('openSession() never gives a session that is closing: it waits for the re-dial, or rejects (issue 18, point 17)', async () => {
+    const { server, url } = await startServer({ handler: (r, session) => {
+      // The answer and the Close leave in one write: the client reads them together.
+      r.respond(200, r.payload)
+      void session.close(1000, 'bye')
+      return { status: 200 }
+    } })
+    try {
+      const link = new Link((prepare) => connect(url, { prepare }), { ...policy, enabled: false }).start()
+      const session = await link.openSession()
+      await session.request('bye', Buffer.from('1'))
+      // The Close was read with the response: the session is closing, the link not yet told.
+      expect(session.state).toBe('closing')
+      await expect(link.ready()).resolves.toBe(session)
+      await expect(link.openSession()).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' })
+      expect(link.state).toBe('failed')
+    } finally {
+      await server.close(100)
+    }
+  })
 })

@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { CloseInfo, Session, StmpServer } from '../../src/lib/session/index.js'
 import { BIN } from '../helpers/cli.js'
 import { type DriverName, type PtyDriver, available, startPty } from '../helpers/pty.js'
+import { validateTarget } from '../../src/lib/render/repl.js'
 import { startServer } from './helpers.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -25,6 +26,22 @@ async function until(pty: PtyDriver, what: RegExp, ms = 15_000): Promise<string>
   }
   throw new Error(`${pty.name}: the screen never showed ${what}:\n${screen}`)
 }
+
+/** The screen's last line of output, without tmux's `[exit N]` line after the command. */
+function lastLine(screen: string): string {
+  const lines = screen.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '')
+  if (/^\[exit \d+\]$/.test(lines[lines.length - 1] ?? '')) lines.pop()
+  return lines[lines.length - 1] ?? ''
+}
+
+describe('the URL question (issue 18, point 23)', () => {
+  it('accepts every address form the CLI accepts, and refuses others with the reason', () => {
+    for (const ok of [':47011', 'localhost:5000', '127.0.0.1:1', 'tcp://127.0.0.1:5000', 'tls://h:1', 'unix:/tmp/s.sock', 'ws://h:1/stmp', 'wss://h/stmp']) {
+      expect(validateTarget(ok), ok).toBe(true)
+    }
+    for (const bad of ['bad://x', '', 'tcp://h']) expect(typeof validateTarget(bad), bad).toBe('string')
+  })
+})
 
 describe('connect on a terminal', { timeout: 90_000 }, () => {
   it('has a pseudo-terminal driver (tmux, or util-linux script)', () => {
@@ -76,6 +93,56 @@ describe('connect on a terminal', { timeout: 90_000 }, () => {
       await expect.poll(() => closed?.code).toBe(4000)
       expect(readFileSync(history, 'utf8')).toContain('echo {"a": [1, 2]}\n')
     })
+    it('leaves no prompt behind on exit: /quit, Ctrl-D and a server that closes (issue 18, point 23)', async () => {
+      let serverSession: Session | undefined
+      const { server, url } = await startServer({ onConnection: (s) => { serverSession = s } })
+      cleanup.push(() => server.close(100))
+      const env = { NO_COLOR: '1', STMPCAT_HISTORY: join(tempDir('stmpcat-hist-'), 'history') }
+      const ways: Array<[string, (pty: PtyDriver) => Promise<void>, RegExp]> = [
+        ['/quit', async (pty) => { await pty.type('/quit'); await pty.key('Enter') }, /^closed 1000$/],
+        ['Ctrl-D', async (pty) => { await pty.key('C-d') }, /^closed 1000$/],
+        ['server Close', async () => { await serverSession?.close(1000, 'bye') }, /^connection closed by the server: 1000 bye$/],
+      ]
+      for (const [name, leave, last] of ways) {
+        const pty = startPty(driver, [process.execPath, BIN, 'connect', url], env)
+        cleanup.push(() => pty.stop())
+        await until(pty, /^stmp>\s*$/m)
+        await leave(pty)
+        expect(await pty.exited(), name).toBe(0)
+        // Before the fix a last `stmp> ` came after the closing line (the shell prompt landed on it).
+        await expect.poll(async () => lastLine(await pty.screen()), { timeout: 10_000 }).toMatch(last)
+        await pty.stop()
+      }
+    })
+
+    it('with stdout redirected: questions, prompt and escapes on the terminal; only results in the file; `:PORT` is an answer (issue 18, point 23)', async () => {
+      const { server, url } = await startServer()
+      cleanup.push(() => server.close(100))
+      const dir = tempDir('stmpcat-redirect-')
+      const out = join(dir, 'out.txt')
+      const command = `exec ${[process.execPath, BIN, 'connect'].map((a) => `'${a}'`).join(' ')} > '${out}'`
+      const pty = startPty(driver, ['sh', '-c', command], { NO_COLOR: '1', STMPCAT_HISTORY: join(dir, 'history') })
+      cleanup.push(() => pty.stop())
+
+      // The question suggests serve's default address and takes the short form.
+      await until(pty, /\? URL .*\(:5000\)/)
+      await pty.type(`:${new URL(url).port}`)
+      await pty.key('Enter')
+      await until(pty, /\? Content type/)
+      await pty.key('Enter')
+      await until(pty, /connected to [\s\S]*^stmp>/m)
+      await pty.type('echo {"a": 1}')
+      await pty.key('Enter')
+      await expect.poll(() => (existsSync(out) ? readFileSync(out, 'utf8') : ''), { timeout: 15_000 }).toMatch(/← 200 OK echo #1[\s\S]*"a": 1/)
+      await pty.key('C-d')
+      expect(await pty.exited()).toBe(0)
+      const file = readFileSync(out, 'utf8')
+      expect(file).not.toContain('\x1b')
+      expect(file).not.toContain('stmp>')
+      expect(file).not.toContain('URL')
+      expect(file).not.toContain('connected to')
+    })
+
     it('asks for the URL and content type, completes method names with Tab, and /call walks a method\'s fields', async () => {
       const { server, url } = await startServer()
       cleanup.push(() => server.close(100))

@@ -7,6 +7,7 @@ import { type ClientFlagValues, clientSetup } from '../cli/client-flags.js'
 import { ExitCode, StmpError } from '../errors.js'
 import { type PayloadCodec, type ProtoFieldInfo, type ProtoMethodInfo, ProtoRegistry, ProtobufCodec } from '../payload/index.js'
 import { type IncomingRequest, Link, type ReconnectPolicy, type Session, connect } from '../session/index.js'
+import { parseAddress } from '../transport/index.js'
 import { chalkFor } from './colors.js'
 import { renderPayload } from './payload-output.js'
 import { statusText, traceSession } from './trace.js'
@@ -16,6 +17,10 @@ import { statusText, traceSession } from './trace.js'
  * pings and replies typed as commands, and whatever the server sends shown the moment it
  * arrives without breaking the line being typed (clear the line, print, redraw the prompt and
  * the typed text). docs/connect.md lists the commands.
+ *
+ * Two streams: results (responses, pushes and requests from the server, pings) go to stdout;
+ * the prompt, its escape codes and notes for the person go to the terminal, which is stdout
+ * when it is one, else stderr (`stmpcat connect URL > out.txt` keeps the prompt out of the file).
  */
 
 export interface ReplSettings {
@@ -24,7 +29,15 @@ export interface ReplSettings {
   autoReply?: number
   verbose: boolean
   input?: NodeJS.ReadStream
+  /** The terminal: prompt, line editing, notes (default: stdout when a TTY, else stderr). */
   output?: NodeJS.WriteStream
+  /** Where results go (default stdout). */
+  results?: NodeJS.WritableStream
+}
+
+/** The stream for the prompt and notes: stdout when it is a terminal, else stderr. */
+export function terminalStream(): NodeJS.WriteStream {
+  return process.stdout.isTTY ? process.stdout : process.stderr
 }
 
 export const HISTORY_SIZE = 1000
@@ -61,7 +74,12 @@ export class Repl {
   private rl?: readline.Interface
   private readonly input: NodeJS.ReadStream
   private readonly output: NodeJS.WriteStream
+  private readonly results: NodeJS.WritableStream
+  /** Results are printed on the terminal too (stdout is the terminal). */
+  private readonly shared: boolean
   private readonly chalk: ChalkInstance
+  /** Colours for results: none when they go to a file or a pipe. */
+  private readonly resultChalk: ChalkInstance
   private readonly codec: PayloadCodec
   private readonly timeout: number
   private readonly registry?: ProtoRegistry
@@ -81,8 +99,11 @@ export class Repl {
 
   constructor(private readonly url: string, private readonly settings: ReplSettings) {
     this.input = settings.input ?? process.stdin
-    this.output = settings.output ?? process.stdout
+    this.output = settings.output ?? terminalStream()
+    this.results = settings.results ?? process.stdout
+    this.shared = this.results === this.output
     this.chalk = chalkFor(this.output)
+    this.resultChalk = this.shared ? this.chalk : chalkFor(this.results as NodeJS.WriteStream)
     const setup = clientSetup(settings.flags)
     this.codec = setup.codec
     this.timeout = setup.timeout
@@ -109,7 +130,9 @@ export class Repl {
       },
       onRetry: ({ attempt, delay, error }) => this.print(this.chalk.yellow(`${error.message}; reconnecting in ${delay} ms (attempt ${attempt})`)),
       onFail: (error) => {
-        this.print(this.chalk.red(error.message))
+        // The prompt goes first: it must not be redrawn after the last line.
+        this.closePrompt()
+        if (this.lastDropCode !== 1000) this.print(this.chalk.red(`${error.code}: ${error.message}`))
         // The server ending the session normally (1000) is a normal end; anything else is not.
         this.end(this.lastDropCode === 1000 ? ExitCode.OK : error.exitCode)
       },
@@ -144,10 +167,17 @@ export class Repl {
     this.rl.prompt(true)
   }
 
+  /** A result: on stdout; above the prompt when stdout is the terminal. */
+  private result(text: string): void {
+    if (this.shared) return this.print(text)
+    this.results.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
   private payload(bytes: Buffer, action: string, role: 'request' | 'response' | 'push', status?: number): string {
-    const rendered = renderPayload(this.codec, bytes, { action, role, status }, { tty: true, chalk: this.chalk })
+    const chalk = this.resultChalk
+    const rendered = renderPayload(this.codec, bytes, { action, role, status }, { tty: true, chalk })
     const text = typeof rendered.data === 'string' ? rendered.data : rendered.data.toString('utf8')
-    return rendered.warning ? `${text}${this.chalk.yellow(rendered.warning)}\n` : text
+    return rendered.warning ? `${text}${chalk.yellow(rendered.warning)}\n` : text
   }
 
   // ---- the prompt ----
@@ -182,7 +212,10 @@ export class Repl {
     })
     rl.on('close', () => {
       if (this.rl !== rl) return
+      // Ctrl-D: the prompt is still on screen, with the cursor after it.
       this.rl = undefined
+      readline.clearLine(this.output, 0)
+      readline.cursorTo(this.output, 0)
       if (!this.ended) void this.quit(1000, '')
     })
     rl.prompt()
@@ -262,13 +295,14 @@ export class Repl {
   private send(action: string, payload: Buffer): void {
     const session = this.session()
     this.actions.add(action)
+    const chalk = this.resultChalk
     session.request(action, payload, { timeout: this.timeout }).then((res) => {
       const ok = res.status >= 200 && res.status < 300
-      const colour = ok ? this.chalk.green : res.status >= 500 ? this.chalk.red : this.chalk.yellow
+      const colour = ok ? chalk.green : res.status >= 500 ? chalk.red : chalk.yellow
       const server = res.latency === null ? '' : `, server ${res.latency} ms`
-      const head = `${colour(`← ${statusText(res.status)}`)} ${this.chalk.dim(`${action} #${res.id} ${res.elapsed.toFixed(1)} ms${server}`)}`
-      this.print(`${head}\n${this.payload(res.payload, action, 'response', res.status)}`)
-    }, (err: StmpError) => this.print(this.chalk.red(`✗ ${action}: ${err.code}: ${err.message}`)))
+      const head = `${colour(`← ${statusText(res.status)}`)} ${chalk.dim(`${action} #${res.id} ${res.elapsed.toFixed(1)} ms${server}`)}`
+      this.result(`${head}\n${this.payload(res.payload, action, 'response', res.status)}`)
+    }, (err: StmpError) => this.result(chalk.red(`✗ ${action}: ${err.code}: ${err.message}`)))
   }
 
   private push(args: string): void {
@@ -280,7 +314,7 @@ export class Repl {
 
   private async ping(): Promise<void> {
     const rtt = await this.session().ping()
-    this.print(`ping: ${rtt.toFixed(2)} ms`)
+    this.result(`ping: ${rtt.toFixed(2)} ms`)
   }
 
   private reply(args: string): void {
@@ -300,7 +334,12 @@ export class Repl {
   /** Walks through a protobuf method's request fields with prompts, then sends the request. */
   private async call(name: string | undefined): Promise<void> {
     if (this.methods.length === 0) throw new StmpError('BAD_INPUT', '/call needs --proto files with service definitions')
-    const { input, select, confirm } = await import('@inquirer/prompts')
+    const prompts = await import('@inquirer/prompts')
+    // The questions go where the prompt goes, never into a redirected stdout.
+    const context = { input: this.input, output: this.output }
+    const input = (config: Parameters<typeof prompts.input>[0]) => prompts.input(config, context)
+    const select = <T>(config: Parameters<typeof prompts.select<T>>[0]) => prompts.select<T>(config, context)
+    const confirm = (config: Parameters<typeof prompts.confirm>[0]) => prompts.confirm(config, context)
     this.suspend()
     let value: Record<string, unknown>
     let method: ProtoMethodInfo | undefined
@@ -361,13 +400,15 @@ export class Repl {
 
   private attach(session: Session): void {
     this.serverRequests.clear()
+    const chalk = this.resultChalk
     session.onPush = (push) => {
-      this.print(`${this.chalk.magenta(`⇠ push ${push.action}`)}\n${this.payload(push.payload, push.action, 'push')}`)
+      this.result(`${chalk.magenta(`⇠ push ${push.action}`)}\n${this.payload(push.payload, push.action, 'push')}`)
     }
     session.onRequest = (request) => {
       const auto = this.settings.autoReply
       const note = auto === undefined ? `answer with /reply ${request.id} STATUS [JSON]` : `auto-replied ${statusText(auto)}`
-      this.print(`${this.chalk.cyan(`⇠ request #${request.id} ${request.action}`)} ${this.chalk.dim(`(${note})`)}\n${this.payload(request.payload, request.action, 'request')}`)
+      this.result(`${chalk.cyan(`⇠ request #${request.id} ${request.action}`)} ${chalk.dim(`(${note})`)}\n${this.payload(request.payload, request.action, 'request')}`)
+      if (!this.shared) this.print(this.chalk.cyan(`⇠ request #${request.id} ${request.action} (${note})`))
       if (auto !== undefined) request.respond(auto, Buffer.alloc(0))
       else this.serverRequests.set(request.id, request)
     }
@@ -382,9 +423,20 @@ export class Repl {
       return
     }
     this.ended = true
+    this.closePrompt()
     await this.link.close(code, reason)
     this.print(this.chalk.dim(`closed ${code}${reason ? ` ${reason}` : ''}`))
     this.finish()
+  }
+
+  /** Takes the prompt off the screen for good (nothing after it redraws it). */
+  private closePrompt(): void {
+    const rl = this.rl
+    if (!rl) return
+    this.rl = undefined
+    readline.clearLine(this.output, 0)
+    readline.cursorTo(this.output, 0)
+    rl.close()
   }
 
   private end(code: ExitCode): void {
@@ -395,9 +447,7 @@ export class Repl {
   }
 
   private finish(): void {
-    const rl = this.rl
-    this.rl = undefined
-    rl?.close()
+    this.closePrompt()
     this.trimHistory()
     this.resolveEnd?.(this.exitCode)
   }
@@ -420,16 +470,27 @@ function parseField(field: ProtoFieldInfo, text: string): unknown {
   }
 }
 
+/** The answer to the URL question: any address the CLI takes (`:5000`, `host:port`, `tcp://`, `unix:`, ...), else why not. */
+export function validateTarget(text: string): true | string {
+  try {
+    parseAddress(text)
+    return true
+  } catch (err) {
+    return err instanceof StmpError ? err.message : String(err)
+  }
+}
+
 /** Asks for the URL and the content type with prompts (connect started on a terminal without a URL). */
-export async function askTarget(flags: ClientFlagValues): Promise<string> {
+export async function askTarget(flags: ClientFlagValues, context: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {}): Promise<string> {
   const { input, select } = await import('@inquirer/prompts')
-  const url = await input({ message: 'URL (tcp://, tls://, unix:, ws://, wss://)', default: 'tcp://127.0.0.1:7000', validate: (t) => /^(tcp|tls|ws|wss):\/\/|^unix:/.test(t.trim()) || 'a tcp://, tls://, unix:, ws:// or wss:// URL' })
+  // :5000 is where `stmpcat serve` listens by default.
+  const url = await input({ message: 'URL (:PORT, HOST:PORT, tcp://, tls://, unix:, ws://, wss://)', default: ':5000', validate: validateTarget }, context)
   const types = ['json', 'msgpack', 'text', 'raw', ...(flags.proto?.length ? ['protobuf'] : [])]
-  flags['content-type'] = await select({ message: 'Content type', choices: types.map((t) => ({ name: t, value: t })), default: flags['content-type'] })
+  flags['content-type'] = await select({ message: 'Content type', choices: types.map((t) => ({ name: t, value: t })), default: flags['content-type'] }, context)
   return url.trim()
 }
 
 export async function runRepl(url: string | undefined, settings: ReplSettings): Promise<ExitCode> {
-  const target = url ?? await askTarget(settings.flags)
+  const target = url ?? await askTarget(settings.flags, { input: settings.input, output: settings.output ?? terminalStream() })
   return new Repl(target, settings).run()
 }

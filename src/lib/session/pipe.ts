@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer'
+import { fstatSync } from 'node:fs'
 import { ExitCode, StmpError } from '../errors.js'
 import { type PayloadCodec, decodePayload, toJsonSafe } from '../payload/index.js'
 import { rawMember } from './json-member.js'
@@ -46,13 +48,29 @@ export interface PipeSummary {
   protocolErrors: number
   badInput: number
   exitCode: ExitCode
+  /**
+   * Why the session failed for good (connection refused, dropped without --reconnect, gave
+   * up re-dialling), when that decides the exit code; undefined after a Close 1000 from the
+   * server. The command reports it the way every command reports an error.
+   */
+  failure?: StmpError
 }
 
+/** `id` is the JSON text of the line's id (the line number when it had none); `given` only the line's own. */
 type Job =
-  | { kind: 'request'; line: number; id: string; action: string; payload: Buffer; tries: number }
-  | { kind: 'push'; line: number; id: string; action: string; payload: Buffer }
-  | { kind: 'reply'; line: number; id: string; to: number; status: number; payload: Buffer }
-  | { kind: 'bad'; line: number; id?: string; error: StmpError }
+  | { kind: 'request'; line: number; id: string; action: string; payload: Buffer; tries: number; seq: number }
+  | { kind: 'push'; line: number; given?: string; action: string; payload: Buffer }
+  | ReplyJob
+  | { kind: 'bad'; line: number; given?: string; error: StmpError }
+
+/**
+ * A reply line never waits in the queue for a concurrency slot (the request it answers may be
+ * what holds the slot). `after`: how many request lines came before it; when the request it
+ * answers has not come yet, it waits until those requests are settled.
+ */
+type QueuedJob = Exclude<Job, ReplyJob>
+
+interface ReplyJob { kind: 'reply'; line: number; given?: string; to: number; status: number; payload: Buffer; after: number }
 
 /** Times a request is sent when `--retry` re-sends it after a drop. */
 export const MAX_TRIES = 3
@@ -117,6 +135,7 @@ function toError(err: unknown): StmpError {
   return err instanceof StmpError ? err : new StmpError('INTERNAL', err instanceof Error ? err.message : String(err))
 }
 
+const NOBODY_REPLIES = 'stmpcat connect: input ended, nobody can reply'
 const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_RESET', 'CONNECT_FAILED', 'HANDSHAKE_REFUSED'])
 
 export class PipeRunner {
@@ -124,7 +143,7 @@ export class PipeRunner {
     lines: 0, requests: 0, ok: 0, status4xx: 0, status5xx: 0, timeouts: 0, connectionErrors: 0, protocolErrors: 0, badInput: 0, exitCode: ExitCode.OK,
   }
   private readonly out: LineWriter
-  private queue: Job[] = []
+  private queue: QueuedJob[] = []
   private head = 0
   private inFlight = 0
   private inputEnded = false
@@ -133,7 +152,17 @@ export class PipeRunner {
   private waitingForLink = false
   private link?: Link
   private finished = false
-  private failureHandled = false
+  /** The link failed for good: queued and later lines are reported failed, not sent. */
+  private failed = false
+  /** Request lines read so far (the next request's seq). */
+  private requestSeq = 0
+  /** Every request with a seq below this is settled (answered or reported); above it, `settledAbove`. */
+  private settledBelow = 0
+  private readonly settledAbove = new Set<number>()
+  /** Reply lines waiting for the request they answer. */
+  private heldReplies: ReplyJob[] = []
+  /** Input chunks read so far (the drain after a failure stops when none came for a loop turn). */
+  private chunks = 0
   /** The server ended the last session with Close 1000 (not a failure by itself). */
   private closedCleanly = false
   private resolveDone?: () => void
@@ -162,7 +191,8 @@ export class PipeRunner {
       },
       onDrop: (info) => {
         this.closedCleanly = info.code === 1000 && info.initiator === 'remote'
-        this.options.log(`connection lost (${info.code}${info.message ? ` ${info.message}` : ''})`)
+        const how = info.initiator === 'remote' ? 'the server closed the connection' : 'connection lost'
+        this.options.log(`${how} (${info.code}${info.message ? ` ${info.message}` : ''})`)
         if (this.options.events) this.out.line(JSON.stringify({ kind: 'disconnect', code: info.code, message: info.message }))
       },
       onFail: () => this.onLinkFailed(),
@@ -179,19 +209,20 @@ export class PipeRunner {
     this.input = input
     const done = new Promise<void>((resolve) => { this.resolveDone = resolve })
     link.ready().catch(() => this.onLinkFailed())
-    let rest = ''
-    input.setEncoding('utf8')
-    input.on('data', (chunk: string) => {
-      let text = rest.length > 0 ? rest + chunk : chunk
-      let start = 0
-      let nl = text.indexOf('\n')
-      while (nl !== -1) {
-        this.addLine(text.slice(start, nl))
-        start = nl + 1
-        nl = text.indexOf('\n', start)
+    // Bytes, not text: a line that is not valid UTF-8 is reported, not sent with U+FFFD in it.
+    let rest: Buffer[] = []
+    input.on('data', (chunk: Buffer | string) => {
+      if (this.inputEnded) return
+      this.chunks++
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk
+      const last = bytes.lastIndexOf(0x0a)
+      if (last === -1) {
+        rest.push(bytes)
+        return
       }
-      rest = start === 0 ? text : text.slice(start)
-      text = ''
+      const block = rest.length > 0 ? Buffer.concat([...rest, bytes.subarray(0, last)]) : bytes.subarray(0, last)
+      rest = last + 1 < bytes.length ? [Buffer.from(bytes.subarray(last + 1))] : []
+      this.addLines(block)
       if (this.queue.length - this.head > QUEUE_HIGH && !this.inputPaused) {
         this.inputPaused = true
         input.pause()
@@ -199,43 +230,78 @@ export class PipeRunner {
       this.pump()
     })
     input.on('end', () => {
-      if (rest.length > 0) this.addLine(rest)
-      rest = ''
-      this.inputEnded = true
-      this.pump()
+      if (this.inputEnded) return
+      if (rest.length > 0) this.addLines(Buffer.concat(rest))
+      rest = []
+      this.endInput()
     })
     // stdout closed by the reader (`| head -3`: EPIPE): stop reading and sending, close cleanly.
     this.options.output.on('error', () => {
-      this.inputEnded = true
       input.pause()
       this.queue = []
       this.head = 0
-      this.pump()
+      this.heldReplies = []
+      this.endInput()
     })
     input.on('error', (err: Error) => {
       this.options.log(`cannot read input: ${err.message}`)
-      this.inputEnded = true
-      this.pump()
+      this.endInput()
     })
     await done
     if (this.options.wait > 0 && link.state !== 'failed') await new Promise((r) => setTimeout(r, this.options.wait))
     await link.close(1000, '')
     this.summary.exitCode = this.exitCode()
+    if (link.state === 'failed' && link.error && !this.closedCleanly) this.summary.failure = link.error
     await this.out.end()
     return this.summary
   }
 
   // ---- input ----
 
+  /** Complete lines (the last one's newline already cut off). */
+  private addLines(block: Buffer): void {
+    if (isUtf8(block)) {
+      const text = block.toString('utf8')
+      let start = 0
+      let nl = text.indexOf('\n')
+      while (nl !== -1) {
+        this.addLine(text.slice(start, nl))
+        start = nl + 1
+        nl = text.indexOf('\n', start)
+      }
+      this.addLine(start === 0 ? text : text.slice(start))
+      return
+    }
+    let start = 0
+    for (;;) {
+      const nl = block.indexOf(0x0a, start)
+      const bytes = block.subarray(start, nl === -1 ? block.length : nl)
+      if (isUtf8(bytes)) this.addLine(bytes.toString('utf8'))
+      else {
+        const line = ++this.summary.lines
+        this.queue.push(bad(line, `line ${line} is not valid UTF-8`))
+      }
+      if (nl === -1) return
+      start = nl + 1
+    }
+  }
+
   private addLine(raw: string): void {
     const line = ++this.summary.lines
     const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw
     if (text.trim() === '') return
-    this.queue.push(this.parseLine(text, line))
+    const job = this.parseLine(text, line)
+    if (job.kind === 'reply') this.reply(job)
+    else this.queue.push(job)
   }
 
   private parseLine(text: string, line: number): Job {
-    if (text.charCodeAt(0) !== 0x7b /* { */ && text.trimStart().charCodeAt(0) !== 0x7b) return this.parseTerminalSyntax(text.trim(), line)
+    if (text.charCodeAt(0) !== 0x7b /* { */) {
+      const first = text.trimStart().charCodeAt(0)
+      // A JSON array or string is not a request: `[1,2]` is not the action "[1,2]".
+      if (first === 0x5b /* [ */ || first === 0x22 /* " */) return bad(line, `line ${line} is not a JSON object (a line is {"action": ...}, {"push": true, ...}, {"reply": ...} or ACTION JSON)`)
+      if (first !== 0x7b) return this.parseTerminalSyntax(text.trim(), line)
+    }
     let value: unknown
     try {
       value = JSON.parse(text)
@@ -248,7 +314,13 @@ export class PipeRunner {
     const id = given ?? `${line}`
     if (o.reply !== undefined) {
       if (!Number.isInteger(o.reply) || !Number.isInteger(o.status ?? 200)) return bad(line, `line ${line}: "reply" needs the request's id and an integer "status"`, given)
-      return { kind: 'reply', line, id, to: o.reply as number, status: (o.status ?? 200) as number, payload: this.encode(o.payload, '', 'response', line) }
+      let payload: Buffer
+      try {
+        payload = this.encode(o.payload, '', 'response', line)
+      } catch (err) {
+        return { kind: 'bad', line, given, error: toError(err) }
+      }
+      return { kind: 'reply', line, given, to: o.reply as number, status: (o.status ?? 200) as number, payload, after: this.requestSeq }
     }
     const action = o.action
     if (typeof action !== 'string' || action === '' || action.includes('\n')) {
@@ -262,10 +334,10 @@ export class PipeRunner {
       const raw = this.isJson && o.payload !== undefined && LONG_NUMBER.test(text) ? rawMember(text, 'payload') : undefined
       payload = raw !== undefined ? Buffer.from(raw, 'utf8') : this.encode(o.payload, action, o.push === true ? 'push' : 'request', line)
     } catch (err) {
-      return { kind: 'bad', line, id: given, error: toError(err) }
+      return { kind: 'bad', line, given, error: toError(err) }
     }
-    if (o.push === true) return { kind: 'push', line, id, action, payload }
-    return { kind: 'request', line, id, action, payload, tries: 0 }
+    if (o.push === true) return { kind: 'push', line, given, action, payload }
+    return { kind: 'request', line, id, action, payload, tries: 0, seq: this.requestSeq++ }
   }
 
   /** `ACTION JSON` and `/push ACTION JSON`, as typed at the prompt. */
@@ -288,7 +360,7 @@ export class PipeRunner {
     } catch (err) {
       return { kind: 'bad', line, error: withLine(toError(err), line) }
     }
-    return push ? { kind: 'push', line, id: String(line), action, payload } : { kind: 'request', line, id: String(line), action, payload, tries: 0 }
+    return push ? { kind: 'push', line, action, payload } : { kind: 'request', line, id: String(line), action, payload, tries: 0, seq: this.requestSeq++ }
   }
 
   private encode(value: unknown, action: string, role: 'request' | 'push' | 'response', line: number): Buffer {
@@ -305,15 +377,17 @@ export class PipeRunner {
 
   private pump(): void {
     if (this.finished) return
+    if (this.failed) this.failQueued()
     const max = this.options.concurrency
-    while (this.head < this.queue.length && this.inFlight < max && !this.out.blocked) {
+    while (this.head < this.queue.length && !this.out.blocked) {
+      const job = this.queue[this.head]
+      if (job.kind === 'request' && this.inFlight >= max) break
       const session = this.link?.current
       if (!session || session.state !== 'open' || this.link?.state !== 'open') {
         this.waitForLink()
         break
       }
-      const job = this.queue[this.head]
-      this.queue[this.head++] = undefined as unknown as Job
+      this.queue[this.head++] = undefined as unknown as QueuedJob
       this.dispatch(job, session)
     }
     if (this.head > 4096 && this.head * 2 > this.queue.length) {
@@ -326,17 +400,20 @@ export class PipeRunner {
     }
     if (this.inputEnded && this.head >= this.queue.length && this.inFlight === 0) {
       this.finished = true
-      // No reply line can come any more.
-      for (const request of this.serverRequests.values()) request.respond(503, Buffer.from('stmpcat connect: input ended, nobody can reply'))
-      this.serverRequests.clear()
+      this.expireReplies(true)
       this.resolveDone?.()
     }
   }
 
+  /**
+   * Pumps again once there is an open session. A session that is closing (the server's Close
+   * came first) is not one: openSession() waits for the link to re-dial or fail, never
+   * resolving with it (resolving with it spun pump() and this in a loop of microtasks).
+   */
   private waitForLink(): void {
     if (this.waitingForLink || !this.link) return
     this.waitingForLink = true
-    this.link.ready().then(() => {
+    this.link.openSession().then(() => {
       this.waitingForLink = false
       this.pump()
     }, () => {
@@ -345,27 +422,15 @@ export class PipeRunner {
     })
   }
 
-  private dispatch(job: Job, session: Session): void {
+  private dispatch(job: QueuedJob, session: Session): void {
     switch (job.kind) {
       case 'bad':
         this.summary.badInput++
-        this.out.line(errorJson(job.error, job.id === undefined ? undefined : { id: JSON.parse(job.id) as unknown }, job.line))
+        this.out.line(errorJson(job.error, given(job), job.line))
         return
       case 'push':
         session.push(job.action, job.payload)
         return
-      case 'reply': {
-        const request = this.serverRequests.get(job.to)
-        if (!request) {
-          this.summary.badInput++
-          const error = new StmpError('BAD_INPUT', `line ${job.line}: no request ${job.to} from the server is waiting for a reply`)
-          this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown }, job.line))
-          return
-        }
-        this.serverRequests.delete(job.to)
-        request.respond(job.status, job.payload)
-        return
-      }
       case 'request':
         break
     }
@@ -377,6 +442,68 @@ export class PipeRunner {
       (err: unknown) => this.onRequestError(job, toError(err)),
     )
   }
+
+  // ---- replies to requests from the server ----
+
+  /** A reply line: answers its request at once, or waits for it (see ReplyJob). */
+  private reply(job: ReplyJob): void {
+    const request = this.serverRequests.get(job.to)
+    if (request) {
+      this.serverRequests.delete(job.to)
+      request.respond(job.status, job.payload)
+      return
+    }
+    if (this.failed) return this.failJob(job)
+    if (job.after > this.settledBelow) {
+      this.heldReplies.push(job)
+      return
+    }
+    // Nothing sent before it can still bring the request: an error line, in input order.
+    this.queue.push({ kind: 'bad', line: job.line, given: job.given, error: noSuchRequest(job) })
+  }
+
+  /** A held reply for `request`, taken out of the waiting list. */
+  private takeHeldReply(id: number): ReplyJob | undefined {
+    const i = this.heldReplies.findIndex((r) => r.to === id)
+    return i === -1 ? undefined : this.heldReplies.splice(i, 1)[0]
+  }
+
+  /** Reports the held replies whose earlier requests are all settled (`all`: every one). */
+  private expireReplies(all = false): void {
+    if (this.heldReplies.length === 0) return
+    const keep: ReplyJob[] = []
+    for (const job of this.heldReplies) {
+      if (all || job.after <= this.settledBelow) this.noSuchRequest(job)
+      else keep.push(job)
+    }
+    this.heldReplies = keep
+  }
+
+  private noSuchRequest(job: ReplyJob): void {
+    this.summary.badInput++
+    this.out.line(errorJson(noSuchRequest(job), given(job), job.line))
+  }
+
+  /** Request `seq` has its outcome (a response, or a reported error). */
+  private settle(seq: number): void {
+    if (seq === this.settledBelow) {
+      this.settledBelow++
+      while (this.settledAbove.size > 0 && this.settledAbove.delete(this.settledBelow)) this.settledBelow++
+    } else {
+      this.settledAbove.add(seq)
+    }
+    if (this.heldReplies.length > 0) this.expireReplies()
+  }
+
+  /** The last line is read: no reply line can come, so requests from the server get 503 now. */
+  private endInput(): void {
+    this.inputEnded = true
+    for (const request of this.serverRequests.values()) request.respond(503, Buffer.from(NOBODY_REPLIES))
+    this.serverRequests.clear()
+    this.pump()
+  }
+
+  // ---- outcomes ----
 
   private onResponse(job: Job & { kind: 'request' }, res: ResponseInfo): void {
     this.inFlight--
@@ -403,6 +530,7 @@ export class PipeRunner {
       if (this.actionJson.size < 10_000) this.actionJson.set(job.action, action)
     }
     this.out.line(`{"id":${job.id},"action":${action},"status":${status},"latency":${latency}${server},"payload":${payload}${extra}}`)
+    this.settle(job.seq)
     this.pump()
   }
 
@@ -418,6 +546,7 @@ export class PipeRunner {
     }
     this.countError(error)
     this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown, action: job.action }))
+    this.settle(job.seq)
     this.pump()
   }
 
@@ -427,27 +556,65 @@ export class PipeRunner {
     else this.summary.protocolErrors++
   }
 
-  /** The link gave up (or never came up): everything still queued is reported failed. */
+  /**
+   * The link gave up (or never came up): every line read so far is reported failed, and so is
+   * every line that had reached the input by then (see drainInput); later ones are not read.
+   */
   private onLinkFailed(): void {
-    if (this.finished || this.failureHandled || !this.link || this.link.state !== 'failed') return
-    this.failureHandled = true
-    const error = this.link.error ?? new StmpError('CONNECTION_CLOSED', 'the connection is closed')
-    this.options.log(error.message)
+    if (this.finished || this.failed || !this.link || this.link.state !== 'failed') return
+    this.failed = true
+    for (const job of this.heldReplies.splice(0)) this.failJob(job)
+    this.drainInput()
+    this.pump()
+  }
+
+  private failQueued(): void {
     while (this.head < this.queue.length) {
       const job = this.queue[this.head]
-      this.queue[this.head++] = undefined as unknown as Job
-      if (job.kind === 'bad') {
-        this.dispatch(job, undefined as unknown as Session)
-        continue
-      }
-      if (job.kind === 'request' && job.tries === 0) this.summary.requests++
-      this.countError(error)
-      this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown, ...(job.kind === 'reply' ? {} : { action: job.action }) }))
+      this.queue[this.head++] = undefined as unknown as QueuedJob
+      this.failJob(job)
     }
-    // Lines not read yet are not read: the session is gone.
-    this.inputEnded = true
-    this.input?.pause()
-    this.pump()
+  }
+
+  /** One line that cannot be sent: the session failed for good. */
+  private failJob(job: Job): void {
+    if (job.kind === 'bad') {
+      this.summary.badInput++
+      this.out.line(errorJson(job.error, given(job), job.line))
+      return
+    }
+    const error = this.link?.error ?? new StmpError('CONNECTION_CLOSED', 'the connection is closed')
+    this.countError(error)
+    if (job.kind === 'request') {
+      if (job.tries === 0) this.summary.requests++
+      this.out.line(errorJson(error, { id: JSON.parse(job.id) as unknown, action: job.action }))
+      this.settle(job.seq)
+    } else if (job.kind === 'push') {
+      this.out.line(errorJson(error, { ...given(job), action: job.action }, job.line))
+    } else {
+      this.out.line(errorJson(error, given(job), job.line))
+    }
+  }
+
+  /**
+   * After a failure: what has reached the input already is still read (and reported), so
+   * `echo LINE | stmpcat connect URL` reports LINE even when the refusal came before stdin's
+   * first read. A regular file is read to its end; a pipe or terminal until a turn of the event
+   * loop brings no more data (a `tail -f` is not waited for).
+   */
+  private drainInput(): void {
+    const input = this.input
+    if (this.inputEnded || !input) return
+    this.inputPaused = false
+    input.resume()
+    if (isRegularFile(input)) return
+    const check = (seen: number) => setImmediate(() => setImmediate(() => {
+      if (this.inputEnded) return
+      if (this.chunks !== seen) return check(this.chunks)
+      input.pause()
+      this.endInput()
+    }))
+    check(this.chunks)
   }
 
   // ---- from the server ----
@@ -458,10 +625,12 @@ export class PipeRunner {
       this.out.line(`{"kind":"push","action":${JSON.stringify(push.action)},"payload":${this.safePayloadJson(push.payload, push.action, 'push')}}`)
     }
     session.onRequest = (request) => {
-      const auto = this.options.autoReply
-      this.out.line(`{"kind":"request","id":${request.id},"action":${JSON.stringify(request.action)},"payload":${this.safePayloadJson(request.payload, request.action, 'request')}${auto === undefined ? '' : `,"replied":${auto}`}}`)
-      if (auto !== undefined) request.respond(auto, Buffer.alloc(0))
-      else if (this.finished) request.respond(503, Buffer.from('stmpcat connect: input ended, nobody can reply'))
+      const held = this.options.autoReply === undefined ? this.takeHeldReply(request.id) : undefined
+      const status = this.options.autoReply ?? held?.status ?? (this.inputEnded ? 503 : undefined)
+      this.out.line(`{"kind":"request","id":${request.id},"action":${JSON.stringify(request.action)},"payload":${this.safePayloadJson(request.payload, request.action, 'request')}${status === undefined ? '' : `,"replied":${status}`}}`)
+      if (held) request.respond(held.status, held.payload)
+      else if (this.options.autoReply !== undefined) request.respond(this.options.autoReply, Buffer.alloc(0))
+      else if (this.inputEnded) request.respond(503, Buffer.from(NOBODY_REPLIES))
       else this.serverRequests.set(request.id, request)
     }
   }
@@ -514,8 +683,27 @@ export class PipeRunner {
   }
 }
 
-function bad(line: number, message: string, id?: string): Job {
-  return { kind: 'bad', line, id, error: new StmpError('BAD_INPUT', message) }
+function bad(line: number, message: string, given?: string): QueuedJob {
+  return { kind: 'bad', line, given, error: new StmpError('BAD_INPUT', message) }
+}
+
+/** `{ id }` when the line gave one (an error line never gets an id its line did not have). */
+function given(job: { given?: string }): { id?: unknown } | undefined {
+  return job.given === undefined ? undefined : { id: JSON.parse(job.given) as unknown }
+}
+
+function noSuchRequest(job: ReplyJob): StmpError {
+  return new StmpError('BAD_INPUT', `line ${job.line}: no request ${job.to} from the server is waiting for a reply`)
+}
+
+function isRegularFile(input: NodeJS.ReadableStream): boolean {
+  const fd = (input as { fd?: unknown }).fd
+  if (typeof fd !== 'number') return false
+  try {
+    return fstatSync(fd).isFile()
+  } catch {
+    return false
+  }
 }
 
 function withLine(error: StmpError, line: number): StmpError {

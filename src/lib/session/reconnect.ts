@@ -93,6 +93,28 @@ export class Link {
     return this.readyPromise
   }
 
+  /**
+   * An open session to send on: the current one when it is open; when it is closing (the peer's
+   * Close came, the transport has not ended yet) the next one, after its close was handled
+   * (ready() still holds the closing session until then). Rejects once the link failed or was
+   * closed. Never resolves with a session that is not open.
+   */
+  async openSession(): Promise<Session> {
+    let last: Session | undefined
+    for (;;) {
+      const session = await this.readyPromise
+      if (session.state === 'open') return session
+      // The same closing session twice means its close was already handled and ready() was
+      // not reset: nothing more will come (guards against spinning on a resolved promise).
+      if (session === last) throw this.error ?? new StmpError('CONNECTION_CLOSED', `the connection is ${session.state}`)
+      last = session
+      await session.closed
+      // onClosed (registered on `closed` when the session opened, so before this) has run:
+      // readyPromise is reset (re-dial) or rejected (failed, closed).
+      await Promise.resolve()
+    }
+  }
+
   /** Settles once the link is closed by us or failed for good. */
   finished(): Promise<void> {
     return this.done

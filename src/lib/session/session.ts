@@ -415,6 +415,9 @@ export class Session {
 
   private onIncomingRequest(id: number, action: string, payload: Buffer): void {
     this.stats.requestsIn++
+    // After our Close we send nothing more (docs/protocol.md §8): a request that crossed it is
+    // not run; the peer's pending request fails when the transport ends.
+    if (this.closeSent) return
     const format = this.lastFormat
     const receivedAt = this.now()
     if (!this.onRequest) {
@@ -616,7 +619,7 @@ export class Session {
   }
 
   private sendResponse(id: number, status: number, payload: Buffer, format: Format, receivedAt: number): void {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' || this.closeSent) return
     this.stats.responsesOut++
     const latency = this.frameOptions.serverLatency ? Math.min(Math.round(performance.now() - receivedAt), 0xffff) : null
     this.sendMessage({ kind: 'response', id, status, latency, payload, follow: false, fin: false }, format)
