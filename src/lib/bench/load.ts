@@ -14,7 +14,8 @@ import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
  *
  * Request bytes are built once per connection; a send patches the 2-byte MESSAGE ID in place
  * (wire notes §5). A response costs one ring lookup by id, one `performance.now()`, one
- * `recordValue` and two counters; no closures, no JSON, no Map. Requests are timed from their
+ * comparison with `--timeout` (a later answer is a timeout), one `recordValue` and two counters;
+ * no closures, no JSON, no Map. Requests are timed from their
  * send time, or with `--rate` from their intended send time on the fixed schedule, so a stalled
  * server shows in the percentiles without phantom samples (one recorded latency per response).
  */
