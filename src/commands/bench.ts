@@ -1,14 +1,15 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
-import { BENCH_DEFAULTS, bench, renderReport, stderrChalk, type BenchResult } from '../lib/bench/index.js'
+import { BENCH_DEFAULTS, bench, renderReport, stderrChalk, withSigint, type BenchResult } from '../lib/bench/index.js'
 
 export default class Bench extends StmpCommand {
   static override summary = 'Load-test an STMP server (or the embedded echo server) and report latency percentiles, rates and errors'
   static override description = `With no URL, an embedded echo server (StmpServer in a worker thread) is started and benchmarked.
 Latency is recorded in microseconds (HdrHistogram, 1 us to 60 s); with --rate it is measured from each request's intended send time.
 -d is --duration; the payload is --data (text, @file or @- for stdin) or --payload-size. Report on stderr; --json prints one object on stdout (docs/bench.md).
-Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target cannot be reached.`
+Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target cannot be reached or the connections are lost during the run;
+exit 130 after Ctrl-C (SIGINT), which stops the load and still prints the report; exit 2 for a bad flag value (BAD_FLAG) or an --out path that cannot be written.`
 
   static override examples = [
     '<%= config.bin %> bench -d 2',
@@ -23,17 +24,19 @@ Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target ca
 
   static override flags = {
     ...clientFlags,
-    connections: Flags.integer({ char: 'c', description: 'connections', default: BENCH_DEFAULTS.connections }),
-    pipelining: Flags.integer({ char: 'p', description: 'requests in flight per connection', default: BENCH_DEFAULTS.pipelining }),
+    // Numbers are parsed in lib/bench/options.ts, so a bad value is BAD_FLAG like every other bench flag.
+    connections: Flags.string({ char: 'c', description: 'connections', default: String(BENCH_DEFAULTS.connections) }),
+    pipelining: Flags.string({ char: 'p', description: 'requests in flight per connection', default: String(BENCH_DEFAULTS.pipelining) }),
     duration: Flags.string({ char: 'd', description: 'measured duration (e.g. 10s, 2m) [default: 10s unless --amount]' }),
-    amount: Flags.integer({ char: 'n', description: 'measured requests to send (stops at whichever of -d/-n comes first)' }),
-    rate: Flags.integer({ char: 'R', description: 'total requests per second on a fixed schedule (open model)' }),
+    amount: Flags.string({ char: 'n', description: 'measured requests to send (stops at whichever of -d/-n comes first)' }),
+    rate: Flags.string({ char: 'R', description: 'total requests per second on a fixed schedule (open model)' }),
     warmup: Flags.string({ description: 'load before measuring, not counted (e.g. 2s)' }),
     action: Flags.string({ description: 'ACTION of each request', default: BENCH_DEFAULTS.action }),
     data: Flags.string({ description: 'request payload: text, @file, or @- for stdin' }),
     'payload-size': Flags.string({ description: 'request payload of this many bytes (e.g. 1k), valid in the content type' }),
     push: Flags.boolean({ description: 'send Push frames as fast as the socket takes them (push throughput)', default: false }),
-    workers: Flags.integer({ char: 'w', description: 'worker threads sharing the connections (histograms merged)', default: BENCH_DEFAULTS.workers }),
+    workers: Flags.string({ char: 'w', description: 'worker threads sharing the connections (histograms merged)', default: String(BENCH_DEFAULTS.workers) }),
+    format: Flags.string({ summary: 'WebSocket message format: binary or text.', default: 'binary' }),
     out: Flags.string({ description: 'also write the JSON result to this file' }),
     compare: Flags.string({ description: 'a previous --json/--out result: print each figure beside it with the change' }),
     histogram: Flags.boolean({ description: 'add a bar chart of the latency distribution', default: false }),
@@ -44,24 +47,16 @@ Exit 8 when an SLO gate fails or no request succeeded; exit 3 when the target ca
 
   async run(): Promise<BenchResult> {
     const { args, flags } = await this.parse(Bench)
-    const number = (name: string, v: string | undefined) => {
-      if (v === undefined) return undefined
-      const n = Number(v)
-      if (v.trim() === '' || !Number.isFinite(n)) this.error(`--${name}: "${v}" is not a number`)
-      return n
-    }
-    const { result, failure } = await bench(args.url, {
-      ...flags,
-      'max-p99': number('max-p99', flags['max-p99']),
-      'max-error-rate': number('max-error-rate', flags['max-error-rate']),
-      'min-rps': number('min-rps', flags['min-rps']),
-    }, { version: this.config.version, out: flags.out, compare: flags.compare })
+    // Ctrl-C stops the load; the partial report is printed below and the exit code is 130.
+    const { result, failures, warnings } = await withSigint(
+      (signal) => bench(args.url, flags, { version: this.config.version, out: flags.out, compare: flags.compare, signal }),
+      () => process.stderr.write('\nstmpcat: interrupted: stopping the load, then printing what was measured\n'),
+    )
     if (!this.jsonEnabled()) process.stderr.write(renderReport(result, stderrChalk(), { histogram: flags.histogram }))
-    if (failure !== null) {
-      // The result is still printed (stdout with --json); the failure sets exit code 8.
-      process.stderr.write(`stmpcat: ${failure.code}: ${failure.message}\n`)
-      process.exitCode = failure.exitCode
-    }
+    for (const w of warnings) process.stderr.write(`stmpcat: warning: ${w}\n`)
+    // The result is still printed (stdout with --json); the first failure sets the exit code.
+    for (const f of failures) process.stderr.write(`stmpcat: ${f.code}: ${f.message}\n`)
+    if (failures.length > 0) process.exitCode = failures[0].exitCode
     return result
   }
 }

@@ -26,6 +26,8 @@ export const ExitCode = {
   STATUS_5XX: 7,
   /** `bench`: an SLO gate failed, or no request succeeded. */
   SLO: 8,
+  /** `bench` stopped by SIGINT (Ctrl-C): the partial report was printed (128 + 2, as a shell reports it). */
+  INTERRUPTED: 130,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -45,7 +47,7 @@ export interface StmpErrorOptions {
 const USAGE_CODES = new Set([
   'USAGE', 'BAD_URL', 'BAD_FLAG', 'BAD_INPUT', 'BAD_FILE', 'BAD_PAYLOAD', 'BAD_PROTO', 'BAD_ROUTES', 'BAD_HANDLER', 'BAD_CAPTURE', 'OUTPUT_FAILED',
 ])
-const CONNECT_CODES = new Set(['CONNECT_FAILED', 'HANDSHAKE_REFUSED', 'CONNECTION_CLOSED', 'CONNECTION_RESET'])
+const CONNECT_CODES = new Set(['CONNECT_FAILED', 'HANDSHAKE_REFUSED', 'CONNECTION_CLOSED', 'CONNECTION_RESET', 'CONNECTIONS_LOST'])
 const TIMEOUT_CODES = new Set(['TIMEOUT', 'HANDSHAKE_TIMEOUT', 'PING_TIMEOUT'])
 
 export function exitCodeFor(code: string, status?: number): ExitCode {
@@ -57,6 +59,7 @@ export function exitCodeFor(code: string, status?: number): ExitCode {
     return ExitCode.STATUS_4XX
   }
   if (code === 'SLO_FAILED' || code === 'NO_SUCCESS') return ExitCode.SLO
+  if (code === 'INTERRUPTED') return ExitCode.INTERRUPTED
   if (code === 'INTERNAL') return ExitCode.INTERNAL
   // Everything else is a wire/protocol code (BAD_LENGTH, TRUNCATED, ... see codec/errors.ts).
   return ExitCode.PROTOCOL

@@ -86,6 +86,40 @@ describe('bench load runner', () => {
     expect(run.kinds.timeout).toBeGreaterThan(0)
   })
 
+  it('a response after --timeout is a timeout, counted late, never a success (swept first, or answered before the sweep)', async () => {
+    // Answers at 150 ms against a 100 ms timeout: the sweep (every 10 ms) times each request out, then its answer comes.
+    const { url } = await server((request) => new Promise((r) => setTimeout(() => r({ status: 200, payload: request.payload }), 150)))
+    const run = await runBench(settings(url, { timeoutMs: 100, durationMs: 600, pipelining: 2 }))
+    expect(run.totals.responses).toBe(0)
+    expect(run.histogram.totalCount).toBe(0)
+    expect(run.kinds.timeout).toBe(run.totals.sent)
+    expect(run.totals.late).toBeGreaterThan(0)
+    expect(run.totals.late).toBeLessThanOrEqual(run.kinds.timeout)
+    // Open model with a backlog: requests go out after their due time + timeout and are answered at once.
+    const { url: fast } = await server()
+    const open = await runBench(settings(fast, { connections: 1, rate: 50_000, durationMs: 1000, timeoutMs: 100 }))
+    const r = buildResult(open, 'test')
+    expect(r.totals.late).toBeGreaterThan(0)
+    expect(r.latency.max).toBeLessThanOrEqual(100.1)
+    expect(r.totals.due).toBe(50_000)
+    expect(r.totals.unsent).toBe(50_000 - r.totals.sent)
+    expect(r.totals.sent).toBe(r.totals.responses + r.totals.errors)
+    expect(r.errors.rate).toBeCloseTo((50_000 - r.totals.ok) / 50_000, 5)
+  })
+
+  it('interrupt(): sending stops, what is in flight past the grace time is cancelled, the run resolves', async () => {
+    const { url } = await server(() => new Promise(() => undefined))
+    const controller = new AbortController()
+    const running = runBench(settings(url, { durationMs: 60_000, pipelining: 3 }), { onStart: () => setTimeout(() => controller.abort(), 100) }, controller.signal)
+    const run = await running
+    expect(run.interrupted).toBe(true)
+    expect(run.totals.sent).toBe(6)
+    expect(run.kinds.cancelled).toBe(6)
+    const before = new AbortController()
+    before.abort()
+    expect(((await runBench(settings(url), {}, before.signal).catch((e: unknown) => e)) as StmpError).code).toBe('INTERRUPTED')
+  })
+
   it('in-flight requests on a connection the server drops count as reset', async () => {
     let n = 0
     const { url } = await server((request, session) => {
@@ -150,6 +184,10 @@ describe('bench load runner', () => {
     expect(run.totals.sent).toBeLessThan(1e9)
     expect(run.totals.sent).toBe(run.totals.responses + run.kinds.reset + run.kinds.timeout + run.kinds.protocol)
     expect(run.kinds.refused).toBeGreaterThanOrEqual(2 * MAX_RECONNECT_FAILURES)
+    // Said, not hidden: the run ended early with both connections lost.
+    expect(run.endedEarly).toBe(true)
+    expect(run.totals.connectionsLost).toBe(2)
+    expect(buildResult(run, 'test').end).toEqual({ reason: 'connections-lost', early: true, connectionsLost: 2 })
   })
 
   it('tls with --ca (and -k), and --server-latency (7-byte response heads)', async () => {

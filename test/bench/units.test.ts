@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { compareResults, loadPrevious } from '../../src/lib/bench/compare.js'
+import { compareBlock, compareResults, loadPrevious } from '../../src/lib/bench/compare.js'
 import { evaluateGates } from '../../src/lib/bench/gates.js'
 import { clampMicros, decodeHistogram, encodeHistogram, latencyBins, latencyHistogram, summarizeLatency } from '../../src/lib/bench/histogram.js'
 import { resolveSettings, sizedPayload, type BenchFlags } from '../../src/lib/bench/options.js'
@@ -145,6 +145,30 @@ describe('bench gates and compare', () => {
     expect(await code(loadPrevious(join(dir, 'x.json')))).toBe('BAD_FILE')
     writeFileSync(join(dir, 'y.json'), 'not json')
     expect(await code(loadPrevious(join(dir, 'y.json')))).toBe('BAD_FILE')
+  })
+
+  it('--compare: runs with another load model, -c, -p or payload are not comparable; the differing settings are named', () => {
+    const withSettings = (settings: Record<string, unknown>) => ({ ...result(), settings: { mode: 'request', rate: null, connections: 10, pipelining: 1, action: 'a', contentType: 'application/json', format: 'binary', payloadBytes: 0, workers: 1, durationMs: 1000, ...settings } }) as unknown as BenchResult
+    const same = compareBlock('x.json', withSettings({ workers: 2, durationMs: 5000 }), withSettings({}))
+    expect(same.comparable).toBe(true)
+    expect(same.rows.find((r) => r.figure === 'latency.p50')?.changePercent).toBe(0)
+    const other = compareBlock('x.json', withSettings({}), withSettings({ rate: 100_000, connections: 1, pipelining: 4, payloadBytes: 64 }))
+    expect(other.comparable).toBe(false)
+    expect(other.differences).toEqual([
+      { setting: 'rate', before: 'closed model', now: 100_000 },
+      { setting: 'connections', before: 10, now: 1 },
+      { setting: 'pipelining', before: 1, now: 4 },
+      { setting: 'payloadBytes', before: 0, now: 64 },
+    ])
+    expect(other.rows.every((r) => r.changePercent === null)).toBe(true)
+  })
+
+  it('bench numbers given as text (from the command line): a bad one is BAD_FLAG', async () => {
+    const s = (await resolveSettings(undefined, flags({ connections: '4', pipelining: '2', rate: '100', 'max-p99': '2.5' })))
+    expect([s.settings.connections, s.settings.pipelining, s.settings.rate, s.gates.maxP99Ms]).toEqual([4, 2, 100, 2.5])
+    for (const over of [{ connections: 'abc' }, { pipelining: '1.5' }, { amount: '1e3' }, { rate: '' }, { workers: 'two' }, { 'max-p99': 'abc' }, { 'min-rps': 'x' }, { 'max-error-rate': ' ' }]) {
+      expect(await code(resolveSettings(undefined, flags(over))), JSON.stringify(over)).toBe('BAD_FLAG')
+    }
   })
 
   it('colour follows NO_COLOR, FORCE_COLOR and the TTY', () => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { StmpError } from '../errors.js'
-import type { BenchResult, CompareRow } from './result.js'
+import type { BenchResult, CompareRow, SettingDifference } from './result.js'
 
 /** The figures `--compare` sets beside the previous run, by JSON path. */
 export const COMPARED_FIGURES: readonly string[] = [
@@ -40,11 +40,49 @@ export async function loadPrevious(file: string): Promise<unknown> {
   return json
 }
 
-export function compareResults(previous: unknown, now: BenchResult): CompareRow[] {
+/**
+ * The settings that make two runs comparable: the load model and its rate, the connections,
+ * the pipelining and the request. (The target, the duration and the workers may differ: those
+ * are what a comparison is usually about.)
+ */
+export const COMPARED_SETTINGS: readonly string[] = ['mode', 'rate', 'connections', 'pipelining', 'action', 'contentType', 'format', 'payloadBytes']
+
+function describe(setting: string, value: unknown): unknown {
+  return setting === 'rate' && value === null ? 'closed model' : value
+}
+
+/** The settings of `COMPARED_SETTINGS` that differ (a setting the previous file lacks is not compared). */
+export function settingDifferences(previous: unknown, now: BenchResult): SettingDifference[] {
+  const before = (previous as { settings?: Record<string, unknown> } | null)?.settings
+  if (before === null || typeof before !== 'object') return []
+  const out: SettingDifference[] = []
+  for (const setting of COMPARED_SETTINGS) {
+    if (!(setting in before)) continue
+    const a = before[setting]
+    const b = (now.settings as unknown as Record<string, unknown>)[setting]
+    if (a !== b) out.push({ setting, before: describe(setting, a), now: describe(setting, b) })
+  }
+  return out
+}
+
+/** Each figure beside the previous run; `changePercent` is null when the runs are not comparable. */
+export function compareResults(previous: unknown, now: BenchResult, comparable = true): CompareRow[] {
   return COMPARED_FIGURES.map((figure) => {
     const before = at(previous, figure)
     const value = at(now, figure) ?? 0
-    const changePercent = before === null || before === 0 ? null : Math.round(((value - before) / before) * 1000) / 10
+    const changePercent = !comparable || before === null || before === 0 ? null : Math.round(((value - before) / before) * 1000) / 10
     return { figure, before, now: value, changePercent }
   })
+}
+
+/** The `--compare` block of the result. */
+export function compareBlock(file: string, previous: unknown, now: BenchResult): NonNullable<BenchResult['compare']> {
+  const differences = settingDifferences(previous, now)
+  const comparable = differences.length === 0
+  return { file, comparable, differences, rows: compareResults(previous, now, comparable) }
+}
+
+/** The stderr warning for runs that are not comparable. */
+export function differencesText(differences: SettingDifference[]): string {
+  return differences.map((d) => `${d.setting} ${String(d.before)} before, ${String(d.now)} now`).join('; ')
 }

@@ -14,7 +14,8 @@ import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
  *
  * Request bytes are built once per connection; a send patches the 2-byte MESSAGE ID in place
  * (wire notes §5). A response costs one ring lookup by id, one `performance.now()`, one
- * `recordValue` and two counters; no closures, no JSON, no Map. Requests are timed from their
+ * comparison with `--timeout` (a later answer is a timeout), one `recordValue` and two counters;
+ * no closures, no JSON, no Map. Requests are timed from their
  * send time, or with `--rate` from their intended send time on the fixed schedule, so a stalled
  * server shows in the percentiles without phantom samples (one recorded latency per response).
  */
@@ -30,6 +31,8 @@ const PUSH_BATCH = 64
 const RECONNECT_DELAY_MS = 200
 /** Failed redials in a row before a connection gives up (10 x 200 ms). */
 export const MAX_RECONNECT_FAILURES = 10
+/** After SIGINT, how long requests in flight may still be answered (at most `--timeout`). */
+export const INTERRUPT_GRACE_MS = 1000
 
 export function nextPow2(n: number): number {
   let p = 1
@@ -58,7 +61,11 @@ export class LoadRunner {
   pushesReceived = 0
   /** Responses by status (index = status; 999 holds anything above). */
   readonly statusCounts = new Uint32Array(1000)
-  readonly kinds: ErrorKinds = { timeout: 0, refused: 0, reset: 0, protocol: 0 }
+  readonly kinds: ErrorKinds = { timeout: 0, refused: 0, reset: 0, protocol: 0, cancelled: 0 }
+  /** Measured responses that arrived after `--timeout` (also counted in `kinds.timeout`). */
+  late = 0
+  /** `plan.timeoutMs`, read on every response. */
+  readonly timeoutMs: number
 
   /** performance.now() when measuring starts; requests sent (or due) before it are warm-up. */
   measureStart = Number.POSITIVE_INFINITY
@@ -70,6 +77,14 @@ export class LoadRunner {
   /** Sending is over for good (duration reached, amount sent). */
   stopped = false
   elapsedMs = 0
+  /** SIGINT: sending stopped before the run was done. */
+  interrupted = false
+  /** Every connection gave up redialling before `-d` / `-n` was reached. */
+  endedEarly = false
+  /** Connections given up, or down with their last redial failed, when sending stopped. */
+  connectionsLost = 0
+  /** performance.now() when sending stopped (at most the end of `-d`); the schedule's due count ends here. */
+  private stopAt?: number
 
   /** Where to dial (WebSocket: with the connection options in the upgrade URL). */
   readonly address: Address
@@ -84,10 +99,15 @@ export class LoadRunner {
   private tickIndex = 0
   private last = { responses: 0, bytesIn: 0, bytesOut: 0, errors: 0 }
   private resolveDone?: () => void
-  private endTime = 0
+  /** performance.now() at the end of `-d` (0: no duration, or not measuring yet). */
+  endTime = 0
   private lastTickAt = 0
+  private beginTimer?: NodeJS.Timeout
+  private measureTimer?: NodeJS.Timeout
+  private graceTimer?: NodeJS.Timeout
 
   constructor(readonly plan: LoadPlan, private readonly onTick: (sample: TickSample) => void = () => undefined) {
+    this.timeoutMs = plan.timeoutMs
     const withOptions = benchAddress(plan.address, plan.contentType, plan.serverLatency)
     const websocket = !isStreamScheme(withOptions.scheme)
     // Streams carry the options in the STMP handshake; the dialled address stays as given.
@@ -159,18 +179,41 @@ export class LoadRunner {
               if (this.tickTimer !== undefined) clearTimeout(this.tickTimer)
               this.tick(boundary)
             }
-            this.stopSending()
+            this.endOfDuration()
           }, Math.max(0, this.endTime - performance.now()))
         }
         this.armTick()
       }
-      setTimeout(begin, Math.max(0, t0 - performance.now()))
-      if (plan.warmupMs > 0) setTimeout(measure, Math.max(0, this.measureStart - performance.now()))
+      this.beginTimer = setTimeout(begin, Math.max(0, t0 - performance.now()))
+      if (plan.warmupMs > 0) this.measureTimer = setTimeout(measure, Math.max(0, this.measureStart - performance.now()))
     })
+  }
+
+  /**
+   * The end of `-d`. A timer can fire a millisecond or so early: then send on until the end, so
+   * the requests due in that last millisecond go out instead of counting as unsent.
+   */
+  private endOfDuration(): void {
+    if (this.stopped) return
+    const left = this.endTime - performance.now()
+    if (left > 0.05) {
+      if (this.stopTimer !== undefined) clearTimeout(this.stopTimer)
+      this.stopTimer = setTimeout(() => this.endOfDuration(), Math.max(1, Math.ceil(left)))
+      return
+    }
+    // The last requests due before the end go out now, not counted as unsent.
+    this.scheduler?.dispatch(performance.now())
+    this.stopSending()
   }
 
   /** No more sends; the run ends when nothing is in flight (timeouts bound the wait). */
   stopSending(): void {
+    if (this.stopAt === undefined) {
+      const now = performance.now()
+      // At the end of -d (a timer may fire a little early): the schedule ends there.
+      this.stopAt = this.endTime > 0 && now >= this.endTime - 1 ? this.endTime : now
+      for (const c of this.connections) if (c.lost()) this.connectionsLost++
+    }
     this.stopped = true
     this.sending = false
     if (this.stopTimer !== undefined) clearTimeout(this.stopTimer)
@@ -180,13 +223,30 @@ export class LoadRunner {
   }
 
   maybeDone(): void {
-    if (this.sending || this.finished || this.inflight > 0 || !this.measuring || this.resolveDone === undefined) return
+    if (this.sending || this.finished || this.inflight > 0 || this.resolveDone === undefined) return
+    if (!this.measuring && !this.interrupted) return
     this.finished = true
-    this.elapsedMs = performance.now() - this.measureStart
-    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer)
+    this.elapsedMs = this.measuring ? performance.now() - this.measureStart : 0
+    for (const t of [this.tickTimer, this.beginTimer, this.measureTimer, this.graceTimer, this.stopTimer]) if (t !== undefined) clearTimeout(t)
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
     this.close()
     this.resolveDone()
+  }
+
+  /**
+   * SIGINT: stop sending now; requests in flight get INTERRUPT_GRACE_MS (at most --timeout) to
+   * be answered, then count as `cancelled`, and the run ends with what it has.
+   */
+  interrupt(): void {
+    if (this.finished || this.interrupted) return
+    this.interrupted = true
+    this.stopSending()
+    if (this.finished || this.inflight === 0) return
+    this.graceTimer = setTimeout(() => {
+      for (const c of this.connections) c.cancel()
+      this.inflight = 0
+      this.maybeDone()
+    }, Math.min(this.plan.timeoutMs, INTERRUPT_GRACE_MS))
   }
 
   /** A slot was freed (response, timeout, loss): send the next request. */
@@ -201,7 +261,10 @@ export class LoadRunner {
 
   /** Every connection gave up redialling: stop (the run ends with what it has). */
   connectionGaveUp(): void {
-    if (this.connections.every((c) => c.gaveUp)) this.stopSending()
+    if (!this.stopped && this.connections.every((c) => c.gaveUp)) {
+      this.endedEarly = true
+      this.stopSending()
+    }
   }
 
   /** Counts a measured send; stops at `--amount`. */
@@ -229,7 +292,7 @@ export class LoadRunner {
   private failedCount(): number {
     let ok = 0
     for (let s = 200; s < 300; s++) ok += this.statusCounts[s]
-    return this.kinds.timeout + this.kinds.reset + this.kinds.protocol + (this.responses - ok)
+    return this.kinds.timeout + this.kinds.reset + this.kinds.protocol + this.kinds.cancelled + (this.responses - ok)
   }
 
   private tick(boundary: number): void {
@@ -253,7 +316,7 @@ export class LoadRunner {
     this.lastTickAt = now
     this.tickIndex++
     if (this.plan.durationMs !== null && boundary >= this.endTime - 0.5) {
-      this.stopSending()
+      this.endOfDuration()
       return
     }
     if (this.sending) this.armTick()
@@ -268,6 +331,12 @@ export class LoadRunner {
       byStatus[String(s)] = n
       if (s >= 200 && s < 300) ok += n
     }
+    let due: number | null = null
+    if (this.plan.rate !== null) {
+      // Sent, plus the backlog: requests due before sending stopped that never went out.
+      due = this.sent + (this.scheduler?.backlog(this.stopAt ?? performance.now(), this.measureStart) ?? 0)
+      if (this.plan.amount !== null) due = Math.max(this.sent, Math.min(due, this.plan.amount))
+    }
     return {
       histogram: encodeHistogram(this.histogram),
       sent: this.sent,
@@ -280,6 +349,11 @@ export class LoadRunner {
       byStatus,
       kinds: { ...this.kinds },
       elapsedMs: this.elapsedMs,
+      late: this.late,
+      due,
+      connectionsLost: this.connectionsLost,
+      endedEarly: this.endedEarly,
+      interrupted: this.interrupted,
     }
   }
 }
@@ -312,6 +386,8 @@ class RateScheduler {
     const r = this.runner
     while (r.sending) {
       const due = this.t0 + this.k * this.interval
+      // Nothing after the end of -d is due in this run.
+      if (r.endTime > 0 && due >= r.endTime) return
       if (due > now + EARLY_MS) {
         // Lateness (a busy loop, a timer firing late) is part of the measured latency.
         if (this.timer === undefined) this.timer = setTimeout(this.run, Math.max(1, Math.floor(due - now)))
@@ -328,6 +404,15 @@ class RateScheduler {
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
+  }
+
+  /** Requests due before `stopAt` (and not before `measureStart`) that were never sent. */
+  backlog(stopAt: number, measureStart: number): number {
+    // Request k is due before stopAt when k < (stopAt - t0) / interval.
+    // (Less a hair: 2000 ms at 100,000/s is 200,000 requests, not 200,001 from a rounding error.)
+    const dueBy = Math.ceil((stopAt - this.t0) / this.interval - 1e-6)
+    const firstMeasured = Math.max(0, Math.ceil((measureStart - this.t0) / this.interval - 1e-6))
+    return Math.max(0, Math.min(dueBy - this.k, dueBy - firstMeasured))
   }
 
   private pickFree(): LoadConnection | undefined {
@@ -354,6 +439,8 @@ export class LoadConnection {
   private readonly sendTime: Float64Array
   /** The id of the request in each slot (a late or unknown response does not match). */
   private readonly slotId: Uint16Array
+  /** The id of the last measured request the sweep timed out in each slot (0: none), to count its response as late. */
+  private readonly lateId: Uint16Array
   private readonly mask: number
   private nextId = 1
   private transport?: Transport
@@ -378,7 +465,7 @@ export class LoadConnection {
   private openReject?: (err: unknown) => void
   /** Status of fragmented responses whose last frame has not arrived (rare path). */
   private fragmentStatus?: Map<number, number>
-  private reconnectFailures = 0
+  reconnectFailures = 0
   /** Redialling failed MAX_RECONNECT_FAILURES times in a row: this connection is out of the run. */
   gaveUp = false
 
@@ -388,6 +475,7 @@ export class LoadConnection {
     this.mask = ringSize - 1
     this.sendTime = new Float64Array(ringSize).fill(FREE)
     this.slotId = new Uint16Array(ringSize)
+    this.lateId = new Uint16Array(ringSize)
     this.websocket = runner.frameOptions.framing === 'websocket'
     this.text = runner.frameOptions.format === 'text'
     const payload = Buffer.from(plan.payload.buffer, plan.payload.byteOffset, plan.payload.byteLength)
@@ -427,6 +515,7 @@ export class LoadConnection {
     this.transport = transport
     this.failure = 'reset'
     this.nextId = 1
+    this.lateId.fill(0)
     this.decoder = this.websocket ? undefined : new StreamDecoder(this.onFrame, this.onProtocolError, { handshake: 'server', serverLatency: r.plan.serverLatency })
     transport.attach({ onData: this.onData, onDrain: this.onDrain, onClose: this.onClose })
     if (this.websocket) {
@@ -506,16 +595,29 @@ export class LoadConnection {
   private complete(id: number, status: number): void {
     const slot = id & this.mask
     const t = this.sendTime[slot]
-    if (t === FREE || this.slotId[slot] !== id) return // late (timed out) or unknown: not ours
+    const r = this.runner
+    if (t === FREE || this.slotId[slot] !== id) {
+      // Not waiting: the answer to a request the sweep timed out (late, counted once), or unknown.
+      if (this.lateId[slot] === id) {
+        this.lateId[slot] = 0
+        r.late++
+      }
+      return
+    }
     this.sendTime[slot] = FREE
     this.inflight--
-    const r = this.runner
     r.inflight--
     const now = performance.now()
     if (t >= r.measureStart) {
-      r.histogram.recordValue(clampMicros((now - t) * 1000))
-      r.responses++
-      r.statusCounts[status < 999 ? status : 999]++
+      if (now - t > r.timeoutMs) {
+        // Past --timeout: a timeout that was answered late, not a success (and not a latency).
+        r.kinds.timeout++
+        r.late++
+      } else {
+        r.histogram.recordValue(clampMicros((now - t) * 1000))
+        r.responses++
+        r.statusCounts[status < 999 ? status : 999]++
+      }
     }
     r.onFree(this, now)
   }
@@ -705,9 +807,29 @@ export class LoadConnection {
       this.sendTime[s] = FREE
       this.inflight--
       r.inflight--
-      if (t >= r.measureStart) r.kinds.timeout++
+      if (t >= r.measureStart) {
+        r.kinds.timeout++
+        this.lateId[s] = this.slotId[s]
+      }
       r.onFree(this, now)
     }
+  }
+
+  /** Down when sending stops: given up, or not open with its last redial failed. */
+  lost(): boolean {
+    return this.gaveUp || (this.state !== 'open' && this.reconnectFailures > 0)
+  }
+
+  /** SIGINT's grace time is over: what is still in flight is `cancelled`. */
+  cancel(): void {
+    const r = this.runner
+    for (let s = 0; s <= this.mask; s++) {
+      const t = this.sendTime[s]
+      if (t === FREE) continue
+      this.sendTime[s] = FREE
+      if (t >= r.measureStart) r.kinds.cancelled++
+    }
+    this.inflight = 0
   }
 
   /** Push mode: write batches of Push frames while the socket takes them (honours drain). */

@@ -27,53 +27,67 @@ export const BENCH_DEFAULTS = {
   workers: 1,
 } as const
 
-/** The flag values as oclif parsed them: the shared client flags and bench's own. */
+/**
+ * The flag values as oclif parsed them: the shared client flags and bench's own. Numbers come
+ * as text from the command line (oclif would make a bad one a USAGE error; every bad bench
+ * flag value is BAD_FLAG, checked here) or as numbers from code.
+ */
 export interface BenchFlags extends ClientFlagValues {
-  connections: number
-  pipelining: number
+  connections: number | string
+  pipelining: number | string
   duration?: string
-  amount?: number
-  rate?: number
+  amount?: number | string
+  rate?: number | string
   warmup?: string
   action: string
   data?: string
   'payload-size'?: string
   push: boolean
-  workers: number
-  'max-p99'?: number
-  'max-error-rate'?: number
-  'min-rps'?: number
+  workers: number | string
+  'max-p99'?: number | string
+  'max-error-rate'?: number | string
+  'min-rps'?: number | string
 }
 
 function bad(message: string): StmpError {
   return new StmpError('BAD_FLAG', message)
 }
 
-function intIn(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw bad(`--${name} must be an integer from ${min} to ${max} (got ${value})`)
-  return value
+function intIn(name: string, value: number | string, min: number, max: number): number {
+  const n = typeof value === 'number' ? value : /^\s*\+?\d+\s*$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isInteger(n) || n < min || n > max) throw bad(`--${name} must be an integer from ${min} to ${max} (got ${String(value)})`)
+  return n
+}
+
+function numberFlag(name: string, value: number | string | undefined): number | undefined {
+  if (value === undefined || typeof value === 'number') return value
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n)) throw bad(`--${name}: "${value}" is not a number`)
+  return n
 }
 
 export async function resolveSettings(target: string | undefined, flags: BenchFlags): Promise<{ settings: BenchSettings; gates: Gates }> {
   const connections = intIn('connections', flags.connections, 1, BENCH_LIMITS.maxConnections)
   const pipelining = intIn('pipelining', flags.pipelining, 1, BENCH_LIMITS.maxPipelining)
   const workers = intIn('workers', flags.workers, 1, Math.min(BENCH_LIMITS.maxWorkers, connections))
-  if (flags.amount !== undefined) intIn('amount', flags.amount, 1, Number.MAX_SAFE_INTEGER)
-  const durationMs = flags.duration !== undefined ? parseDuration(flags.duration, 'duration') : flags.amount !== undefined ? null : BENCH_DEFAULTS.durationMs
+  const amount = flags.amount !== undefined ? intIn('amount', flags.amount, 1, Number.MAX_SAFE_INTEGER) : undefined
+  const rate = flags.rate !== undefined ? intIn('rate', flags.rate, 1, BENCH_LIMITS.maxRate) : undefined
+  const durationMs = flags.duration !== undefined ? parseDuration(flags.duration, 'duration') : amount !== undefined ? null : BENCH_DEFAULTS.durationMs
   if (durationMs !== null && durationMs <= 0) throw bad('--duration must be more than 0')
   const warmupMs = flags.warmup !== undefined ? parseDuration(flags.warmup, 'warmup') : 0
   // -H, --token, -t, --proto, -I, --timeout, --format, --server-latency, --ca, -k: as fetch and push take them.
   const client = clientSetup(flags)
   const timeoutMs = client.timeout
   if (timeoutMs < 1 || timeoutMs > BENCH_LIMITS.maxTimeoutMs) throw bad(`--timeout must be from 1ms to ${BENCH_LIMITS.maxTimeoutMs / 1000}s (latency is recorded up to 60 s)`)
-  if (flags.rate !== undefined && !(flags.rate > 0 && flags.rate <= BENCH_LIMITS.maxRate)) throw bad(`--rate must be more than 0 and at most ${BENCH_LIMITS.maxRate}`)
-  if (flags.push && flags.rate !== undefined) throw bad('--push sends as fast as the socket takes it; --rate applies to requests only')
+  if (flags.push && rate !== undefined) throw bad('--push sends as fast as the socket takes it; --rate applies to requests only')
   if (flags.format !== 'binary' && flags.format !== 'text') throw bad('--format must be binary or text')
   if (flags.action === '' || flags.action.includes('\n')) throw bad('--action must be non-empty and hold no newline (wire notes §5)')
-  const maxErrorRate = flags['max-error-rate']
+  const maxErrorRate = numberFlag('max-error-rate', flags['max-error-rate'])
   if (maxErrorRate !== undefined && !(maxErrorRate >= 0 && maxErrorRate <= 1)) throw bad('--max-error-rate is a fraction from 0 to 1 (e.g. 0.01 for 1%)')
-  if (flags['max-p99'] !== undefined && !(flags['max-p99'] > 0)) throw bad('--max-p99 is in milliseconds and must be more than 0')
-  if (flags['min-rps'] !== undefined && !(flags['min-rps'] >= 0)) throw bad('--min-rps must be 0 or more')
+  const maxP99 = numberFlag('max-p99', flags['max-p99'])
+  if (maxP99 !== undefined && !(maxP99 > 0)) throw bad('--max-p99 is in milliseconds and must be more than 0')
+  const minRps = numberFlag('min-rps', flags['min-rps'])
+  if (minRps !== undefined && !(minRps >= 0)) throw bad('--min-rps must be 0 or more')
 
   const headers = { ...client.options.headers }
   if (client.options.token !== undefined) headers.Authorization = `Bearer ${client.options.token}`
@@ -87,8 +101,8 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
       connections,
       pipelining,
       durationMs,
-      amount: flags.amount ?? null,
-      rate: flags.rate ?? null,
+      amount: amount ?? null,
+      rate: rate ?? null,
       warmupMs,
       timeoutMs,
       connectTimeoutMs: Math.max(BENCH_DEFAULTS.connectTimeoutMs, timeoutMs),
@@ -102,7 +116,7 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
       push: flags.push,
       workers,
     },
-    gates: { maxP99Ms: flags['max-p99'], maxErrorRate, minRps: flags['min-rps'] },
+    gates: { maxP99Ms: maxP99, maxErrorRate, minRps },
   }
 }
 

@@ -64,6 +64,15 @@ export function renderReport(r: BenchResult, c: ChalkInstance, options: { histog
   const target = r.target.embedded ? `embedded echo server (StmpServer, worker thread) at ${r.target.url}` : r.target.url
   out.push(`${c.bold('stmpcat bench')} ${r.settings.mode === 'push' ? 'push throughput' : `${r.settings.action}`} -> ${target}`)
   out.push(`${describeSettings(r)}; ${r.settings.contentType}, ${r.settings.payloadBytes}-byte payload${r.target.transport.includes('WebSocket') ? `, ${r.settings.format} messages` : ''}`)
+  const of = r.settings.durationMs !== null ? ` of ${(r.settings.durationMs / 1000).toFixed(2)} s` : ''
+  if (r.end.reason === 'interrupted') {
+    out.push(c.red.bold(`INTERRUPTED (SIGINT) after ${(r.elapsedMs / 1000).toFixed(2)} s${of}: partial results`))
+  }
+  if (r.end.connectionsLost > 0) {
+    out.push(c.red.bold(r.end.early && r.end.reason !== 'interrupted'
+      ? `ENDED EARLY after ${(r.elapsedMs / 1000).toFixed(2)} s${of}: every connection gave up redialling (${num(r.end.connectionsLost)} lost)`
+      : `CONNECTIONS LOST: ${num(r.end.connectionsLost)} of ${num(r.settings.connections)} were down, failing to redial, when sending stopped`))
+  }
 
   if (r.settings.mode === 'request') {
     const lat = table(c, ['Latency', 'p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'])
@@ -81,24 +90,35 @@ export function renderReport(r: BenchResult, c: ChalkInstance, options: { histog
   out.push(rates.toString())
 
   const t = r.totals
-  const totals = table(c, ['Totals', 'sent', 'responses', '2xx', 'non-2xx', 'no response', 'bytes in', 'bytes out', 'time'])
-  totals.push(['', num(t.sent), num(t.responses), num(t.ok), num(t.non2xx), num(t.errors), bytes(t.bytesIn), bytes(t.bytesOut), `${(r.elapsedMs / 1000).toFixed(2)} s`])
+  if (r.settings.mode === 'request') {
+    // Every request due is in one column: never sent, answered in time, timed out (late ones
+    // included), or lost with its connection.
+    const requests = table(c, ['Requests', 'due', 'sent', 'unsent', 'answered', '2xx', 'non-2xx', 'timed out', 'late', 'lost'])
+    const lostInFlight = r.errors.byKind.reset + r.errors.byKind.protocol + r.errors.byKind.cancelled
+    requests.push(['', t.due === null ? '-' : num(t.due), num(t.sent), num(t.unsent), num(t.responses), num(t.ok), num(t.non2xx), num(t.timedOut), num(t.late), num(lostInFlight)])
+    out.push(requests.toString())
+  }
+  const push = r.settings.mode === 'push'
+  const totals = table(c, ['Totals', ...(push ? ['sent'] : []), 'bytes in', 'bytes out', 'time'])
+  totals.push(['', ...(push ? [num(t.sent)] : []), bytes(t.bytesIn), bytes(t.bytesOut), `${(r.elapsedMs / 1000).toFixed(2)} s`])
   out.push(totals.toString())
   if (r.settings.mode === 'push') out.push(`pushes sent ${num(t.pushesSent)}, pushes received ${num(t.pushesReceived)}`)
 
   const k = r.errors.byKind
   const statuses = Object.entries(r.errors.byStatus)
-  if (statuses.length > 0 || k.timeout + k.refused + k.reset + k.protocol > 0) {
+  if (statuses.length > 0 || k.timeout + k.refused + k.reset + k.protocol + k.cancelled + t.unsent > 0) {
     const errs = table(c, ['Errors', 'count'])
     for (const [status, n] of statuses) errs.push([`status ${status}`, num(n)])
-    errs.push(['timeout', num(k.timeout)], ['connection refused (attempts)', num(k.refused)], ['reset (in flight at close)', num(k.reset)], ['protocol', num(k.protocol)])
+    errs.push(['timeout (late answers included)', num(k.timeout)], ['connection refused (attempts)', num(k.refused)], ['reset (in flight at close)', num(k.reset)], ['protocol', num(k.protocol)])
+    if (k.cancelled > 0) errs.push(['cancelled (in flight at Ctrl-C)', num(k.cancelled)])
+    if (t.unsent > 0) errs.push(['due, never sent (-R)', num(t.unsent)])
     out.push(errs.toString())
     out.push(`error rate ${(r.errors.rate * 100).toFixed(3)}%`)
   } else {
     out.push(`errors: none (error rate ${(r.errors.rate * 100).toFixed(3)}%)`)
   }
   if (options.histogram && r.latency.samples > 0) out.push(renderHistogram(r, c))
-  if (r.compare !== null) out.push(renderCompare(r.compare.rows, r.compare.file, c))
+  if (r.compare !== null) out.push(renderCompare(r.compare.rows, r.compare.file, c, r.compare.comparable))
   for (const g of r.gates) {
     out.push(`${g.passed ? c.green('pass') : c.red('FAIL')} --${g.name} ${g.limit}: ${g.value}`)
   }
@@ -121,11 +141,12 @@ export function renderHistogram(r: BenchResult, c: ChalkInstance, width = 40): s
   return lines.join('\n')
 }
 
-export function renderCompare(rows: CompareRow[], file: string, c: ChalkInstance): string {
+export function renderCompare(rows: CompareRow[], file: string, c: ChalkInstance, comparable = true): string {
   const t = table(c, ['Compared with', 'before', 'now', 'change'])
   for (const row of rows) {
-    const change = row.changePercent === null ? 'n/a' : `${row.changePercent > 0 ? '+' : ''}${row.changePercent.toFixed(1)}%`
+    const change = !comparable ? 'not comparable' : row.changePercent === null ? 'n/a' : `${row.changePercent > 0 ? '+' : ''}${row.changePercent.toFixed(1)}%`
     t.push([row.figure, row.before === null ? '-' : String(row.before), String(row.now), change])
   }
-  return `${c.bold(`Compared with ${file}`)}\n${t.toString()}`
+  const title = comparable ? `Compared with ${file}` : `Compared with ${file} (other settings: not comparable)`
+  return `${c.bold(title)}\n${t.toString()}`
 }

@@ -30,6 +30,16 @@ export interface CompareRow {
   changePercent: number | null
 }
 
+/** A setting that differs between a `--compare` file and this run. */
+export interface SettingDifference {
+  setting: string
+  before: unknown
+  now: unknown
+}
+
+/** Why the run ended: as asked, because every connection was lost, or by SIGINT. */
+export type EndReason = 'completed' | 'connections-lost' | 'interrupted'
+
 export interface BenchResult {
   schema: typeof RESULT_SCHEMA
   versions: { stmpcat: string; node: string; hdrHistogramJs: string }
@@ -52,16 +62,34 @@ export interface BenchResult {
     headerNames: string[]
   }
   elapsedMs: number
+  end: {
+    reason: EndReason
+    /** Sending stopped before `-d` / `-n` was reached. */
+    early: boolean
+    /** Connections given up, or down with their last redial failed, when sending stopped. */
+    connectionsLost: number
+  }
+  /** `--rate` only: the rate asked and the rate the requests actually went out at. */
+  schedule: { askedPerSecond: number; sentPerSecond: number; shortfallPercent: number } | null
   latency: LatencySummary
   requestsPerSecond: RatesWithOverall
   throughput: { inBytesPerSecond: RatesWithOverall; outBytesPerSecond: RatesWithOverall }
   totals: {
+    /** `--rate`: requests due on the schedule (sent + unsent); null in the closed model. */
+    due: number | null
     sent: number
+    /** Due but never sent (the backlog when sending stopped); 0 in the closed model. */
+    unsent: number
+    /** Answered within `--timeout`, any status. */
     responses: number
     ok: number
     non2xx: number
     /** Requests that got no response (timeout + reset + protocol): sent = responses + errors. */
     errors: number
+    /** No response within `--timeout` (= errors.byKind.timeout), late ones included. */
+    timedOut: number
+    /** Responses that came after `--timeout`: counted in timedOut, not in responses. */
+    late: number
     bytesIn: number
     bytesOut: number
     pushesSent: number
@@ -76,7 +104,9 @@ export interface BenchResult {
   cpu: { userMs: number; systemMs: number; perThousandRequestsMs: number | null }
   gates: GateResult[]
   passed: boolean
-  compare: { file: string; rows: CompareRow[] } | null
+  /** Why the run failed (each also a line on stderr); empty when it passed. */
+  failures: { code: string; message: string }[]
+  compare: { file: string; comparable: boolean; differences: SettingDifference[]; rows: CompareRow[] } | null
   histogram: { encoding: 'hdr-histogram-compressed-base64'; unit: 'us'; lowest: number; highest: number; significantDigits: number; data: string }
 }
 
@@ -102,13 +132,17 @@ export function buildResult(run: BenchRun, version: string): BenchResult {
   const { settings, totals } = run
   const seconds = totals.elapsedMs / 1000
   const push = settings.push
-  const errors = run.kinds.timeout + run.kinds.reset + run.kinds.protocol
+  const errors = run.kinds.timeout + run.kinds.reset + run.kinds.protocol + run.kinds.cancelled
   const byStatus: Record<string, number> = {}
   for (const [s, n] of Object.entries(run.byStatus)) if (Number(s) < 200 || Number(s) > 299) byStatus[s] = n
   const sent = push ? totals.pushesSent : totals.sent
   const ok = push ? totals.pushesSent : totals.ok
   const cpuMs = run.cpu.userMs + run.cpu.systemMs
   const done = push ? totals.pushesSent : totals.responses
+  const due = settings.rate !== null && !push ? Math.max(totals.due ?? sent, sent) : null
+  // With --rate a request that was due and never sent is an error too: the rate is over what was due.
+  const asked = due ?? sent
+  const reason: BenchResult['end']['reason'] = run.interrupted ? 'interrupted' : totals.connectionsLost > 0 ? 'connections-lost' : 'completed'
   return {
     schema: RESULT_SCHEMA,
     versions: { stmpcat: version, node: process.versions.node, hdrHistogramJs: hdrVersion() },
@@ -131,6 +165,12 @@ export function buildResult(run: BenchRun, version: string): BenchResult {
       headerNames: Object.keys(settings.headers),
     },
     elapsedMs: Math.round(totals.elapsedMs * 1000) / 1000,
+    end: { reason, early: run.interrupted || run.endedEarly, connectionsLost: totals.connectionsLost },
+    schedule: due === null || settings.rate === null ? null : {
+      askedPerSecond: settings.rate,
+      sentPerSecond: due === 0 ? 0 : Math.round(((settings.rate * sent) / due) * 100) / 100,
+      shortfallPercent: due === 0 ? 0 : Math.round((1 - sent / due) * 1000) / 10,
+    },
     latency: summarizeLatency(run.histogram),
     requestsPerSecond: rates(run.series.responses, done, seconds),
     throughput: {
@@ -138,18 +178,22 @@ export function buildResult(run: BenchRun, version: string): BenchResult {
       outBytesPerSecond: rates(run.series.bytesOut, totals.bytesOut, seconds),
     },
     totals: {
+      due,
       sent,
+      unsent: due === null ? 0 : due - sent,
       responses: totals.responses,
       ok,
       non2xx: totals.responses - totals.ok,
       errors,
+      timedOut: run.kinds.timeout,
+      late: totals.late,
       bytesIn: totals.bytesIn,
       bytesOut: totals.bytesOut,
       pushesSent: totals.pushesSent,
       pushesReceived: totals.pushesReceived,
     },
     errors: {
-      rate: sent === 0 ? 1 : Math.round(((sent - ok) / sent) * 1e6) / 1e6,
+      rate: asked === 0 ? 1 : Math.round(((asked - ok) / asked) * 1e6) / 1e6,
       byStatus,
       byKind: { ...run.kinds },
     },
@@ -160,6 +204,7 @@ export function buildResult(run: BenchRun, version: string): BenchResult {
     },
     gates: [],
     passed: true,
+    failures: [],
     compare: null,
     histogram: {
       encoding: 'hdr-histogram-compressed-base64',

@@ -31,10 +31,14 @@ export interface BenchRun {
   embedded: boolean
   startedAt: Date
   histogram: Histogram
-  totals: Omit<RunnerReport, 'histogram' | 'byStatus' | 'kinds'>
+  totals: Omit<RunnerReport, 'histogram' | 'byStatus' | 'kinds' | 'due' | 'endedEarly' | 'interrupted'> & { due: number | null }
   byStatus: Record<string, number>
   kinds: ErrorKinds
   series: Series
+  /** Every connection gave up redialling before `-d` / `-n` was reached (the target went away). */
+  endedEarly: boolean
+  /** SIGINT stopped the run. */
+  interrupted: boolean
   /** CPU time of the whole stmpcat process (all threads) during warm-up and measurement. */
   cpu: { userMs: number; systemMs: number }
 }
@@ -49,6 +53,8 @@ export interface BenchHooks {
 interface RunnerHandle {
   connect(): Promise<void>
   run(startAt: number): Promise<RunnerReport>
+  /** SIGINT: stop sending, let what is in flight finish briefly, report. */
+  interrupt(): void
   abort(): void
 }
 
@@ -88,10 +94,22 @@ export function plansFor(settings: BenchSettings, url: string): LoadPlan[] {
   }))
 }
 
-/** Runs the benchmark: embedded server (if no target), runners or workers, merge. */
-export async function runBench(settings: BenchSettings, hooks: BenchHooks = {}): Promise<BenchRun> {
+function interruptedBeforeLoad(): StmpError {
+  return new StmpError('INTERRUPTED', 'interrupted before the load started: nothing was measured')
+}
+
+/**
+ * Runs the benchmark: embedded server (if no target), runners or workers, merge. `signal`
+ * (SIGINT) stops the load: the run ends with what it measured so far, marked interrupted;
+ * before the load starts it throws INTERRUPTED.
+ */
+export async function runBench(settings: BenchSettings, hooks: BenchHooks = {}, signal?: AbortSignal): Promise<BenchRun> {
+  // A function, not a narrowed property: the signal changes while this awaits.
+  const aborted = () => signal?.aborted === true
+  if (aborted()) throw interruptedBeforeLoad()
   const embedded: EmbeddedServer | undefined = settings.target === null ? await startEmbeddedServer() : undefined
   try {
+    if (aborted()) throw interruptedBeforeLoad()
     const url = settings.target ?? (embedded as EmbeddedServer).url
     const series: Series = { responses: [], bytesIn: [], bytesOut: [], errors: [] }
     const reported: number[] = []
@@ -108,17 +126,28 @@ export async function runBench(settings: BenchSettings, hooks: BenchHooks = {}):
     }
     const plans = plansFor(settings, url)
     const handles = settings.workers === 1 ? [inProcess(plans[0], onTick)] : plans.map((p) => inWorker(p, onTick))
+    let onAbort = () => undefined as void
     try {
-      await Promise.all(handles.map((h) => h.connect()))
+      await new Promise<void>((resolve, reject) => {
+        onAbort = () => reject(interruptedBeforeLoad())
+        signal?.addEventListener('abort', onAbort, { once: true })
+        Promise.all(handles.map((h) => h.connect())).then(() => resolve(), reject)
+      })
     } catch (err) {
       for (const h of handles) h.abort()
       throw err
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
     }
     const startAt = performance.timeOrigin + performance.now() + START_DELAY_MS
     const startedAt = new Date(startAt)
     hooks.onStart?.(startAt)
     const cpu0 = process.cpuUsage()
-    const reports = await Promise.all(handles.map((h) => h.run(startAt)))
+    const running = Promise.all(handles.map((h) => h.run(startAt)))
+    const interrupt = () => { for (const h of handles) h.interrupt() }
+    signal?.addEventListener('abort', interrupt, { once: true })
+    if (aborted()) interrupt()
+    const reports = await running.finally(() => signal?.removeEventListener('abort', interrupt))
     const cpu = process.cpuUsage(cpu0)
     for (const h of handles) h.abort()
     // Only seconds every runner finished count.
@@ -131,11 +160,13 @@ export async function runBench(settings: BenchSettings, hooks: BenchHooks = {}):
   }
 }
 
-function merge(reports: RunnerReport[]): Pick<BenchRun, 'histogram' | 'totals' | 'byStatus' | 'kinds'> {
+function merge(reports: RunnerReport[]): Pick<BenchRun, 'histogram' | 'totals' | 'byStatus' | 'kinds' | 'endedEarly' | 'interrupted'> {
   const histogram = latencyHistogram()
-  const totals = { sent: 0, responses: 0, ok: 0, bytesIn: 0, bytesOut: 0, pushesSent: 0, pushesReceived: 0, elapsedMs: 0 }
+  const totals: BenchRun['totals'] = { sent: 0, responses: 0, ok: 0, bytesIn: 0, bytesOut: 0, pushesSent: 0, pushesReceived: 0, elapsedMs: 0, late: 0, due: null, connectionsLost: 0 }
   const byStatus: Record<string, number> = {}
-  const kinds: ErrorKinds = { timeout: 0, refused: 0, reset: 0, protocol: 0 }
+  const kinds: ErrorKinds = { timeout: 0, refused: 0, reset: 0, protocol: 0, cancelled: 0 }
+  let endedEarly = false
+  let interrupted = false
   for (const r of reports) {
     const h = decodeHistogram(r.histogram)
     histogram.add(h)
@@ -148,10 +179,16 @@ function merge(reports: RunnerReport[]): Pick<BenchRun, 'histogram' | 'totals' |
     totals.pushesSent += r.pushesSent
     totals.pushesReceived += r.pushesReceived
     totals.elapsedMs = Math.max(totals.elapsedMs, r.elapsedMs)
+    totals.late += r.late
+    totals.connectionsLost += r.connectionsLost
+    if (r.due !== null) totals.due = (totals.due ?? 0) + r.due
+    // One worker whose connections all gave up has ended early; the others run on.
+    endedEarly ||= r.endedEarly
+    interrupted ||= r.interrupted
     for (const [s, n] of Object.entries(r.byStatus)) byStatus[s] = (byStatus[s] ?? 0) + n
     for (const k of Object.keys(kinds) as (keyof ErrorKinds)[]) kinds[k] += r.kinds[k]
   }
-  return { histogram, totals, byStatus, kinds }
+  return { histogram, totals, byStatus, kinds, endedEarly, interrupted }
 }
 
 function inProcess(plan: LoadPlan, onTick: (t: TickSample) => void): RunnerHandle {
@@ -159,6 +196,7 @@ function inProcess(plan: LoadPlan, onTick: (t: TickSample) => void): RunnerHandl
   return {
     connect: () => runner.connect(),
     run: (startAt) => runner.run(startAt),
+    interrupt: () => runner.interrupt(),
     abort: () => runner.close(),
   }
 }
@@ -204,6 +242,7 @@ function inWorker(plan: LoadPlan, onTick: (t: TickSample) => void): RunnerHandle
         worker.postMessage({ type: 'start', at: startAt })
       }
     }),
+    interrupt: () => worker.postMessage({ type: 'interrupt' }),
     abort: () => {
       worker.postMessage({ type: 'abort' })
       setTimeout(() => void worker.terminate(), 200).unref()

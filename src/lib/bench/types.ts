@@ -36,7 +36,10 @@ export interface LoadPlan {
 
 /** Error kinds (requests that got no response, and failed connection attempts). */
 export interface ErrorKinds {
-  /** No response within `--timeout` (measured from the intended send time with `--rate`). */
+  /**
+   * No response within `--timeout` (measured from the intended send time with `--rate`),
+   * including responses that came after it (`late` in the report counts those).
+   */
   timeout: number
   /** Connection attempts that failed (refused, unreachable, handshake refused); not requests. */
   refused: number
@@ -44,6 +47,8 @@ export interface ErrorKinds {
   reset: number
   /** Requests in flight when the connection hit a protocol error. */
   protocol: number
+  /** Requests in flight when the run was interrupted (SIGINT) and still unanswered after the grace time. */
+  cancelled: number
 }
 
 /** One second of the measured phase, as one runner saw it. */
@@ -71,4 +76,14 @@ export interface RunnerReport {
   kinds: ErrorKinds
   /** Measured wall time in ms (from the end of warm-up to the last response or timeout). */
   elapsedMs: number
+  /** Responses that arrived after `--timeout` (counted in `kinds.timeout`, not in `responses`). */
+  late: number
+  /** `--rate`: measured requests the schedule made due before sending stopped; null in the closed model. */
+  due: number | null
+  /** Connections that gave up redialling (the target went away). */
+  connectionsLost: number
+  /** Sending stopped before `-d` / `-n` was reached because every connection gave up. */
+  endedEarly: boolean
+  /** The run was interrupted (SIGINT) before it finished. */
+  interrupted: boolean
 }

@@ -12,7 +12,7 @@ if (port === null) throw new Error('bench worker must run in a worker thread')
 
 let runner: LoadRunner | undefined
 
-port.on('message', (msg: { type: 'plan'; plan: LoadPlan } | { type: 'start'; at: number } | { type: 'abort' }) => {
+port.on('message', (msg: { type: 'plan'; plan: LoadPlan } | { type: 'start'; at: number } | { type: 'interrupt' } | { type: 'abort' }) => {
   switch (msg.type) {
     case 'plan':
       try {
@@ -28,6 +28,9 @@ port.on('message', (msg: { type: 'plan'; plan: LoadPlan } | { type: 'start'; at:
       return
     case 'start':
       void runner?.run(msg.at).then((report) => port.postMessage({ type: 'done', report }))
+      return
+    case 'interrupt':
+      runner?.interrupt()
       return
     case 'abort':
       runner?.close()
