@@ -77,6 +77,7 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     }
     const link = new Link(() => connect(url, { ...setup.options, prepare }), reconnect, events).start()
     const summary = await runner.run(process.stdin, link)
+    if (link.closeError) log(`${link.closeError.code}: ${link.closeError.message}`)
     this.setExitCode(summary.exitCode)
   }
 }

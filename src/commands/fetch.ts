@@ -1,11 +1,12 @@
 import { Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
-import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
+import { type PreparedRequest, dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { payloadValue, renderPayload } from '../lib/render/payload-output.js'
 import { redactHeaders, statusText } from '../lib/render/trace.js'
+import { type Session, unsentError } from '../lib/session/index.js'
 
 export interface FetchEnvelope {
   status: number
@@ -47,38 +48,48 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
   public async run(): Promise<FetchEnvelope | undefined> {
     const { args, flags } = await this.parse(Fetch)
     const prepared = await prepareRequest(args, flags, 'request')
-    const { codec, timeout } = prepared.setup
     const session = await openSession(prepared, flags.verbose)
+    let result: FetchEnvelope | undefined
     try {
-      const response = await session.request(prepared.action, prepared.payload, { timeout })
-      const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
-      if (flags.include) {
-        const latency = response.latency === null ? '' : ` latency=${response.latency}ms`
-        process.stderr.write(`< ${statusText(response.status)}${latency} elapsed=${response.elapsed.toFixed(3)}ms content-type=${session.contentType}\n`)
-      }
-      if (response.status < 200 || response.status > 299) {
-        const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}`, { status: response.status })
-        if (!this.jsonEnabled()) throw failure
-        this.setExitCode(failure.exitCode)
-      }
-      if (this.jsonEnabled()) {
-        return {
-          status: response.status,
-          latency: response.latency,
-          elapsed: Math.round(response.elapsed * 1000) / 1000,
-          id: response.id,
-          action: response.action,
-          headers: redactHeaders(session.headers),
-          contentType: session.contentType,
-          payload: payloadValue(codec, response.payload, ctx),
-        }
-      }
-      const out = renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
-      if (out.warning) process.stderr.write(`stmpcat: warning: ${out.warning}\n`)
-      process.stdout.write(out.data)
-      return undefined
-    } finally {
+      result = await this.exchange(session, prepared, flags.include)
+    } catch (error) {
       await session.close(1000, '')
+      throw error
     }
+    const info = await session.close(1000, '')
+    // Nothing is lost silently: frames that never went out fail the run (issue 18).
+    if (info.unsent > 0) throw unsentError(info.unsent, 'frames queued before the close were not sent')
+    return result
+  }
+
+  private async exchange(session: Session, prepared: PreparedRequest, include: boolean): Promise<FetchEnvelope | undefined> {
+    const { codec, timeout } = prepared.setup
+    const response = await session.request(prepared.action, prepared.payload, { timeout })
+    const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
+    if (include) {
+      const latency = response.latency === null ? '' : ` latency=${response.latency}ms`
+      process.stderr.write(`< ${statusText(response.status)}${latency} elapsed=${response.elapsed.toFixed(3)}ms content-type=${session.contentType}\n`)
+    }
+    if (response.status < 200 || response.status > 299) {
+      const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}`, { status: response.status })
+      if (!this.jsonEnabled()) throw failure
+      this.setExitCode(failure.exitCode)
+    }
+    if (this.jsonEnabled()) {
+      return {
+        status: response.status,
+        latency: response.latency,
+        elapsed: Math.round(response.elapsed * 1000) / 1000,
+        id: response.id,
+        action: response.action,
+        headers: redactHeaders(session.headers),
+        contentType: session.contentType,
+        payload: payloadValue(codec, response.payload, ctx),
+      }
+    }
+    const out = renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
+    if (out.warning) process.stderr.write(`stmpcat: warning: ${out.warning}\n`)
+    process.stdout.write(out.data)
+    return undefined
   }
 }

@@ -3,7 +3,7 @@ import {
   Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, encodeFrameInto, stmpV3,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
-import type { Transport } from '../transport/index.js'
+import type { Transport, TransportCloseInfo } from '../transport/index.js'
 import { IdMap } from './id-map.js'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './options.js'
 
@@ -54,6 +54,11 @@ export interface CloseInfo {
    * A local close that gets the peer's Close back was clean both ways (wire notes §6).
    */
   remoteCode?: number
+  /**
+   * Bytes of frames this side queued that never reached the kernel: the connection ended (or
+   * was cut) before they were written. 0 when everything queued went out.
+   */
+  unsent: number
 }
 
 export interface SessionStats {
@@ -174,6 +179,13 @@ export class Session {
   private readonly fragments: Buffer[][] = []
   private keepaliveTimer?: NodeJS.Timeout
   private closeSent = false
+  /**
+   * A Close waiting for the fragments queued before it (wire notes §6: nothing queued is lost
+   * to a close); `answer`: it answers the peer's Close, so the transport ends once it is out.
+   */
+  private pendingClose?: { code: number; message: string; answer: boolean }
+  /** While closing: cuts the transport when nothing moves (flushTimeout) or no Close comes back (closeTimeout). */
+  private closeTimer?: NodeJS.Timeout
   private closeCode = 1000
   private closeMessage = ''
   private closeInitiator: CloseInfo['initiator'] = 'transport'
@@ -315,10 +327,7 @@ export class Session {
     this.closeCode = code
     this.closeMessage = message
     this.state = 'closing'
-    this.sendClose(code, message)
-    const timer = setTimeout(() => this.transport.destroy(), this.options.closeTimeout)
-    timer.unref()
-    void this.closed.then(() => clearTimeout(timer))
+    this.sendClose(code, message, false)
     return this.closed
   }
 
@@ -463,13 +472,21 @@ export class Session {
   private onClose(code: number, message: string): void {
     if (this.state === 'closed') return
     this.remoteCode = code
+    if (this.pendingClose) {
+      // The peer closed before our Close went out (it waits behind our fragments): the close is
+      // the peer's, not an answer to ours. Ours follows the fragments, then we end.
+      this.closeInitiator = 'remote'
+      this.pendingClose.answer = true
+      return
+    }
     if (!this.closeSent) {
-      // The peer started it: answer with its code, then end (wire notes §6).
+      // The peer started it: answer with its code (behind what is queued), then end (wire notes §6).
       this.closeInitiator = 'remote'
       this.closeCode = code
       this.closeMessage = message
       this.state = 'closing'
-      this.sendClose(code, message)
+      this.sendClose(code, message, true)
+      return
     }
     this.flush()
     this.transport.end(code, message)
@@ -484,7 +501,7 @@ export class Session {
     void this.close(err.closeCode, err.closeMessage())
   }
 
-  private onTransportClose(info: { code?: number; reason?: string; error?: Error }): void {
+  private onTransportClose(info: TransportCloseInfo): void {
     if (this.state === 'closed') return
     const wasOpen = this.state === 'open'
     this.state = 'closed'
@@ -499,6 +516,8 @@ export class Session {
       this.closeMessage = info.error ? info.error.message : 'connection dropped'
     }
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer)
+    this.clearCloseTimer()
+    const unsent = this.dropUnsent(info.unflushed ?? 0)
     const reason = this.closeError ?? new StmpError(
       info.error && (info.error as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED',
       `connection closed (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${wasOpen ? '' : ' before the handshake finished'}`,
@@ -517,12 +536,26 @@ export class Session {
     }
     this.pings.clear()
     this.reassembler.clear()
-    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode })
+    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode, unsent })
+  }
+
+  /** The bytes still queued here when the transport went (plus what it lost itself); forgets them. */
+  private dropUnsent(lostByTransport: number): number {
+    let unsent = lostByTransport + this.queueBytes
+    for (const parts of this.fragments) for (const part of parts) unsent += part.length
+    this.fragments.length = 0
+    this.queue.length = 0
+    this.queueBytes = 0
+    this.openPool = null
+    this.pendingClose = undefined
+    return unsent
   }
 
   private onDrain(): void {
     this.updateReading()
     if (this.fragments.length > 0) this.scheduleFlush()
+    // Bytes moved: a close waiting behind them waits on.
+    if (this.closeTimer) this.armCloseTimer()
   }
 
   // ---- sending ----
@@ -622,18 +655,52 @@ export class Session {
     this.sendMessage({ kind: 'response', id, status, latency, payload, follow: false, fin: false }, format)
   }
 
-  private sendClose(code: number, message: string): void {
+  /**
+   * Sends the Close behind every frame queued before it: while fragments of a large message are
+   * still going out (through the transport's backpressure), the Close waits for the last one.
+   * `answer`: it answers the peer's Close, and the transport ends right after it.
+   */
+  private sendClose(code: number, message: string, answer: boolean): void {
     if (this.closeSent) return
+    if (this.fragments.length > 0) {
+      this.pendingClose = { code, message, answer }
+      this.armCloseTimer()
+      this.scheduleFlush()
+      return
+    }
+    this.pendingClose = undefined
     this.closeSent = true
     if (this.transport.framing === 'websocket') {
-      // The WebSocket close frame replaces the STMP Close frame (wire notes §6).
+      // The WebSocket close frame replaces the STMP Close frame (wire notes §6); ws sends it
+      // behind the messages already queued.
       this.onTrace?.('out', { kind: 'close', status: code, message })
       this.flush()
       this.transport.end(code, message)
-      return
+    } else {
+      this.sendFrame({ kind: 'close', status: code, message: truncateUtf8(message, 1024) }, 'binary')
+      this.flush()
+      if (answer) this.transport.end(code, message)
     }
-    this.sendFrame({ kind: 'close', status: code, message: truncateUtf8(message, 1024) }, 'binary')
-    this.flush()
+    // An answered Close ends here (the transport bounds its own end); ours waits for the peer's.
+    if (answer) this.clearCloseTimer()
+    else this.armCloseTimer()
+  }
+
+  /**
+   * Cuts the transport when the close stalls: flushTimeout while frames are still queued and
+   * none moves (re-armed at every drain), closeTimeout once everything is out and the peer's
+   * Close does not come.
+   */
+  private armCloseTimer(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer)
+    const flushing = this.fragments.length > 0 || this.transport.bufferedAmount > 0
+    this.closeTimer = setTimeout(() => this.transport.destroy(), flushing ? this.options.flushTimeout : this.options.closeTimeout)
+    this.closeTimer.unref()
+  }
+
+  private clearCloseTimer(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer)
+    this.closeTimer = undefined
   }
 
   /** Request, Push or Response: fragmented on a stream when over fragmentSize (wire notes §7). */
@@ -742,8 +809,14 @@ export class Session {
       if (this.fragments.length > 0 && this.transport.bufferedAmount < this.options.highWaterMark) {
         setImmediate(() => this.scheduleFlush())
       }
+      if (this.closeTimer) this.armCloseTimer()
     }
     this.updateReading()
+    // The last fragment is out: the Close that waited for it follows.
+    if (this.pendingClose && this.fragments.length === 0) {
+      const { code, message, answer } = this.pendingClose
+      this.sendClose(code, message, answer)
+    }
   }
 
   /** Stops reading from the peer while too much is in hand; reads again once it drains. */
@@ -787,4 +860,12 @@ class Incoming implements IncomingRequest {
     this.answered = true
     this.session.answer(this, status, payload)
   }
+}
+
+/**
+ * The error for a close that left queued frames unsent (CloseInfo.unsent > 0): the connection
+ * dropped or was cut before they were written, so the peer cannot have them (CONNECTION_CLOSED, exit 3).
+ */
+export function unsentError(unsent: number, consequence: string): StmpError {
+  return new StmpError('CONNECTION_CLOSED', `the connection ended with ${unsent} bytes of frames not sent: ${consequence}`)
 }
