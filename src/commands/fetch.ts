@@ -6,7 +6,7 @@ import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { payloadValue, renderPayload } from '../lib/render/payload-output.js'
 import { redactHeaders, statusText } from '../lib/render/trace.js'
-import { type Session, unsentError } from '../lib/session/index.js'
+import { type ResponseInfo, type Session, isErrorClose, peerCloseError, unsentError } from '../lib/session/index.js'
 
 export interface FetchEnvelope {
   status: number
@@ -49,22 +49,26 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
     const { args, flags } = await this.parse(Fetch)
     const prepared = await prepareRequest(args, flags, 'request')
     const session = await openSession(prepared, flags.verbose)
-    let result: FetchEnvelope | undefined
+    let response: ResponseInfo
     try {
-      result = await this.exchange(session, prepared, flags.include)
+      response = await session.request(prepared.action, prepared.payload, { timeout: prepared.setup.timeout })
     } catch (error) {
       await session.close(1000, '')
       throw error
     }
     const info = await session.close(1000, '')
+    // A peer that closes with an error (1009 over its limit, 1002) failed the exchange, whatever it
+    // answered before: report the Close for what it is, not as a status (issue 18).
+    if ((response.status < 200 || response.status > 299) && isErrorClose(info.remoteCode)) {
+      throw peerCloseError('the server', info.remoteCode, info.remoteReason ?? '', ` after answering ${statusText(response.status)}`)
+    }
     // Nothing is lost silently: frames that never went out fail the run (issue 18).
     if (info.unsent > 0) throw unsentError(info.unsent, 'frames queued before the close were not sent')
-    return result
+    return this.output(session, prepared, response, flags.include)
   }
 
-  private async exchange(session: Session, prepared: PreparedRequest, include: boolean): Promise<FetchEnvelope | undefined> {
-    const { codec, timeout } = prepared.setup
-    const response = await session.request(prepared.action, prepared.payload, { timeout })
+  private output(session: Session, prepared: PreparedRequest, response: ResponseInfo, include: boolean): FetchEnvelope | undefined {
+    const { codec } = prepared.setup
     const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
     if (include) {
       const latency = response.latency === null ? '' : ` latency=${response.latency}ms`

@@ -160,7 +160,8 @@ export class Link {
     this.state = 'connecting'
     this.resetReady()
     this.events.onDrop?.(info)
-    const error = info.error ?? new StmpError('CONNECTION_CLOSED', `connection closed (${info.code}${info.message ? ` ${info.message}` : ''})`)
+    // What ended it, as the session words it: a protocol error, the peer's Close, a drop.
+    const error = session.closedError()
     this.retryOrFail(error)
   }
 

@@ -1,6 +1,6 @@
 import {
   type AnyFrame, type Format, type Frame, type FrameOptions, type HandshakeRequestFrame, type MessageFrame,
-  Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, encodeFrameInto, stmpV3,
+  ProtocolErrorCode, Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, encodeFrameInto, stmpV3,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import type { Transport, TransportCloseInfo } from '../transport/index.js'
@@ -54,6 +54,8 @@ export interface CloseInfo {
    * A local close that gets the peer's Close back was clean both ways (wire notes §6).
    */
   remoteCode?: number
+  /** The reason (message) of the peer's Close, when one arrived. */
+  remoteReason?: string
   /**
    * Bytes of frames this side queued that never reached the kernel: the connection ended (or
    * was cut) before they were written. 0 when everything queued went out.
@@ -191,7 +193,11 @@ export class Session {
   private closeInitiator: CloseInfo['initiator'] = 'transport'
   private closeError?: StmpError
   private remoteCode?: number
+  private remoteReason?: string
   private handshakeWaiter?: { resolve(): void; reject(e: Error): void }
+  /** The session was open once (the handshake finished, or the WebSocket upgrade did). */
+  private handshakeDone = false
+  private transportError?: Error
 
   constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
@@ -472,6 +478,7 @@ export class Session {
   private onClose(code: number, message: string): void {
     if (this.state === 'closed') return
     this.remoteCode = code
+    this.remoteReason = message
     if (this.pendingClose) {
       // The peer closed before our Close went out (it waits behind our fragments): the close is
       // the peer's, not an answer to ours. Ours follows the fragments, then we end.
@@ -503,9 +510,12 @@ export class Session {
 
   private onTransportClose(info: TransportCloseInfo): void {
     if (this.state === 'closed') return
-    const wasOpen = this.state === 'open'
     this.state = 'closed'
-    if (info.code !== undefined && info.code !== 1006) this.remoteCode = info.code
+    this.transportError = info.error
+    if (info.code !== undefined && info.code !== 1006) {
+      this.remoteCode = info.code
+      this.remoteReason = info.reason ?? ''
+    }
     if (info.code !== undefined && this.closeInitiator !== 'local') {
       // WebSocket: the close frame carried the peer's code and reason.
       this.closeInitiator = info.code === 1006 ? 'transport' : 'remote'
@@ -518,10 +528,7 @@ export class Session {
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer)
     this.clearCloseTimer()
     const unsent = this.dropUnsent(info.unflushed ?? 0)
-    const reason = this.closeError ?? new StmpError(
-      info.error && (info.error as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED',
-      `connection closed (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${wasOpen ? '' : ' before the handshake finished'}`,
-    )
+    const reason = this.closedError()
     this.handshakeWaiter?.reject(reason)
     // Nothing waits forever: every pending request and ping is told (wire notes §10).
     this.clearDeadline()
@@ -536,7 +543,7 @@ export class Session {
     }
     this.pings.clear()
     this.reassembler.clear()
-    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode, unsent })
+    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode, remoteReason: this.remoteReason, unsent })
   }
 
   /** The bytes still queued here when the transport went (plus what it lost itself); forgets them. */
@@ -562,6 +569,7 @@ export class Session {
 
   private open(): void {
     this.state = 'open'
+    this.handshakeDone = true
     if (this.options.keepalive > 0) {
       this.keepaliveTimer = setInterval(() => {
         if (this.state === 'open' && this.pings.size === 0) this.ping().catch(() => undefined)
@@ -831,8 +839,36 @@ export class Session {
     }
   }
 
+  /**
+   * Why the session is not open (or no longer), as what a request fails with: the protocol error
+   * that closed it (its own code, exit 5), the peer's Close for what it is (its code and reason;
+   * TOO_LARGE when it says so), our own close, or the transport ending without a Close.
+   */
+  closedError(): StmpError {
+    const peer = this.options.role === 'client' ? 'the server' : 'the client'
+    if (this.closeError instanceof StmpProtocolError) {
+      // Our decoder's finding: say whose bytes they were and what this side did about them.
+      const e = this.closeError
+      return new StmpError(e.code, `${peer} sent bytes that are not STMP v3: ${e.closeMessage()} (this side closed with ${e.closeCode})`, { offset: e.offset, closeCode: e.closeCode })
+    }
+    if (this.closeError) return this.closeError
+    if (this.state === 'handshake') return new StmpError('CONNECTION_CLOSED', 'the handshake has not finished')
+    if (this.state === 'open') return new StmpError('CONNECTION_CLOSED', 'the connection is open')
+    const during = this.handshakeDone ? '' : ' before the handshake finished'
+    if (this.closeInitiator === 'remote') return peerCloseError(peer, this.closeCode, this.closeMessage, during)
+    if (this.closeInitiator === 'local') {
+      return new StmpError('CONNECTION_CLOSED', `the connection ${this.state === 'closing' ? 'is closing' : 'was closed'} (this side sent Close ${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${during}`)
+    }
+    const error = this.transportError as NodeJS.ErrnoException | undefined
+    const why = error ? `: ${error.code === 'ECONNRESET' ? 'connection reset by the peer' : error.message}` : ''
+    const code = error?.code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED'
+    // A stream has no close codes of its own: 1006 is WebSocket's word for "no close frame".
+    if (this.transport.framing === 'stream') return new StmpError(code, `the connection ended without a Close from ${peer}${during}${why}`)
+    return new StmpError(code, `the connection dropped without a close frame (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${during}`)
+  }
+
   private notOpenError(): StmpError {
-    return new StmpError('CONNECTION_CLOSED', `the connection is ${this.state}`)
+    return this.closedError()
   }
 }
 
@@ -868,4 +904,21 @@ class Incoming implements IncomingRequest {
  */
 export function unsentError(unsent: number, consequence: string): StmpError {
   return new StmpError('CONNECTION_CLOSED', `the connection ended with ${unsent} bytes of frames not sent: ${consequence}`)
+}
+
+/**
+ * A Close from the peer as an error, for what it is: its code and reason, under the wire code its
+ * reason starts with (`TOO_LARGE at byte 17: ...`, exit 5), TOO_LARGE for 1009, else
+ * CONNECTION_CLOSED (exit 3). Never a status: a peer's Close is not an answer to a request.
+ */
+export function peerCloseError(peer: string, code: number, reason: string, suffix = ''): StmpError {
+  const named = /^[A-Z_]+\b/.exec(reason)?.[0]
+  const wire = code !== 1000 && code !== 1001 && named !== undefined && Object.hasOwn(ProtocolErrorCode, named) ? named
+    : code === 1009 ? 'TOO_LARGE' : 'CONNECTION_CLOSED'
+  return new StmpError(wire, `${peer} closed the connection (${code}${reason ? ` ${reason}` : ''})${suffix}`, { closeCode: code })
+}
+
+/** A peer's Close code that reports a failure (not a normal close or going away). */
+export function isErrorClose(code: number | undefined): code is number {
+  return code !== undefined && code !== 1000 && code !== 1001
 }
