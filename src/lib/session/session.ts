@@ -100,6 +100,8 @@ interface Waiting {
   callback: ResponseCallback
 }
 
+/** How many of the first bytes received an error about a failed handshake shows. */
+const PREVIEW_BYTES = 64
 /** Past this many queued bytes a flush happens inline instead of at the end of the tick. */
 const INLINE_FLUSH_BYTES = 32 * 1024
 const EMPTY = Buffer.alloc(0)
@@ -198,6 +200,9 @@ export class Session {
   /** The session was open once (the handshake finished, or the WebSocket upgrade did). */
   private handshakeDone = false
   private transportError?: Error
+  /** The first bytes received before the handshake finished (up to PREVIEW_BYTES), for errors. */
+  private firstBytes = EMPTY
+  private firstBytesTotal = 0
 
   constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
@@ -251,7 +256,7 @@ export class Session {
     this.writeRaw(stmpV3.encodeHandshakeRequest(frame))
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms`))
+        reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms; ${this.firstBytesText()}`))
         this.transport.destroy()
       }, timeout)
       this.handshakeWaiter = {
@@ -343,6 +348,7 @@ export class Session {
     this.stats.bytesIn += data.length
     if (this.state === 'closed') return
     if (this.decoder) {
+      if (this.state === 'handshake') this.keepFirstBytes(data)
       this.batching = true
       this.batchTime = performance.now()
       try {
@@ -849,7 +855,8 @@ export class Session {
     if (this.closeError instanceof StmpProtocolError) {
       // Our decoder's finding: say whose bytes they were and what this side did about them.
       const e = this.closeError
-      return new StmpError(e.code, `${peer} sent bytes that are not STMP v3: ${e.closeMessage()} (this side closed with ${e.closeCode})`, { offset: e.offset, closeCode: e.closeCode })
+      const seen = this.handshakeDone ? '' : `; ${this.firstBytesText()}`
+      return new StmpError(e.code, `${peer} sent bytes that are not STMP v3: ${e.closeMessage()} (this side closed with ${e.closeCode})${seen}`, { offset: e.offset, closeCode: e.closeCode })
     }
     if (this.closeError) return this.closeError
     if (this.state === 'handshake') return new StmpError('CONNECTION_CLOSED', 'the handshake has not finished')
@@ -863,8 +870,26 @@ export class Session {
     const why = error ? `: ${error.code === 'ECONNRESET' ? 'connection reset by the peer' : error.message}` : ''
     const code = error?.code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED'
     // A stream has no close codes of its own: 1006 is WebSocket's word for "no close frame".
-    if (this.transport.framing === 'stream') return new StmpError(code, `the connection ended without a Close from ${peer}${during}${why}`)
+    if (this.transport.framing === 'stream') {
+      const seen = this.handshakeDone ? '' : `; ${this.firstBytesText()}`
+      return new StmpError(code, `the connection ended without a Close from ${peer}${during}${why}${seen}`)
+    }
     return new StmpError(code, `the connection dropped without a close frame (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${during}`)
+  }
+
+  private keepFirstBytes(data: Buffer): void {
+    this.firstBytesTotal += data.length
+    if (this.firstBytes.length < PREVIEW_BYTES) {
+      this.firstBytes = Buffer.concat([this.firstBytes, data.subarray(0, PREVIEW_BYTES - this.firstBytes.length)])
+    }
+  }
+
+  /** What the peer sent before the handshake finished: a printable preview and hex, bounded, and what it looks like. */
+  private firstBytesText(): string {
+    if (this.firstBytesTotal === 0) return `nothing was received${this.options.role === 'client' ? ' (a TLS listener ends a plain connection so: is it one? try tls://)' : ''}`
+    const bytes = this.firstBytes
+    const count = this.firstBytesTotal > bytes.length ? `the first ${bytes.length} of ${this.firstBytesTotal} bytes` : `${bytes.length} byte${bytes.length === 1 ? '' : 's'}`
+    return `received ${count}: ${bytesPreview(bytes)}${this.options.role === 'client' ? looksLike(bytes) : ''}`
   }
 
   private notOpenError(): StmpError {
@@ -921,4 +946,25 @@ export function peerCloseError(peer: string, code: number, reason: string, suffi
 /** A peer's Close code that reports a failure (not a normal close or going away). */
 export function isErrorClose(code: number | undefined): code is number {
   return code !== undefined && code !== 1000 && code !== 1001
+}
+
+/** Bytes as a quoted printable preview (\r \n \t escaped, other bytes as '.') and their hex. */
+export function bytesPreview(bytes: Buffer): string {
+  let text = ''
+  for (const b of bytes) {
+    if (b === 0x0d) text += '\\r'
+    else if (b === 0x0a) text += '\\n'
+    else if (b === 0x09) text += '\\t'
+    else if (b === 0x22 || b === 0x5c) text += `\\${String.fromCharCode(b)}`
+    else text += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.'
+  }
+  const hex = bytes.toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  return `"${text}" (hex ${hex})`
+}
+
+/** What a server's first bytes look like, when they are not STMP: HTTP, or a TLS record. */
+function looksLike(bytes: Buffer): string {
+  if (bytes.subarray(0, 5).toString('latin1') === 'HTTP/') return ': that is an HTTP answer: is it a WebSocket listener? try ws:// (wss:// over TLS)'
+  if ((bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03) return ': that is TLS: is it a tls:// listener? try tls://'
+  return ''
 }
