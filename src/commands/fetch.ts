@@ -1,11 +1,12 @@
 import { Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
-import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
+import { type PreparedRequest, dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { payloadValue, renderPayload } from '../lib/render/payload-output.js'
 import { redactHeaders, statusText } from '../lib/render/trace.js'
+import { type ResponseInfo, type Session, isErrorClose, peerCloseError, unsentError } from '../lib/session/index.js'
 
 export interface FetchEnvelope {
   status: number
@@ -47,38 +48,52 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
   public async run(): Promise<FetchEnvelope | undefined> {
     const { args, flags } = await this.parse(Fetch)
     const prepared = await prepareRequest(args, flags, 'request')
-    const { codec, timeout } = prepared.setup
     const session = await openSession(prepared, flags.verbose)
+    let response: ResponseInfo
     try {
-      const response = await session.request(prepared.action, prepared.payload, { timeout })
-      const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
-      if (flags.include) {
-        const latency = response.latency === null ? '' : ` latency=${response.latency}ms`
-        process.stderr.write(`< ${statusText(response.status)}${latency} elapsed=${response.elapsed.toFixed(3)}ms content-type=${session.contentType}\n`)
-      }
-      if (response.status < 200 || response.status > 299) {
-        const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}`, { status: response.status })
-        if (!this.jsonEnabled()) throw failure
-        this.setExitCode(failure.exitCode)
-      }
-      if (this.jsonEnabled()) {
-        return {
-          status: response.status,
-          latency: response.latency,
-          elapsed: Math.round(response.elapsed * 1000) / 1000,
-          id: response.id,
-          action: response.action,
-          headers: redactHeaders(session.headers),
-          contentType: session.contentType,
-          payload: payloadValue(codec, response.payload, ctx),
-        }
-      }
-      const out = renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
-      if (out.warning) process.stderr.write(`stmpcat: warning: ${out.warning}\n`)
-      process.stdout.write(out.data)
-      return undefined
-    } finally {
+      response = await session.request(prepared.action, prepared.payload, { timeout: prepared.setup.timeout })
+    } catch (error) {
       await session.close(1000, '')
+      throw error
     }
+    const info = await session.close(1000, '')
+    // A peer that closes with an error (1009 over its limit, 1002) failed the exchange, whatever it
+    // answered before: report the Close for what it is, not as a status (issue 18).
+    if ((response.status < 200 || response.status > 299) && isErrorClose(info.remoteCode)) {
+      throw peerCloseError('the server', info.remoteCode, info.remoteReason ?? '', ` after answering ${statusText(response.status)}`)
+    }
+    // Nothing is lost silently: frames that never went out fail the run (issue 18).
+    if (info.unsent > 0) throw unsentError(info.unsent, 'frames queued before the close were not sent')
+    return this.output(session, prepared, response, flags.include)
+  }
+
+  private output(session: Session, prepared: PreparedRequest, response: ResponseInfo, include: boolean): FetchEnvelope | undefined {
+    const { codec } = prepared.setup
+    const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
+    if (include) {
+      const latency = response.latency === null ? '' : ` latency=${response.latency}ms`
+      process.stderr.write(`< ${statusText(response.status)}${latency} elapsed=${response.elapsed.toFixed(3)}ms content-type=${session.contentType}\n`)
+    }
+    if (response.status < 200 || response.status > 299) {
+      const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}`, { status: response.status })
+      if (!this.jsonEnabled()) throw failure
+      this.setExitCode(failure.exitCode)
+    }
+    if (this.jsonEnabled()) {
+      return {
+        status: response.status,
+        latency: response.latency,
+        elapsed: Math.round(response.elapsed * 1000) / 1000,
+        id: response.id,
+        action: response.action,
+        headers: redactHeaders(session.headers),
+        contentType: session.contentType,
+        payload: payloadValue(codec, response.payload, ctx),
+      }
+    }
+    const out = renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
+    if (out.warning) process.stderr.write(`stmpcat: warning: ${out.warning}\n`)
+    process.stdout.write(out.data)
+    return undefined
   }
 }

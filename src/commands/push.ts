@@ -2,6 +2,7 @@ import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
 import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
 import { StmpError } from '../lib/errors.js'
+import { peerCloseError, unsentError } from '../lib/session/index.js'
 
 export interface PushResult {
   action: string
@@ -34,13 +35,16 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did
     const session = await openSession(prepared, flags.verbose)
     session.push(prepared.action, prepared.payload)
     const info = await session.close(1000, '')
-    if (info.error) throw info.error
-    // The peer's Close tells us it read everything before it (wire notes §6).
+    if (info.error) throw session.closedError()
+    if (info.unsent > 0) throw unsentError(info.unsent, 'the push was not delivered')
+    // The peer's Close in answer to ours tells us it read everything before it (wire notes §6).
     const code = info.remoteCode
-    if (code !== 1000) {
-      throw new StmpError('CONNECTION_CLOSED', code === undefined
-        ? `the server did not answer the close within the close timeout: the push may not have been read`
-        : `the server closed with ${code} instead of 1000`)
+    if (code === undefined) {
+      throw new StmpError('CONNECTION_CLOSED', 'the server did not answer the close within the close timeout: the push may not have been read')
+    }
+    if (info.initiator !== 'local' || code !== 1000) {
+      const when = info.initiator === 'local' ? '' : ' before the push was sent'
+      throw peerCloseError('the server', code, info.remoteReason ?? '', `${when}: the push may not have been read`)
     }
     return { action: prepared.action, bytes: prepared.payload.length, closeCode: code }
   }

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { parseDuration, parseSize, parseTimeout } from '../lib/cli/units.js'
+import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { DEFAULT_SERVE_URL, nextSignal, startServe } from '../lib/server/serve.js'
 
@@ -70,6 +71,12 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
     const signal = await nextSignal()
     // A second signal while draining cuts every connection at once.
     void nextSignal().then(() => { for (const s of running.server.sessions.values()) s.transport.destroy() })
+    const closing = [...running.server.sessions.values()].map((s) => s.closed)
     await running.stop(signal)
+    // Frames queued for a client (pushes, responses) that never went out fail the stop (issue 18).
+    const lost = (await Promise.all(closing)).filter((info) => info.unsent > 0)
+    if (lost.length > 0) {
+      throw new StmpError('CONNECTION_CLOSED', `${lost.length} connection(s) ended with frames not sent (${lost.reduce((n, i) => n + i.unsent, 0)} bytes): they did not reach the client`)
+    }
   }
 }

@@ -35,9 +35,11 @@ export function reportClose(r: Reporter, session: Session, info: CloseInfo): voi
   if (r.machine) {
     const out: Record<string, unknown> = { connection: session.id, code: info.code, message: info.message, initiator: info.initiator }
     if (info.error) out.error = info.error.toJSON()
+    if (info.unsent > 0) out.unsent = info.unsent
     r.json(event('close', out))
   } else {
-    const why = info.error ? ` ${r.chalk.red(`${info.error.code}: ${info.error.message}`)}` : ''
+    const why = (info.error ? ` ${r.chalk.red(`${info.error.code}: ${info.error.message}`)}` : '')
+      + (info.unsent > 0 ? ` ${r.chalk.red(`${info.unsent} bytes not sent`)}` : '')
     r.human(`#${session.id} closed ${info.code}${info.message ? ` ${info.message}` : ''} (${info.initiator})${why}`)
   }
 }

@@ -25,8 +25,13 @@ export interface SessionOptions {
   keepalive: number
   /** Close when a ping gets no answer within this many ms. */
   pingTimeout: number
-  /** How long close() waits for the peer's Close before cutting the transport. */
+  /** How long close() waits for the peer's Close (once everything before it is sent) before cutting the transport. */
   closeTimeout: number
+  /**
+   * While closing, how long the frames queued before the Close may go without any progress
+   * (the peer reading nothing) before the transport is cut and the close reports them unsent.
+   */
+  flushTimeout: number
 }
 
 export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
@@ -43,4 +48,5 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
   keepalive: 0,
   pingTimeout: 10_000,
   closeTimeout: 1000,
+  flushTimeout: 10_000,
 }

@@ -1,5 +1,5 @@
 import { StmpError } from '../errors.js'
-import type { CloseInfo, Session } from './session.js'
+import { type CloseInfo, type Session, unsentError } from './session.js'
 
 /**
  * One logical connection that outlives its sessions (Sockhop's auto-reconnect): dial, and when
@@ -62,6 +62,8 @@ export class Link {
   current?: Session
   /** Why the link failed for good (state 'failed'). */
   error?: StmpError
+  /** Set when close() could not send every frame queued before the Close (also `error`, state 'failed'). */
+  closeError?: StmpError
   /** Sessions opened so far. */
   opened = 0
   private attempt = 0
@@ -131,7 +133,15 @@ export class Link {
     this.readyPromise = Promise.reject(closed)
     void this.readyPromise.catch(() => undefined)
     const session = this.current
-    if (session && session.state !== 'closed') await session.close(code, message)
+    if (session && session.state !== 'closed') {
+      const info = await session.close(code, message)
+      // Frames queued before the close that never went out: the close failed (issue 18).
+      if (info.unsent > 0) {
+        this.state = 'failed'
+        this.error = unsentError(info.unsent, 'what was queued before the close (pushes, replies) did not reach the server')
+        this.closeError = this.error
+      }
+    }
     this.resolveDone()
   }
 
@@ -172,7 +182,8 @@ export class Link {
     this.state = 'connecting'
     this.resetReady()
     this.events.onDrop?.(info)
-    const error = info.error ?? new StmpError('CONNECTION_CLOSED', `connection closed (${info.code}${info.message ? ` ${info.message}` : ''})`)
+    // What ended it, as the session words it: a protocol error, the peer's Close, a drop.
+    const error = session.closedError()
     this.retryOrFail(error)
   }
 

@@ -1,9 +1,9 @@
 import {
   type AnyFrame, type Format, type Frame, type FrameOptions, type HandshakeRequestFrame, type MessageFrame,
-  Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, encodeFrameInto, stmpV3,
+  ProtocolErrorCode, Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, encodeFrameInto, stmpV3,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
-import type { Transport } from '../transport/index.js'
+import type { Transport, TransportCloseInfo } from '../transport/index.js'
 import { IdMap } from './id-map.js'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './options.js'
 
@@ -54,6 +54,13 @@ export interface CloseInfo {
    * A local close that gets the peer's Close back was clean both ways (wire notes §6).
    */
   remoteCode?: number
+  /** The reason (message) of the peer's Close, when one arrived. */
+  remoteReason?: string
+  /**
+   * Bytes of frames this side queued that never reached the kernel: the connection ended (or
+   * was cut) before they were written. 0 when everything queued went out.
+   */
+  unsent: number
 }
 
 export interface SessionStats {
@@ -93,6 +100,8 @@ interface Waiting {
   callback: ResponseCallback
 }
 
+/** How many of the first bytes received an error about a failed handshake shows. */
+const PREVIEW_BYTES = 64
 /** Past this many queued bytes a flush happens inline instead of at the end of the tick. */
 const INLINE_FLUSH_BYTES = 32 * 1024
 const EMPTY = Buffer.alloc(0)
@@ -174,12 +183,26 @@ export class Session {
   private readonly fragments: Buffer[][] = []
   private keepaliveTimer?: NodeJS.Timeout
   private closeSent = false
+  /**
+   * A Close waiting for the fragments queued before it (wire notes §6: nothing queued is lost
+   * to a close); `answer`: it answers the peer's Close, so the transport ends once it is out.
+   */
+  private pendingClose?: { code: number; message: string; answer: boolean }
+  /** While closing: cuts the transport when nothing moves (flushTimeout) or no Close comes back (closeTimeout). */
+  private closeTimer?: NodeJS.Timeout
   private closeCode = 1000
   private closeMessage = ''
   private closeInitiator: CloseInfo['initiator'] = 'transport'
   private closeError?: StmpError
   private remoteCode?: number
+  private remoteReason?: string
   private handshakeWaiter?: { resolve(): void; reject(e: Error): void }
+  /** The session was open once (the handshake finished, or the WebSocket upgrade did). */
+  private handshakeDone = false
+  private transportError?: Error
+  /** The first bytes received before the handshake finished (up to PREVIEW_BYTES), for errors. */
+  private firstBytes = EMPTY
+  private firstBytesTotal = 0
 
   constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
@@ -233,7 +256,7 @@ export class Session {
     this.writeRaw(stmpV3.encodeHandshakeRequest(frame))
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms`))
+        reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms; ${this.firstBytesText()}`))
         this.transport.destroy()
       }, timeout)
       this.handshakeWaiter = {
@@ -315,10 +338,7 @@ export class Session {
     this.closeCode = code
     this.closeMessage = message
     this.state = 'closing'
-    this.sendClose(code, message)
-    const timer = setTimeout(() => this.transport.destroy(), this.options.closeTimeout)
-    timer.unref()
-    void this.closed.then(() => clearTimeout(timer))
+    this.sendClose(code, message, false)
     return this.closed
   }
 
@@ -328,6 +348,7 @@ export class Session {
     this.stats.bytesIn += data.length
     if (this.state === 'closed') return
     if (this.decoder) {
+      if (this.state === 'handshake') this.keepFirstBytes(data)
       this.batching = true
       this.batchTime = performance.now()
       try {
@@ -466,13 +487,22 @@ export class Session {
   private onClose(code: number, message: string): void {
     if (this.state === 'closed') return
     this.remoteCode = code
+    this.remoteReason = message
+    if (this.pendingClose) {
+      // The peer closed before our Close went out (it waits behind our fragments): the close is
+      // the peer's, not an answer to ours. Ours follows the fragments, then we end.
+      this.closeInitiator = 'remote'
+      this.pendingClose.answer = true
+      return
+    }
     if (!this.closeSent) {
-      // The peer started it: answer with its code, then end (wire notes §6).
+      // The peer started it: answer with its code (behind what is queued), then end (wire notes §6).
       this.closeInitiator = 'remote'
       this.closeCode = code
       this.closeMessage = message
       this.state = 'closing'
-      this.sendClose(code, message)
+      this.sendClose(code, message, true)
+      return
     }
     this.flush()
     this.transport.end(code, message)
@@ -487,11 +517,14 @@ export class Session {
     void this.close(err.closeCode, err.closeMessage())
   }
 
-  private onTransportClose(info: { code?: number; reason?: string; error?: Error }): void {
+  private onTransportClose(info: TransportCloseInfo): void {
     if (this.state === 'closed') return
-    const wasOpen = this.state === 'open'
     this.state = 'closed'
-    if (info.code !== undefined && info.code !== 1006) this.remoteCode = info.code
+    this.transportError = info.error
+    if (info.code !== undefined && info.code !== 1006) {
+      this.remoteCode = info.code
+      this.remoteReason = info.reason ?? ''
+    }
     if (info.code !== undefined && this.closeInitiator !== 'local') {
       // WebSocket: the close frame carried the peer's code and reason.
       this.closeInitiator = info.code === 1006 ? 'transport' : 'remote'
@@ -502,10 +535,9 @@ export class Session {
       this.closeMessage = info.error ? info.error.message : 'connection dropped'
     }
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer)
-    const reason = this.closeError ?? new StmpError(
-      info.error && (info.error as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED',
-      `connection closed (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${wasOpen ? '' : ' before the handshake finished'}`,
-    )
+    this.clearCloseTimer()
+    const unsent = this.dropUnsent(info.unflushed ?? 0)
+    const reason = this.closedError()
     this.handshakeWaiter?.reject(reason)
     // Nothing waits forever: every pending request and ping is told (wire notes §10).
     this.clearDeadline()
@@ -520,18 +552,33 @@ export class Session {
     }
     this.pings.clear()
     this.reassembler.clear()
-    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode })
+    this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode, remoteReason: this.remoteReason, unsent })
+  }
+
+  /** The bytes still queued here when the transport went (plus what it lost itself); forgets them. */
+  private dropUnsent(lostByTransport: number): number {
+    let unsent = lostByTransport + this.queueBytes
+    for (const parts of this.fragments) for (const part of parts) unsent += part.length
+    this.fragments.length = 0
+    this.queue.length = 0
+    this.queueBytes = 0
+    this.openPool = null
+    this.pendingClose = undefined
+    return unsent
   }
 
   private onDrain(): void {
     this.updateReading()
     if (this.fragments.length > 0) this.scheduleFlush()
+    // Bytes moved: a close waiting behind them waits on.
+    if (this.closeTimer) this.armCloseTimer()
   }
 
   // ---- sending ----
 
   private open(): void {
     this.state = 'open'
+    this.handshakeDone = true
     if (this.options.keepalive > 0) {
       this.keepaliveTimer = setInterval(() => {
         if (this.state === 'open' && this.pings.size === 0) this.ping().catch(() => undefined)
@@ -625,18 +672,52 @@ export class Session {
     this.sendMessage({ kind: 'response', id, status, latency, payload, follow: false, fin: false }, format)
   }
 
-  private sendClose(code: number, message: string): void {
+  /**
+   * Sends the Close behind every frame queued before it: while fragments of a large message are
+   * still going out (through the transport's backpressure), the Close waits for the last one.
+   * `answer`: it answers the peer's Close, and the transport ends right after it.
+   */
+  private sendClose(code: number, message: string, answer: boolean): void {
     if (this.closeSent) return
+    if (this.fragments.length > 0) {
+      this.pendingClose = { code, message, answer }
+      this.armCloseTimer()
+      this.scheduleFlush()
+      return
+    }
+    this.pendingClose = undefined
     this.closeSent = true
     if (this.transport.framing === 'websocket') {
-      // The WebSocket close frame replaces the STMP Close frame (wire notes §6).
+      // The WebSocket close frame replaces the STMP Close frame (wire notes §6); ws sends it
+      // behind the messages already queued.
       this.onTrace?.('out', { kind: 'close', status: code, message })
       this.flush()
       this.transport.end(code, message)
-      return
+    } else {
+      this.sendFrame({ kind: 'close', status: code, message: truncateUtf8(message, 1024) }, 'binary')
+      this.flush()
+      if (answer) this.transport.end(code, message)
     }
-    this.sendFrame({ kind: 'close', status: code, message: truncateUtf8(message, 1024) }, 'binary')
-    this.flush()
+    // An answered Close ends here (the transport bounds its own end); ours waits for the peer's.
+    if (answer) this.clearCloseTimer()
+    else this.armCloseTimer()
+  }
+
+  /**
+   * Cuts the transport when the close stalls: flushTimeout while frames are still queued and
+   * none moves (re-armed at every drain), closeTimeout once everything is out and the peer's
+   * Close does not come.
+   */
+  private armCloseTimer(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer)
+    const flushing = this.fragments.length > 0 || this.transport.bufferedAmount > 0
+    this.closeTimer = setTimeout(() => this.transport.destroy(), flushing ? this.options.flushTimeout : this.options.closeTimeout)
+    this.closeTimer.unref()
+  }
+
+  private clearCloseTimer(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer)
+    this.closeTimer = undefined
   }
 
   /** Request, Push or Response: fragmented on a stream when over fragmentSize (wire notes §7). */
@@ -745,8 +826,14 @@ export class Session {
       if (this.fragments.length > 0 && this.transport.bufferedAmount < this.options.highWaterMark) {
         setImmediate(() => this.scheduleFlush())
       }
+      if (this.closeTimer) this.armCloseTimer()
     }
     this.updateReading()
+    // The last fragment is out: the Close that waited for it follows.
+    if (this.pendingClose && this.fragments.length === 0) {
+      const { code, message, answer } = this.pendingClose
+      this.sendClose(code, message, answer)
+    }
   }
 
   /** Stops reading from the peer while too much is in hand; reads again once it drains. */
@@ -761,8 +848,55 @@ export class Session {
     }
   }
 
+  /**
+   * Why the session is not open (or no longer), as what a request fails with: the protocol error
+   * that closed it (its own code, exit 5), the peer's Close for what it is (its code and reason;
+   * TOO_LARGE when it says so), our own close, or the transport ending without a Close.
+   */
+  closedError(): StmpError {
+    const peer = this.options.role === 'client' ? 'the server' : 'the client'
+    if (this.closeError instanceof StmpProtocolError) {
+      // Our decoder's finding: say whose bytes they were and what this side did about them.
+      const e = this.closeError
+      const seen = this.handshakeDone ? '' : `; ${this.firstBytesText()}`
+      return new StmpError(e.code, `${peer} sent bytes that are not STMP v3: ${e.closeMessage()} (this side closed with ${e.closeCode})${seen}`, { offset: e.offset, closeCode: e.closeCode })
+    }
+    if (this.closeError) return this.closeError
+    if (this.state === 'handshake') return new StmpError('CONNECTION_CLOSED', 'the handshake has not finished')
+    if (this.state === 'open') return new StmpError('CONNECTION_CLOSED', 'the connection is open')
+    const during = this.handshakeDone ? '' : ' before the handshake finished'
+    if (this.closeInitiator === 'remote') return peerCloseError(peer, this.closeCode, this.closeMessage, during)
+    if (this.closeInitiator === 'local') {
+      return new StmpError('CONNECTION_CLOSED', `the connection ${this.state === 'closing' ? 'is closing' : 'was closed'} (this side sent Close ${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${during}`)
+    }
+    const error = this.transportError as NodeJS.ErrnoException | undefined
+    const why = error ? `: ${error.code === 'ECONNRESET' ? 'connection reset by the peer' : error.message}` : ''
+    const code = error?.code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED'
+    // A stream has no close codes of its own: 1006 is WebSocket's word for "no close frame".
+    if (this.transport.framing === 'stream') {
+      const seen = this.handshakeDone ? '' : `; ${this.firstBytesText()}`
+      return new StmpError(code, `the connection ended without a Close from ${peer}${during}${why}${seen}`)
+    }
+    return new StmpError(code, `the connection dropped without a close frame (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${during}`)
+  }
+
+  private keepFirstBytes(data: Buffer): void {
+    this.firstBytesTotal += data.length
+    if (this.firstBytes.length < PREVIEW_BYTES) {
+      this.firstBytes = Buffer.concat([this.firstBytes, data.subarray(0, PREVIEW_BYTES - this.firstBytes.length)])
+    }
+  }
+
+  /** What the peer sent before the handshake finished: a printable preview and hex, bounded, and what it looks like. */
+  private firstBytesText(): string {
+    if (this.firstBytesTotal === 0) return `nothing was received${this.options.role === 'client' ? ' (a TLS listener ends a plain connection so: is it one? try tls://)' : ''}`
+    const bytes = this.firstBytes
+    const count = this.firstBytesTotal > bytes.length ? `the first ${bytes.length} of ${this.firstBytesTotal} bytes` : `${bytes.length} byte${bytes.length === 1 ? '' : 's'}`
+    return `received ${count}: ${bytesPreview(bytes)}${this.options.role === 'client' ? looksLike(bytes) : ''}`
+  }
+
   private notOpenError(): StmpError {
-    return new StmpError('CONNECTION_CLOSED', `the connection is ${this.state}`)
+    return this.closedError()
   }
 }
 
@@ -790,4 +924,50 @@ class Incoming implements IncomingRequest {
     this.answered = true
     this.session.answer(this, status, payload)
   }
+}
+
+/**
+ * The error for a close that left queued frames unsent (CloseInfo.unsent > 0): the connection
+ * dropped or was cut before they were written, so the peer cannot have them (CONNECTION_CLOSED, exit 3).
+ */
+export function unsentError(unsent: number, consequence: string): StmpError {
+  return new StmpError('CONNECTION_CLOSED', `the connection ended with ${unsent} bytes of frames not sent: ${consequence}`)
+}
+
+/**
+ * A Close from the peer as an error, for what it is: its code and reason, under the wire code its
+ * reason starts with (`TOO_LARGE at byte 17: ...`, exit 5), TOO_LARGE for 1009, else
+ * CONNECTION_CLOSED (exit 3). Never a status: a peer's Close is not an answer to a request.
+ */
+export function peerCloseError(peer: string, code: number, reason: string, suffix = ''): StmpError {
+  const named = /^[A-Z_]+\b/.exec(reason)?.[0]
+  const wire = code !== 1000 && code !== 1001 && named !== undefined && Object.hasOwn(ProtocolErrorCode, named) ? named
+    : code === 1009 ? 'TOO_LARGE' : 'CONNECTION_CLOSED'
+  return new StmpError(wire, `${peer} closed the connection (${code}${reason ? ` ${reason}` : ''})${suffix}`, { closeCode: code })
+}
+
+/** A peer's Close code that reports a failure (not a normal close or going away). */
+export function isErrorClose(code: number | undefined): code is number {
+  return code !== undefined && code !== 1000 && code !== 1001
+}
+
+/** Bytes as a quoted printable preview (\r \n \t escaped, other bytes as '.') and their hex. */
+export function bytesPreview(bytes: Buffer): string {
+  let text = ''
+  for (const b of bytes) {
+    if (b === 0x0d) text += '\\r'
+    else if (b === 0x0a) text += '\\n'
+    else if (b === 0x09) text += '\\t'
+    else if (b === 0x22 || b === 0x5c) text += `\\${String.fromCharCode(b)}`
+    else text += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.'
+  }
+  const hex = bytes.toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  return `"${text}" (hex ${hex})`
+}
+
+/** What a server's first bytes look like, when they are not STMP: HTTP, or a TLS record. */
+function looksLike(bytes: Buffer): string {
+  if (bytes.subarray(0, 5).toString('latin1') === 'HTTP/') return ': that is an HTTP answer: is it a WebSocket listener? try ws:// (wss:// over TLS)'
+  if ((bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03) return ': that is TLS: is it a tls:// listener? try tls://'
+  return ''
 }

@@ -27,14 +27,41 @@ export interface DialOptions {
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000
 
-function connectError(address: Address, err: NodeJS.ErrnoException): StmpError {
+/** Certificate checks that failed: the server spoke TLS, its certificate is not trusted here. */
+const CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+])
+
+/**
+ * A dial that failed, in words a user can act on: what happened and what to try. Raw library
+ * texts (OpenSSL's `...:SSL routines:...`, llhttp's `Parse Error: ...`) never reach the user:
+ * they mean the listener speaks another transport (issue 18 point 21).
+ */
+function connectError(address: Address, err: NodeJS.ErrnoException & { reason?: string }): StmpError {
   // The address as the user wrote it: the handshake options added to the query are noise here.
   const target = formatAddress({ ...address, query: new URLSearchParams() })
-  const why = err.code === 'ECONNREFUSED' ? 'connection refused'
-    : err.code === 'ENOENT' ? 'no such socket file'
-      : err.code === 'ENOTFOUND' ? 'host not found'
-        : err.code === 'ECONNRESET' ? 'connection reset'
-          : err.message
+  const secure = address.scheme === 'tls' || address.scheme === 'wss'
+  const websocket = address.scheme === 'ws' || address.scheme === 'wss'
+  const other = (scheme: string) => formatAddress({ ...address, scheme: scheme as Address['scheme'], path: scheme === 'ws' || scheme === 'wss' ? address.path : '/', query: new URLSearchParams() })
+  const code = err.code ?? ''
+  let why: string
+  if (code === 'ECONNREFUSED') why = 'connection refused'
+  else if (code === 'ENOENT') why = 'no such socket file'
+  else if (code === 'ENOTFOUND') why = 'host not found'
+  else if (secure && (code.startsWith('ERR_SSL_') || /SSL routines/.test(err.message))) {
+    why = `the server did not answer TLS: is it a plain listener (tcp://, ws://)? try ${other(address.scheme === 'tls' ? 'tcp' : 'ws')}`
+  } else if (websocket && code.startsWith('HPE_')) {
+    why = `the server did not answer HTTP: is it a ${address.scheme === 'ws' ? 'tcp://' : 'tls://'} listener? try ${other(address.scheme === 'ws' ? 'tcp' : 'tls')}`
+  } else if (code === 'ECONNRESET' && address.scheme === 'ws') {
+    why = `connection reset during the WebSocket upgrade: does the server speak TLS? try ${other('wss')} (or ${other('tls')})`
+  } else if (code === 'ECONNRESET' && secure) {
+    why = 'connection reset during the TLS handshake'
+  } else if (code === 'ECONNRESET') why = 'connection reset'
+  else if (CERT_CODES.has(code)) why = `${err.message}: the server's certificate is not trusted here (pass --ca FILE with its CA, or --insecure to skip the check)`
+  else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') why = `${err.message} (connect by a name the certificate lists, or --insecure to skip the check)`
+  else if (/:error:[0-9A-F]+:/.test(err.message)) why = `TLS failed: ${err.reason ?? 'the TLS handshake did not complete'}`
+  else why = err.message
   return new StmpError('CONNECT_FAILED', `cannot connect to ${target}: ${why}`, { cause: err })
 }
 

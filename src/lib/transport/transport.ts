@@ -12,8 +12,41 @@ export interface TransportHandlers {
   onData(data: Buffer, text: boolean): void
   /** The write buffer went below the high-water mark. */
   onDrain(): void
-  /** The connection is gone; `code`/`reason` from a WebSocket close frame when there was one. */
-  onClose(info: { code?: number; reason?: string; error?: Error }): void
+  /**
+   * The connection is gone; `code`/`reason` from a WebSocket close frame when there was one;
+   * `unflushed`: bytes written to the transport that never reached the kernel (cut with them queued).
+   */
+  onClose(info: TransportCloseInfo): void
+}
+
+export interface TransportCloseInfo {
+  code?: number
+  reason?: string
+  error?: Error
+  unflushed?: number
+}
+
+/** How long end() waits for the peer to close its side once the queued bytes stop moving. */
+const END_TIMEOUT = 2000
+
+/**
+ * After end(): cuts the connection (`cut`) once END_TIMEOUT passes with no bytes leaving the
+ * write queue. A slow reader that is still taking bytes is not cut mid-message; one that
+ * takes nothing (or never closes its side) is (wire notes §6).
+ */
+function cutWhenStalled(buffered: () => number, gone: () => boolean, cut: () => void): void {
+  let last = buffered()
+  const check = () => {
+    if (gone()) return
+    const now = buffered()
+    if (now > 0 && now !== last) {
+      last = now
+      setTimeout(check, END_TIMEOUT).unref()
+      return
+    }
+    cut()
+  }
+  setTimeout(check, END_TIMEOUT).unref()
 }
 
 export interface Transport {
@@ -48,6 +81,10 @@ export class StreamTransport implements Transport {
   readonly local: string
   private handlers?: TransportHandlers
   private closed = false
+  /** The socket was cut (destroyed or failed): what it still had queued is counted in `unflushed`. */
+  private cut = false
+  /** Bytes written that never reached the kernel: queued when the socket was cut, or written after. */
+  private unflushed = 0
 
   constructor(private readonly socket: Socket, label?: string) {
     this.remote = label ?? `${socket.remoteAddress}:${socket.remotePort}`
@@ -60,22 +97,31 @@ export class StreamTransport implements Transport {
     this.socket.on('data', (chunk: Buffer) => handlers.onData(chunk, false))
     this.socket.on('drain', () => handlers.onDrain())
     let error: Error | undefined
-    this.socket.on('error', (err) => { error = err })
+    this.socket.on('error', (err) => {
+      error = err
+      this.noteUnflushed()
+    })
     this.socket.on('close', () => {
       this.closed = true
-      handlers.onClose({ error })
+      handlers.onClose({ error, unflushed: this.unflushed })
     })
     // A half-closed peer (FIN) gets our FIN back once our queued writes are out.
     this.socket.on('end', () => this.socket.end())
   }
 
   write(data: Buffer): boolean {
-    if (this.closed || this.socket.destroyed) return false
+    if (this.closed || this.socket.destroyed) {
+      this.unflushed += data.length
+      return false
+    }
     return this.socket.write(data)
   }
 
   writev(data: Buffer[]): boolean {
-    if (this.closed || this.socket.destroyed) return false
+    if (this.closed || this.socket.destroyed) {
+      for (const d of data) this.unflushed += d.length
+      return false
+    }
     this.socket.cork()
     for (const d of data) this.socket.write(d)
     this.socket.uncork()
@@ -95,14 +141,23 @@ export class StreamTransport implements Transport {
   }
 
   end(): void {
+    // The FIN goes out after every queued byte.
     this.socket.end()
     // Bounded: a peer that never closes its side is cut after a short wait (wire notes §6).
-    setTimeout(() => this.socket.destroy(), 2000).unref()
+    cutWhenStalled(() => this.socket.writableLength, () => this.closed, () => this.destroy())
   }
 
   destroy(error?: Error): void {
+    this.noteUnflushed()
     this.socket.destroy(error)
     void this.handlers
+  }
+
+  /** The socket forgets its queue once destroyed: remember how much was lost with it. */
+  private noteUnflushed(): void {
+    if (this.cut || this.closed) return
+    this.cut = true
+    this.unflushed += this.socket.writableLength
   }
 }
 
@@ -111,6 +166,9 @@ export class WebSocketTransport implements Transport {
   readonly remote: string
   readonly local: string
   private readonly socket: Socket
+  private cut = false
+  /** Bytes sent that never reached the kernel: queued when the connection was cut, or sent after it closed. */
+  private unflushed = 0
 
   constructor(private readonly ws: WebSocket, socket: Socket, label?: string) {
     this.socket = socket
@@ -123,12 +181,19 @@ export class WebSocketTransport implements Transport {
     this.ws.on('message', (data: Buffer, isBinary: boolean) => handlers.onData(data, !isBinary))
     this.socket.on('drain', () => handlers.onDrain())
     let error: Error | undefined
-    this.ws.on('error', (err) => { error = err })
-    this.ws.on('close', (code: number, reason: Buffer) => handlers.onClose({ code, reason: reason.toString('utf8'), error }))
+    this.ws.on('error', (err) => {
+      error = err
+      this.noteUnflushed()
+    })
+    this.socket.on('error', () => this.noteUnflushed())
+    this.ws.on('close', (code: number, reason: Buffer) => handlers.onClose({ code, reason: reason.toString('utf8'), error, unflushed: this.unflushed }))
   }
 
   write(data: Buffer, text = false): boolean {
-    if (this.ws.readyState !== this.ws.OPEN) return false
+    if (this.ws.readyState !== this.ws.OPEN) {
+      this.unflushed += data.length
+      return false
+    }
     this.ws.send(data, { binary: !text })
     return this.socket.writableLength < this.socket.writableHighWaterMark
   }
@@ -163,12 +228,20 @@ export class WebSocketTransport implements Transport {
 
   end(code = 1000, reason = ''): void {
     // On WebSocket the WebSocket close frame replaces the STMP Close frame (wire notes §6).
+    // ws sends the close frame behind every message already queued.
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, truncateReason(reason))
-    setTimeout(() => this.ws.terminate(), 2000).unref()
+    cutWhenStalled(() => this.ws.bufferedAmount, () => this.ws.readyState === this.ws.CLOSED, () => this.destroy())
   }
 
   destroy(): void {
+    this.noteUnflushed()
     this.ws.terminate()
+  }
+
+  private noteUnflushed(): void {
+    if (this.cut || this.ws.readyState === this.ws.CLOSED) return
+    this.cut = true
+    this.unflushed += this.ws.bufferedAmount
   }
 }
 
