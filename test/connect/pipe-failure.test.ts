@@ -52,16 +52,17 @@ describe('connect when the server closes with lines queued (issue 18, point 17)'
     await small?.stop()
   })
 
-  it('after a 413 and Close 1009 (--max-frame 1k), the queued line is reported and connect exits 3', async () => {
+  it('after a 413 and Close 1009 (--max-frame 1k), the queued line is reported with the Close\'s cause and connect exits 5', async () => {
     // Without the fix this spun at 100% CPU printing nothing (killed here after 40 s).
     const big = JSON.stringify({ action: 'echo', payload: 'x'.repeat(5000) })
     const run = await runCli(['connect', small.urls[0]], { stdin: `${big}\n{"action":"after.close"}\n`, timeout: 40_000 })
     expect(run.signal).toBeNull()
-    expect(run.code).toBe(3)
+    // The server closed for a protocol error of ours (1009 TOO_LARGE): exit 5, as fetch (point 19).
+    expect(run.code).toBe(5)
     const lines = ndjson(run.stdout)
     expect(lines).toHaveLength(2)
     expect(lines[0]).toMatchObject({ id: 1, status: 413 })
-    expect(lines[1]).toMatchObject({ id: 2, action: 'after.close', error: { code: 'CONNECTION_CLOSED' } })
+    expect(lines[1]).toMatchObject({ id: 2, action: 'after.close', error: { code: 'TOO_LARGE' } })
   })
 
   it('session.end then a queued line, five runs: every run prints "bye" and a failure for the second line, exit 3', async () => {
