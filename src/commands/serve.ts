@@ -6,7 +6,7 @@ import { DEFAULT_SERVE_URL, nextSignal, startServe } from '../lib/server/serve.j
 
 export default class Serve extends StmpCommand {
   static override summary = 'Run an STMP server: echo, routes file or handler module, on any number of listeners'
-  static override description = `Listens on every URL given (tcp://, tls://, unix:, ws://, wss://; default ${DEFAULT_SERVE_URL}) and prints "stmpcat serve: listening on URL" on stderr for each, with the real port. Every request gets 200 with its own payload, unless --routes or --handler says otherwise. JSON lines on stdin are pushed to clients: {"action": "news", "payload": {...}, "to": "all" | "room:NAME" | CONNECTION_ID}.
+  static override description = `Listens on every URL given (tcp://, tls://, unix:, ws://, wss://; default ${DEFAULT_SERVE_URL}) and prints "stmpcat serve: listening on URL" on stderr for each, with the real port; with --json or --log, stdout's first line is {"event":"listening","urls":[...]} once all are bound. Every request gets 200 with its own payload, unless --routes or --handler says otherwise. JSON lines on stdin are pushed to the clients connected then: {"action": "news", "payload": {...}, "to": "all" | "room:NAME" | CONNECTION_ID}; a line {"wait": N} holds the lines after it until N connections are open.
 
 SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeout), sends Close 1001 to every client and exits 0. See docs/serve.md for the routes format and the handler API.`
 
@@ -15,7 +15,7 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
     { description: 'TCP, WebSocket and a Unix socket at once', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:5001 ws://127.0.0.1:5002/stmp unix:/tmp/stmp.sock' },
     { description: 'A mock from a routes file, logging every frame as NDJSON', command: '<%= config.bin %> <%= command.id %> :5000 --routes examples/routes.yaml --log' },
     { description: 'Koa-like middleware from a module', command: '<%= config.bin %> <%= command.id %> :5000 --handler examples/handler.mjs' },
-    { description: 'Push to every client from a script', command: 'echo \'{"action":"news","payload":{"n":1}}\' | <%= config.bin %> <%= command.id %> :5000' },
+    { description: 'Push to the first client that connects, from a script', command: 'printf \'%s\\n\' \'{"wait":1}\' \'{"action":"news","payload":{"n":1}}\' | <%= config.bin %> <%= command.id %> :5000' },
     { description: 'Token auth, keep-alive and per-connection stats as NDJSON', command: '<%= config.bin %> <%= command.id %> :5000 --token s3cret --keepalive 5s --stats --json' },
   ]
 
