@@ -248,3 +248,25 @@ export function nextSignal(signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): P
     })
   })
 }
+
+/**
+ * Under `npx` (npm exec: `npm_command=exec`) serve is not the process the shell started: npm
+ * runs `sh -c stmpcat ...`, which runs node. `kill $!` ends npm and its shell but not node,
+ * which would keep the port. So under npm exec, serve watches its parent and resolves once it
+ * is gone (the process is re-parented), and the caller stops as on SIGTERM. Started any other
+ * way (the linked binary, `node bin/run.js`, nohup) nothing is watched: the shell's `$!` is the
+ * server itself. Never resolves when there is nothing to watch.
+ */
+export function parentExited(env: NodeJS.ProcessEnv = process.env, everyMs = 500): Promise<'parent exited'> {
+  return new Promise((resolve) => {
+    if (env.npm_command !== 'exec') return
+    const parent = process.ppid
+    const timer = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(timer)
+        resolve('parent exited')
+      }
+    }, everyMs)
+    timer.unref()
+  })
+}
