@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIN, ROOT } from '../helpers/cli.js'
+import { ROOT } from '../helpers/cli.js'
+import { EXAMPLE_TIMEOUT as TIMEOUT, ExampleShell, freePort } from '../helpers/examples.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /**
@@ -15,7 +14,6 @@ import { tempDir } from '../helpers/tmp.js'
  */
 
 const SECTIONS = ['serve', 'fetch and push', 'connect', 'bench', 'decode']
-const TIMEOUT = 60_000
 
 interface Example { section: string; text: string; terminals?: boolean }
 
@@ -38,20 +36,9 @@ function examples(readme: string): Example[] {
   return out
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-interface Shell { code: number | null; stdout: string; stderr: string }
-
 describe('README examples run as written (issue 18, point 14)', () => {
   const dir = tempDir('stmp-readme-')
   const ports = new Map<string, number>()
-  const started: ChildProcess[] = []
   let sock = ''
 
   /** The README text of an example, with this test's ports, socket and bench duration. */
@@ -63,66 +50,17 @@ describe('README examples run as written (issue 18, point 14)', () => {
     .replace(/(stmpcat bench[^|>\n]*?) -d \S+/g, '$1')
     .replace(/stmpcat bench/g, 'stmpcat bench -d 1s')
 
-  const env = () => ({ ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}`, NO_COLOR: '1', FORCE_COLOR: undefined })
-
-  /** Runs a script in bash in its own process group; the group is killed when it ends. */
-  const sh = (script: string, timeout = TIMEOUT): Promise<Shell> => new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd: dir, env: env(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-    const timer = setTimeout(() => { try { process.kill(-(child.pid as number), 'SIGKILL') } catch { /* gone */ } }, timeout)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      // A background server the example started goes with it.
-      try { process.kill(-(child.pid as number), 'SIGTERM') } catch { /* gone */ }
-      resolve({ code, stdout, stderr })
-    })
-  })
-
-  /** Starts a serve example; resolves with its bound URLs once every listener is up. */
-  const serveExample = (script: string): Promise<{ urls: string[]; child: ChildProcess }> => new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd: dir, env: env(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    started.push(child)
-    const want = Math.max(1, (script.replace(/\s#.*$/, '').match(/(tcp|ws|wss|tls):\/\/|unix:|(^|\s):\d+/g) ?? []).length)
-    let stderr = ''
-    const timer = setTimeout(() => reject(new Error(`${script}: not listening after ${TIMEOUT} ms: ${stderr}`)), TIMEOUT)
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
-      const urls = [...stderr.matchAll(/listening on (\S+)/g)].map((m) => m[1])
-      if (urls.length >= want) {
-        clearTimeout(timer)
-        resolve({ urls, child })
-      }
-    })
-    child.on('exit', (code) => reject(new Error(`${script}: exited ${code} before listening: ${stderr}`)))
-  })
-
-  const stop = async (child: ChildProcess): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const gone = new Promise((resolve) => child.once('exit', resolve))
-    process.kill(-(child.pid as number), 'SIGTERM')
-    await gone
-  }
-
   const all = examples(readFileSync(join(ROOT, 'README.md'), 'utf8'))
 
+  let shell: ExampleShell
   beforeAll(async () => {
     for (const p of ['5000', '5001', '5002', '5003']) ports.set(p, await freePort())
     sock = join(dir, 'stmp.sock')
-    // What `npm link` gives: a bare `stmpcat` on PATH.
-    const binDir = join(dir, 'bin')
-    mkdirSync(binDir)
-    writeFileSync(join(binDir, 'stmpcat'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
-    chmodSync(join(binDir, 'stmpcat'), 0o755)
-    // The examples name files relative to the repository's root.
-    symlinkSync(join(ROOT, 'examples'), join(dir, 'examples'))
+    shell = new ExampleShell(dir)
   }, TIMEOUT)
 
   afterAll(async () => {
-    await Promise.all(started.map((c) => stop(c).catch(() => undefined)))
+    await shell.stopAll()
   })
 
   it('finds the examples, and every input file they name is shipped in examples/', () => {
@@ -139,12 +77,12 @@ describe('README examples run as written (issue 18, point 14)', () => {
     for (const e of serves) expect(e.text).toMatch(/^npx stmpcat serve/)
     expect(serves.length).toBeGreaterThanOrEqual(4)
     for (const e of serves) {
-      const { urls, child } = await serveExample(rewrite(e.text))
+      const { urls, child } = await shell.serve(rewrite(e.text))
       const token = / --token (\S+)/.exec(e.text)?.[1]
-      const r = await sh(`stmpcat fetch ${urls[0]} test.echo '{"n":1}'${token ? ` --token ${token}` : ''}`)
+      const r = await shell.run(`stmpcat fetch ${urls[0]} test.echo '{"n":1}'${token ? ` --token ${token}` : ''}`)
       expect(r, `${e.text}\n${r.stderr}`).toMatchObject({ code: 0 })
       expect(JSON.parse(r.stdout)).toEqual({ n: 1 })
-      await stop(child)
+      await shell.stop(child)
     }
   }, 6 * TIMEOUT)
 
@@ -152,9 +90,9 @@ describe('README examples run as written (issue 18, point 14)', () => {
     const block = all.find((e) => e.terminals) as Example
     expect(block).toBeDefined()
     const [server, clientLine] = block.text.split('\n').filter((l) => !l.startsWith('#'))
-    const { child } = await serveExample(rewrite(server))
-    const r = await sh(rewrite(clientLine))
-    await stop(child)
+    const { child } = await shell.serve(rewrite(server))
+    const r = await shell.run(rewrite(clientLine))
+    await shell.stop(child)
     expect(r, r.stderr).toMatchObject({ code: 0 })
     const promised = /# prints (.*)$/.exec(clientLine)?.[1].trim() as string
     expect(r.stdout.trim()).toBe(promised)
@@ -162,15 +100,15 @@ describe('README examples run as written (issue 18, point 14)', () => {
 
   it('the fetch, push, connect, bench and decode examples exit 0 and print what they say, against the serve example', async () => {
     const backdrop = all.find((e) => e.section === 'serve' && /ws:\/\/:5002\/stmp/.test(e.text)) as Example
-    const { child } = await serveExample(rewrite(backdrop.text))
+    const { child } = await shell.serve(rewrite(backdrop.text))
     const failures: string[] = []
     for (const e of all.filter((x) => x.section !== 'serve')) {
-      const r = await sh(rewrite(e.text))
+      const r = await shell.run(rewrite(e.text))
       if (r.code !== 0) failures.push(`${e.text}: exit ${r.code}\n${r.stdout}${r.stderr}`)
       const promised = /# prints (\S.*)$/.exec(e.text)?.[1].trim()
       if (promised !== undefined && r.stdout.trim() !== promised) failures.push(`${e.text}: printed ${r.stdout.trim()}, not ${promised}`)
     }
-    await stop(child)
+    await shell.stop(child)
     expect(failures).toEqual([])
   }, 20 * TIMEOUT)
 })
