@@ -63,6 +63,20 @@ describe('README examples run as written (issue 18, point 14)', () => {
     await shell.stopAll()
   })
 
+  it('the set-up section says how to get a bare stmpcat, and its alias line works from the root (point 15)', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const setup = readme.slice(readme.indexOf('## Set-up'), readme.indexOf('## Commands'))
+    // The two set-up commands are unchanged.
+    expect(setup).toContain('npm ci && npx stmpcat bench')
+    expect(setup).toContain('npm ci && npm test')
+    expect(setup).toMatch(/^npm link\b/m)
+    const alias = /^alias stmpcat=.*$/m.exec(setup)?.[0] as string
+    expect(alias).toBeDefined()
+    const r = await shell.run(`cd ${JSON.stringify(ROOT)}\nshopt -s expand_aliases\n${alias}\nstmpcat fetch --help > /dev/null && type stmpcat`)
+    expect(r, r.stderr).toMatchObject({ code: 0 })
+    expect(r.stdout).toContain('aliased to')
+  })
+
   it('finds the examples, and every input file they name is shipped in examples/', () => {
     expect(all.length).toBeGreaterThanOrEqual(20)
     const named = all.flatMap((e) => [...e.text.matchAll(/(?:@|\s)(examples\/[\w.-]+)/g)].map((m) => m[1]))
