@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type AnyFrame, StreamDecoder, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
+import { checkHandshakeUrl, httpOnStreamMessage, looksLikeHttp } from '../../src/lib/session/index.js'
 import { ROOT, runCli, spawnCli } from '../helpers/cli.js'
 import { client, json, ndjson, parse, serve, tempDir, until, writeFile } from './helpers.js'
 
@@ -150,5 +151,25 @@ describe('examples/handler.mjs: math.add without data (issue 18, point 16)', () 
     expect(joined.status).toBe(400)
     expect(joined.payload.toString()).toBe('chat.join needs {"room": NAME}')
     expect(parse((await c.request('math.add', json({ a: 2, b: 3 }))).payload)).toMatchObject({ sum: 5 })
+  })
+})
+
+describe('handshake URL and HTTP checks (in process)', () => {
+  it('a URL is a path of at most 8192 bytes without control characters', () => {
+    expect(checkHandshakeUrl('/')).toBeUndefined()
+    expect(checkHandshakeUrl('/chat?stmp_version=3&stmp_content_type=application/json')).toBeUndefined()
+    expect(checkHandshakeUrl(`/${'a'.repeat(8191)}`)).toBeUndefined()
+    expect(checkHandshakeUrl(`/${'a'.repeat(8192)}`)).toMatch(/over the 8192-byte limit/)
+    expect(checkHandshakeUrl('chat')).toMatch(/starting with "\/"/)
+    expect(checkHandshakeUrl('/a\u0001b')).toMatch(/control character/)
+  })
+
+  it('recognises an HTTP request line whose first byte LENGTH took', () => {
+    expect(looksLikeHttp('ET /stmp?stmp_version=3 HTTP/1.1\r')).toBe(true)
+    expect(looksLikeHttp('OST /x HTTP/1.0\r')).toBe(true)
+    expect(looksLikeHttp('/?stmp_version=3')).toBe(false)
+    expect(looksLikeHttp('/HTTP/1.1')).toBe(false)
+    expect(httpOnStreamMessage('tls')).toContain('use wss://')
+    expect(httpOnStreamMessage('tcp')).toContain('an HTTP request on a tcp listener: use ws://')
   })
 })

@@ -80,7 +80,7 @@ export class StmpServer {
           // A WebSocket (or plain HTTP) client on a stream listener: its request line, read as
           // an STMP handshake, would give a puzzling answer. Say what happened instead.
           session.data.set(HTTP_ON_STREAM, true)
-          return { status: 400, message: `an HTTP request on a ${scheme} listener: use ws:// with a ws:// listener (this one speaks STMP over ${scheme})`, contentType: '', serverLatency: false }
+          return { status: 400, message: httpOnStreamMessage(scheme), contentType: '', serverLatency: false }
         }
         return this.decide(hs.url, hs.headers, 1)
       }
@@ -202,6 +202,12 @@ export function checkHandshakeUrl(url: string): string | undefined {
  */
 export function looksLikeHttp(url: string): boolean {
   return /^[A-Z]{0,15} \S+ HTTP\/\d(\.\d)?\r?$/.test(url)
+}
+
+/** What an HTTP request on a stream listener is told (and the serve log says). */
+export function httpOnStreamMessage(scheme: string): string {
+  const ws = scheme === 'tls' ? 'wss://' : 'ws://'
+  return `an HTTP request on a ${scheme} listener: use ${ws} with a ${ws} listener (this one speaks STMP over ${scheme})`
 }
 
 function preview(text: string): string {
