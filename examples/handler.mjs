@@ -24,18 +24,22 @@ async function guard(ctx, next) {
 async function routes(ctx, next) {
   switch (ctx.action) {
     case 'math.add': {
-      const { a, b } = ctx.input
-      if (typeof a !== 'number' || typeof b !== 'number') ctx.throw(400, 'a and b must be numbers')
+      // Check the input before using it: a request with no data has no ctx.input at all, and
+      // a client is owed a 400 saying what to send, not a 500 with a JavaScript message.
+      const { a, b } = ctx.input ?? {}
+      if (typeof a !== 'number' || typeof b !== 'number') ctx.throw(400, 'math.add needs {"a": NUMBER, "b": NUMBER}')
       ctx.output = { sum: a + b }
       return
     }
-    case 'chat.join':
-      ctx.conn.join(ctx.input.room)
-      ctx.output = { room: ctx.input.room, members: ctx.server.rooms[ctx.input.room] }
+    case 'chat.join': {
+      const room = roomOf(ctx)
+      ctx.conn.join(room)
+      ctx.output = { room, members: ctx.server.rooms[room] }
       return
+    }
     case 'chat.say': {
       // Everyone in the room but the sender gets a push; the sender gets the count.
-      const sent = ctx.server.broadcast(`room:${ctx.input.room}`, 'chat.message', { from: ctx.conn.id, text: ctx.input.text }, { except: ctx.conn })
+      const sent = ctx.server.broadcast(`room:${roomOf(ctx)}`, 'chat.message', { from: ctx.conn.id, text: ctx.input.text }, { except: ctx.conn })
       ctx.output = { sent }
       return
     }
@@ -52,6 +56,13 @@ async function routes(ctx, next) {
     default:
       await next()
   }
+}
+
+/** The room a chat request names, or a 400. */
+function roomOf(ctx) {
+  const room = ctx.input?.room
+  if (typeof room !== 'string' || room === '') ctx.throw(400, `${ctx.action} needs {"room": NAME}`)
+  return room
 }
 
 /** Anything else is echoed. */

@@ -20,11 +20,11 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
 
   static override examples = [
     { description: 'A Ping frame given as hex on stdin', command: "echo '03 00 00 07' | <%= config.bin %> <%= command.id %>" },
-    { description: 'An xxd dump of a capture, as NDJSON', command: 'xxd frames.bin | <%= config.bin %> <%= command.id %> --json' },
-    { description: 'A client stream that starts with its handshake', command: '<%= config.bin %> <%= command.id %> client.hex --handshake client' },
+    { description: 'An xxd dump of a capture, as NDJSON', command: 'xxd examples/frames.bin | <%= config.bin %> <%= command.id %> --json' },
+    { description: 'A client stream that starts with its handshake', command: '<%= config.bin %> <%= command.id %> examples/client.hex --handshake client' },
     { description: 'One WebSocket text message', command: "printf 'pAAE' | <%= config.bin %> <%= command.id %> --transport websocket --format text" },
-    { description: 'A tcpdump capture of port 5000, fragmented messages joined, as NDJSON', command: '<%= config.bin %> <%= command.id %> traffic.pcap --port 5000 --messages --json' },
-    { description: 'Failed responses to user.* requests in a capture', command: "<%= config.bin %> <%= command.id %> traffic.pcapng --action 'user.*' --status 4xx --status 5xx" },
+    { description: 'A capture of port 5001, fragmented messages joined, as NDJSON', command: '<%= config.bin %> <%= command.id %> examples/big.pcap --port 5001 --messages --json' },
+    { description: 'Failed responses to user.* requests in a capture', command: "<%= config.bin %> <%= command.id %> examples/capture.pcapng --action 'user.*' --status 4xx --status 5xx" },
   ]
 
   static override args = {

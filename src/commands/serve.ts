@@ -3,20 +3,20 @@ import { StmpCommand } from '../lib/cli/base-command.js'
 import { parseDuration, parseSize, parseTimeout } from '../lib/cli/units.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
-import { DEFAULT_SERVE_URL, nextSignal, startServe } from '../lib/server/serve.js'
+import { DEFAULT_SERVE_URL, nextSignal, parentExited, startServe } from '../lib/server/serve.js'
 
 export default class Serve extends StmpCommand {
   static override summary = 'Run an STMP server: echo, routes file or handler module, on any number of listeners'
-  static override description = `Listens on every URL given (tcp://, tls://, unix:, ws://, wss://; default ${DEFAULT_SERVE_URL}) and prints "stmpcat serve: listening on URL" on stderr for each, with the real port. Every request gets 200 with its own payload, unless --routes or --handler says otherwise. JSON lines on stdin are pushed to clients: {"action": "news", "payload": {...}, "to": "all" | "room:NAME" | CONNECTION_ID}.
+  static override description = `Listens on every URL given (tcp://, tls://, unix:, ws://, wss://; default ${DEFAULT_SERVE_URL}) and prints "stmpcat serve: listening on URL" on stderr for each, with the real port; with --json or --log, stdout's first line is {"event":"listening","urls":[...]} once all are bound. Every request gets 200 with its own payload, unless --routes or --handler says otherwise. JSON lines on stdin are pushed to the clients connected then: {"action": "news", "payload": {...}, "to": "all" | "room:NAME" | CONNECTION_ID}; a line {"wait": N} holds the lines after it until N connections are open.
 
-SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeout), sends Close 1001 to every client and exits 0. See docs/serve.md for the routes format and the handler API.`
+SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeout), sends Close 1001 to every client and exits 0. Started by npx (npm exec), it does the same when npm exits (kill $! under npx kills npm, not node). See docs/serve.md for the routes format and the handler API.`
 
   static override examples = [
     { description: 'Echo on the default address', command: '<%= config.bin %> <%= command.id %>' },
     { description: 'TCP, WebSocket and a Unix socket at once', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:5001 ws://127.0.0.1:5002/stmp unix:/tmp/stmp.sock' },
     { description: 'A mock from a routes file, logging every frame as NDJSON', command: '<%= config.bin %> <%= command.id %> :5000 --routes examples/routes.yaml --log' },
     { description: 'Koa-like middleware from a module', command: '<%= config.bin %> <%= command.id %> :5000 --handler examples/handler.mjs' },
-    { description: 'Push to every client from a script', command: 'echo \'{"action":"news","payload":{"n":1}}\' | <%= config.bin %> <%= command.id %> :5000' },
+    { description: 'Push to the first client that connects, from a script', command: 'printf \'%s\\n\' \'{"wait":1}\' \'{"action":"news","payload":{"n":1}}\' | <%= config.bin %> <%= command.id %> :5000' },
     { description: 'Token auth, keep-alive and per-connection stats as NDJSON', command: '<%= config.bin %> <%= command.id %> :5000 --token s3cret --keepalive 5s --stats --json' },
   ]
 
@@ -68,7 +68,8 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
       stdin: process.stdin.isTTY ? undefined : process.stdin,
       chalk: chalkFor(process.stderr),
     })
-    const signal = await nextSignal()
+    // A signal, or (under npx only) the npm process that started us going away.
+    const signal = await Promise.race([nextSignal(), parentExited()])
     // A second signal while draining cuts every connection at once.
     void nextSignal().then(() => { for (const s of running.server.sessions.values()) s.transport.destroy() })
     const closing = [...running.server.sessions.values()].map((s) => s.closed)

@@ -153,6 +153,10 @@ describe('routes validation (in process)', () => {
     expect(codeOf({ a: { delay: { time: '1s', every: 0 } } })).toBe('BAD_ROUTES')
     expect(codeOf({ a: { status: 700 } })).toBe('BAD_ROUTES')
     expect(codeOf({ a: { reply: '{{body.x}}' } })).toBe('BAD_ROUTES')
+    // An unclosed placeholder is an error, not literal text (issue 18, point 22).
+    expect(codeOf({ a: { reply: 'User {{payload.x' } })).toBe('BAD_ROUTES')
+    expect(codeOf({ a: { reply: { name: '{{payload.x' } } })).toBe('BAD_ROUTES')
+    expect(codeOf({ a: { reply: '{{payload.x}} and {{id' } })).toBe('BAD_ROUTES')
     expect(codeOf({ a: { push: { payload: 1 } } })).toBe('BAD_ROUTES')
     expect(codeOf({ a: { broadcast: [{ action: 'x', exceptSender: 'yes' }] } })).toBe('BAD_ROUTES')
     expect(codeOf({ a: { close: { code: 5 } } })).toBe('BAD_ROUTES')

@@ -1,7 +1,8 @@
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import { toJsonSafe } from '../payload/index.js'
-import type { CloseInfo, Session } from '../session/index.js'
+import { redactHeaders } from '../render/trace.js'
+import { type CloseInfo, HTTP_ON_STREAM, type Session } from '../session/index.js'
 import { isSuccess, type PayloadValues } from './values.js'
 
 /**
@@ -24,7 +25,8 @@ export function reportOpen(r: Reporter, session: Session): void {
   if (r.machine) {
     r.json(event('open', {
       connection: session.id, remote: session.transport.remote, transport: session.transport.framing,
-      url: session.url, headers: session.headers, contentType: session.contentType,
+      // The same redaction as fetch -v: a log is often pasted into a bug report.
+      url: session.url, headers: redactHeaders(session.headers), contentType: session.contentType,
     }))
   } else {
     r.human(`#${session.id} open ${session.transport.remote} ${session.url} ${session.contentType}`)
@@ -38,7 +40,11 @@ export function reportClose(r: Reporter, session: Session, info: CloseInfo): voi
     if (info.unsent > 0) out.unsent = info.unsent
     r.json(event('close', out))
   } else {
-    const why = (info.error ? ` ${r.chalk.red(`${info.error.code}: ${info.error.message}`)}` : '')
+    // The error once: a protocol error's Close message already says it ("TOO_LARGE at byte 17:
+    // ..."), and after an HTTP request on a stream listener the rest of its bytes are no news.
+    const error = info.error
+    const said = error !== undefined && (info.message.includes(error.message) || session.data.get(HTTP_ON_STREAM) === true)
+    const why = (error && !said ? ` ${r.chalk.red(`${error.code}: ${error.message}`)}` : '')
       + (info.unsent > 0 ? ` ${r.chalk.red(`${info.unsent} bytes not sent`)}` : '')
     r.human(`#${session.id} closed ${info.code}${info.message ? ` ${info.message}` : ''} (${info.initiator})${why}`)
   }
@@ -64,7 +70,7 @@ function frameFields(
 ): Record<string, unknown> {
   switch (frame.kind) {
     case 'handshake-request':
-      return { kind: frame.kind, url: frame.url, headers: frame.headers }
+      return { kind: frame.kind, url: frame.url, headers: redactHeaders(frame.headers) }
     case 'handshake-response':
     case 'close':
       return { kind: frame.kind, status: frame.status, message: frame.message }

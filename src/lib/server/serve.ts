@@ -75,6 +75,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
   if (config.routes) dispatcher = routesDispatcher(loadRoutes(config.routes), values)
   else if (config.handler) dispatcher = middlewareDispatcher(await loadMiddleware(config.handler), values)
 
+  const opened = new OpenCount(() => { let n = 0; for (const s of server.sessions.values()) if (s.state === 'open') n++; return n })
   const reporter: Reporter = {
     machine: config.json || config.log,
     json: (o) => io.stdout(`${JSON.stringify(o)}\n`),
@@ -98,6 +99,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
       })
     },
     onConnection: (session) => {
+      opened.check()
       // The "open" event carries what the handshake said (URL, headers, content type);
       // --log traces every frame from there on.
       reportOpen(reporter, session)
@@ -127,6 +129,9 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
     await server.close(0)
     throw err
   }
+  // One line once every listener is bound, with the real addresses (port 0 resolved): what a
+  // script waits for before it connects.
+  if (reporter.machine) reporter.json(event('listening', { urls }))
   if (!config.routes && !config.handler) reporter.human('echo mode: every request gets 200 with its own payload')
 
   const statsTimer = config.stats
@@ -140,6 +145,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
         if (count === 0) reporter.human(`stdin line ${line}: no connection got ${control.action} (to ${control.to})`)
       },
       error: (line, error) => reportError(reporter, `stdin line ${line}`, error, { line }),
+      connections: (count) => opened.until(count),
     })
     : undefined
 
@@ -174,6 +180,24 @@ function loadTls(config: ServeConfig, addresses: Address[]): ServerTlsOptions | 
     throw new StmpError('BAD_FILE', `--cert ${config.cert} / --key ${config.key}: not a usable PEM certificate and key: ${(err as Error).message}`, { cause: err })
   }
   return tls
+}
+
+/** Waits for a number of open connections (stdin's `{"wait": N}`). */
+class OpenCount {
+  private readonly waiters: Array<{ count: number; resolve: () => void }> = []
+
+  constructor(private readonly size: () => number) {}
+
+  until(count: number): Promise<void> {
+    if (this.size() >= count) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push({ count, resolve }))
+  }
+
+  check(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.size() >= this.waiters[i].count) this.waiters.splice(i, 1)[0].resolve()
+    }
+  }
 }
 
 /**
@@ -222,5 +246,27 @@ export function nextSignal(signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): P
       process.on(sig, h)
       return [sig, h] as const
     })
+  })
+}
+
+/**
+ * Under `npx` (npm exec: `npm_command=exec`) serve is not the process the shell started: npm
+ * runs `sh -c stmpcat ...`, which runs node. `kill $!` ends npm and its shell but not node,
+ * which would keep the port. So under npm exec, serve watches its parent and resolves once it
+ * is gone (the process is re-parented), and the caller stops as on SIGTERM. Started any other
+ * way (the linked binary, `node bin/run.js`, nohup) nothing is watched: the shell's `$!` is the
+ * server itself. Never resolves when there is nothing to watch.
+ */
+export function parentExited(env: NodeJS.ProcessEnv = process.env, everyMs = 500): Promise<'parent exited'> {
+  return new Promise((resolve) => {
+    if (env.npm_command !== 'exec') return
+    const parent = process.ppid
+    const timer = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(timer)
+        resolve('parent exited')
+      }
+    }, everyMs)
+    timer.unref()
   })
 }

@@ -64,12 +64,21 @@ function compileString(text: string): Template {
   }
   const parts: Array<string | ((scope: TemplateScope) => unknown)> = []
   let last = 0
+  const literal = (piece: string): string => {
+    // "{{" left over is a placeholder that never closes ("{{payload.x"): an error, not text.
+    const open = piece.indexOf('{{')
+    if (open >= 0) throw new TemplateError(`unclosed placeholder ${JSON.stringify(piece.slice(open, open + 40))} in ${JSON.stringify(text)} (a placeholder ends with "}}")`)
+    return piece
+  }
   for (const m of text.matchAll(PLACEHOLDER)) {
-    parts.push(text.slice(last, m.index), compilePath(m[1]))
+    parts.push(literal(text.slice(last, m.index)), compilePath(m[1]))
     last = (m.index as number) + m[0].length
   }
-  if (parts.length === 0) return () => text
-  parts.push(text.slice(last))
+  if (parts.length === 0) {
+    literal(text)
+    return () => text
+  }
+  parts.push(literal(text.slice(last)))
   return (scope) => parts.map((p) => (typeof p === 'string' ? p : asText(p(scope)))).join('')
 }
 

@@ -50,7 +50,7 @@ export class StmpServer {
       maxMessageSize: this.options.session?.limits?.maxMessageSize,
       perMessageDeflate: this.options.perMessageDeflate,
       upgrade: (info) => this.decide(info.url, info.headers, 0),
-      onConnection: (transport, upgrade) => this.accept(transport, upgrade),
+      onConnection: (transport, upgrade) => this.accept(transport, upgrade, address.scheme),
     })
     this.listeners.push(listener)
     return listener
@@ -58,12 +58,14 @@ export class StmpServer {
 
   /** `counted`: 1 when the asking session is already in `sessions` (streams), 0 on an upgrade. */
   private decide(url: string, headers: Record<string, string>, counted: number): HandshakeDecision {
+    const bad = checkHandshakeUrl(url)
+    if (bad !== undefined) return { status: 400, message: bad, contentType: '', serverLatency: false }
     const max = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     if (this.sessions.size - counted >= max) return { status: 503, message: `too many connections (max ${max})`, contentType: '', serverLatency: false }
     return decideHandshake(url, headers, { ...this.options, shuttingDown: this.shuttingDown })
   }
 
-  private accept(transport: Transport, upgrade?: UpgradeInfo): void {
+  private accept(transport: Transport, upgrade: UpgradeInfo | undefined, scheme: string): void {
     const session = new Session(transport, { ...this.options.session, role: 'server' })
     this.sessions.set(session.id, session)
     session.onRequest = (request) => this.handle(request, session)
@@ -73,7 +75,15 @@ export class StmpServer {
       session.accept(upgrade.url, upgrade.headers, { contentType: d.contentType, serverLatency: d.serverLatency })
       this.options.onConnection?.(session)
     } else {
-      session.onHandshake = (hs) => this.decide(hs.url, hs.headers, 1)
+      session.onHandshake = (hs) => {
+        if (looksLikeHttp(hs.url)) {
+          // A WebSocket (or plain HTTP) client on a stream listener: its request line, read as
+          // an STMP handshake, would give a puzzling answer. Say what happened instead.
+          session.data.set(HTTP_ON_STREAM, true)
+          return { status: 400, message: httpOnStreamMessage(scheme), contentType: '', serverLatency: false }
+        }
+        return this.decide(hs.url, hs.headers, 1)
+      }
       session.onOpen = () => {
         session.onOpen = undefined
         this.options.onConnection?.(session)
@@ -164,6 +174,44 @@ export class StmpServer {
     for (const s of this.sessions.values()) s.transport.destroy()
     await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, 1000).unref())])
   }
+}
+
+/** Longest handshake URL (path and query) a server accepts; longer is refused with 400. */
+export const MAX_HANDSHAKE_URL = 8192
+
+/** `session.data` key set when a stream connection opened with an HTTP request line. */
+export const HTTP_ON_STREAM = 'server.httpOnStream'
+
+/**
+ * The handshake URL is a path and a query (docs/protocol.md §10): it starts with "/",
+ * is at most MAX_HANDSHAKE_URL bytes and holds no control characters. Returns why not, or
+ * undefined when it is fine.
+ */
+export function checkHandshakeUrl(url: string): string | undefined {
+  const size = Buffer.byteLength(url)
+  if (size > MAX_HANDSHAKE_URL) return `handshake URL of ${size} bytes is over the ${MAX_HANDSHAKE_URL}-byte limit`
+  if (!url.startsWith('/')) return `handshake URL must be a path starting with "/", not ${JSON.stringify(preview(url))}`
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(url)) return `handshake URL holds a control character: ${JSON.stringify(preview(url))}`
+  return undefined
+}
+
+/**
+ * An HTTP request line read as a stream handshake: LENGTH took the method's first byte ("G" of
+ * "GET"), so the URL line is the rest of it, e.g. "ET /stmp HTTP/1.1\r".
+ */
+export function looksLikeHttp(url: string): boolean {
+  return /^[A-Z]{0,15} \S+ HTTP\/\d(\.\d)?\r?$/.test(url)
+}
+
+/** What an HTTP request on a stream listener is told (and the serve log says). */
+export function httpOnStreamMessage(scheme: string): string {
+  const ws = scheme === 'tls' ? 'wss://' : 'ws://'
+  return `an HTTP request on a ${scheme} listener: use ${ws} with a ${ws} listener (this one speaks STMP over ${scheme})`
+}
+
+function preview(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text
 }
 
 function failure(err: unknown): HandlerResult {
