@@ -13,9 +13,9 @@ exit 130 after Ctrl-C (SIGINT), which stops the load and still prints the report
 
   static override examples = [
     '<%= config.bin %> bench -d 2',
-    '<%= config.bin %> bench tcp://127.0.0.1:7000 -c 50 -p 4 -d 30s --warmup 5s',
+    '<%= config.bin %> bench tcp://127.0.0.1:5000 -c 50 -p 4 -d 30s --warmup 5s',
     '<%= config.bin %> bench ws://localhost:8080/stmp -R 2000 -d 10s --max-p99 20 --json > run.json',
-    '<%= config.bin %> bench :7000 --data @examples/body.json --compare run.json --histogram',
+    '<%= config.bin %> bench :5000 --data @examples/body.json --compare run.json --histogram',
   ]
 
   static override args = {

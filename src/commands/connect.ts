@@ -19,7 +19,7 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
   static override examples = [
     { description: 'An interactive session', command: '<%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000' },
     { description: 'Many requests through one connection, 64 in flight', command: `seq 1000 | sed 's/.*/{"action":"echo","payload":&}/' | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 -c 64` },
-    { description: 'Listen for pushes for 10 s after the last reply', command: `echo '{"action":"sub","payload":{"room":"a"}}' | <%= config.bin %> <%= command.id %> ws://127.0.0.1:5001/stmp --wait 10s` },
+    { description: 'Listen for pushes for 10 s after the last reply', command: `echo '{"action":"sub","payload":{"room":"a"}}' | <%= config.bin %> <%= command.id %> ws://127.0.0.1:5002/stmp --wait 10s` },
     { description: 'Survive server restarts', command: 'tail -f examples/requests.ndjson | <%= config.bin %> <%= command.id %> tcp://127.0.0.1:5000 --reconnect --retry' },
   ]
 

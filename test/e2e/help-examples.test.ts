@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/tmp.js'
 interface Manifest { commands: Record<string, { examples?: Array<string | { command: string }> }> }
 
 const manifest = JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as Manifest
-const PORTS = ['5000', '5001', '5002', '7000', '7001', '8080']
+const PORTS = ['5000', '5001', '5002', '8080']
 
 const all = Object.entries(manifest.commands).flatMap(([id, c]) => (c.examples ?? []).map((e) => ({
   id, text: (typeof e === 'string' ? e : e.command).replace(/<%= config\.bin %>/g, 'stmpcat').replace(/<%= command\.id %>/g, id),
@@ -67,7 +67,7 @@ describe('--help examples run as written (issue 18, point 14)', () => {
 
   it('the other examples exit 0 against an echo server on their ports', async () => {
     const p = (n: string) => ports.get(n) as number
-    const { child } = await shell.serve(`stmpcat serve tcp://127.0.0.1:${p('5000')} tcp://127.0.0.1:${p('7000')} ws://127.0.0.1:${p('7001')}/stmp ws://127.0.0.1:${p('8080')}/stmp`)
+    const { child } = await shell.serve(`stmpcat serve tcp://127.0.0.1:${p('5000')} ws://127.0.0.1:${p('5002')}/stmp ws://127.0.0.1:${p('8080')}/stmp`)
     const failures: string[] = []
     for (const e of all.filter((x) => x.id !== 'serve')) {
       const script = rewrite(e.text)

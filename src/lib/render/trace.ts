@@ -11,7 +11,7 @@ import { payloadSummary } from './payload-output.js'
  * when there is one. Reused by every client command (fetch, push, connect): call
  * `traceSession(session, options)` from ConnectOptions.prepare, before the handshake.
  *
- *   * connected to tcp://127.0.0.1:7000 (127.0.0.1:7000)
+ *   * connected to tcp://127.0.0.1:5000 (127.0.0.1:5000)
  *   > handshake /?stmp_version=3
  *   > authorization: Bearer <redacted>
  *   < handshake 200 OK
