@@ -114,7 +114,7 @@ export class LoadRunner {
     this.address = websocket ? withOptions : parseAddress(plan.address)
     this.handshakeUrl = handshakeUrl(withOptions)
     if (!websocket && plan.format === 'text') {
-      throw new StmpError('BAD_FLAG', '--format text needs a WebSocket target (stream transports are binary only, wire notes §1)')
+      throw new StmpError('BAD_FLAG', '--format text needs a WebSocket target (stream transports are binary only, docs/protocol.md §1)')
     }
     this.frameOptions = { format: websocket ? plan.format : 'binary', framing: websocket ? 'websocket' : 'stream', serverLatency: plan.serverLatency }
     for (let i = 0; i < plan.connections; i++) this.connections.push(new LoadConnection(this))

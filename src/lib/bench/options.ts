@@ -81,7 +81,7 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
   if (timeoutMs < 1 || timeoutMs > BENCH_LIMITS.maxTimeoutMs) throw bad(`--timeout must be from 1ms to ${BENCH_LIMITS.maxTimeoutMs / 1000}s (latency is recorded up to 60 s)`)
   if (flags.push && rate !== undefined) throw bad('--push sends as fast as the socket takes it; --rate applies to requests only')
   if (flags.format !== 'binary' && flags.format !== 'text') throw bad('--format must be binary or text')
-  if (flags.action === '' || flags.action.includes('\n')) throw bad('--action must be non-empty and hold no newline (wire notes §5)')
+  if (flags.action === '' || flags.action.includes('\n')) throw bad('--action must be non-empty and hold no newline (docs/protocol.md §4)')
   const maxErrorRate = numberFlag('max-error-rate', flags['max-error-rate'])
   if (maxErrorRate !== undefined && !(maxErrorRate >= 0 && maxErrorRate <= 1)) throw bad('--max-error-rate is a fraction from 0 to 1 (e.g. 0.01 for 1%)')
   const maxP99 = numberFlag('max-p99', flags['max-p99'])

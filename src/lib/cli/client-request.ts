@@ -46,7 +46,7 @@ export async function prepareRequest(
 ): Promise<PreparedRequest> {
   const address = parseAddress(args.url)
   const setup = clientSetup(flags)
-  if (args.action === '' || args.action.includes('\n')) throw new StmpError('BAD_INPUT', 'ACTION must be non-empty and hold no newline (wire notes §5)')
+  if (args.action === '' || args.action.includes('\n')) throw new StmpError('BAD_INPUT', 'ACTION must be non-empty and hold no newline (docs/protocol.md §4)')
   if (args.data !== undefined && flags.data !== undefined) throw new StmpError('BAD_FLAG', 'give the payload once: as the DATA argument or with -d, not both')
   const bytes = await readData(args.data ?? flags.data, stdin)
   const payload = setup.codec.fromText(bytes, { action: args.action, role })

@@ -77,7 +77,7 @@ export function textBodySize(frame: Frame, options: FrameOptions): number {
 
 export function writeTextBody(frame: Frame, options: FrameOptions, buf: Buffer, pos: number): number {
   if ((frame.kind === 'request' || frame.kind === 'push' || frame.kind === 'response') && (frame.follow || frame.fin)) {
-    throw new TypeError('the text format has no FOLLOW/FIN (wire notes §7)')
+    throw new TypeError('the text format has no FOLLOW/FIN (docs/protocol.md §9)')
   }
   buf[pos] = TEXT_KIND_CHAR[frame.kind].charCodeAt(0)
   switch (frame.kind) {

@@ -147,7 +147,7 @@ function compileRoute(key: string, spec: unknown, file: string): Route {
     status = s.status as number
   }
   if (s.reply !== undefined && !isSuccess(status) && typeof s.reply !== 'string') {
-    fail('reply', `with status ${status} the reply is a message text (wire notes §5)`)
+    fail('reply', `with status ${status} the reply is a message text (docs/protocol.md §4, Response)`)
   }
 
   let delay: RouteDelay | undefined
