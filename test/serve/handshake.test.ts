@@ -173,3 +173,24 @@ describe('handshake URL and HTTP checks (in process)', () => {
     expect(httpOnStreamMessage('tcp')).toContain('an HTTP request on a tcp listener: use ws://')
   })
 })
+
+describe('serve: a client that never finishes its handshake', () => {
+  it('is answered 408 after --handshake-timeout and its connection ends (was held until shutdown)', async () => {
+    const p = await serve(['tcp://127.0.0.1:0', '--handshake-timeout', '300ms', '--json'])
+    // Half a handshake: a LENGTH of 40 and three bytes of it, then nothing.
+    const started = Date.now()
+    const frames = await rawExchange(p.urls[0], Buffer.from([40, 0x2f, 0x3f, 0x73]))
+    expect(frames[0]).toMatchObject({ kind: 'handshake-response', status: 408 })
+    expect((frames[0] as { message: string }).message).toMatch(/no handshake within 300 ms/)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+    // A client that does finish in time is let in.
+    const c = await client(p.urls[0])
+    expect((await c.request('ok', json(1))).status).toBe(200)
+  })
+
+  it('--handshake-timeout 0 is BAD_FLAG, exit 2', async () => {
+    const run = await runCli(['serve', 'tcp://127.0.0.1:0', '--handshake-timeout', '0'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('BAD_FLAG')
+  })
+})

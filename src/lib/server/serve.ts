@@ -28,6 +28,8 @@ export interface ServeConfig {
   /** ms; 0 is off. */
   keepalive: number
   pingTimeout: number
+  /** ms a stream client has to finish its handshake. */
+  handshakeTimeout: number
   maxConnections: number
   maxFrameSize: number
   maxMessageSize: number
@@ -85,6 +87,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
   const server = new StmpServer({
     token: config.token,
     maxConnections: config.maxConnections,
+    handshakeTimeout: config.handshakeTimeout,
     tls,
     session: {
       keepalive: config.keepalive,

@@ -26,9 +26,15 @@ export interface ServerOptions extends HandshakePolicy {
   maxConnections?: number
   tls?: ServerTlsOptions
   perMessageDeflate?: boolean
+  /**
+   * A stream client must finish its handshake within this many ms; else it is answered 408 and
+   * the connection ends (a client that sends half a handshake is not held forever).
+   */
+  handshakeTimeout?: number
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 100_000
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
 
 /**
  * The STMP server: any number of listeners (tcp, tls, unix, ws, wss) feeding one set of
@@ -84,7 +90,12 @@ export class StmpServer {
         }
         return this.decide(hs.url, hs.headers, 1)
       }
+      const timeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
+      const timer = setTimeout(() => session.refuseHandshake(408, `no handshake within ${timeout} ms`), timeout)
+      timer.unref()
+      void session.closed.then(() => clearTimeout(timer))
       session.onOpen = () => {
+        clearTimeout(timer)
         session.onOpen = undefined
         this.options.onConnection?.(session)
       }

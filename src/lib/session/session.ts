@@ -415,23 +415,34 @@ export class Session {
 
   private onHandshakeRequest(frame: HandshakeRequestFrame): void {
     const decision = this.onHandshake?.(frame) ?? { status: 200, message: 'OK' }
-    const answer = { kind: 'handshake-response' as const, status: decision.status, message: decision.message }
-    this.onTrace?.('out', answer)
-    this.writeRaw(stmpV3.encodeHandshakeResponse(answer))
-    if (decision.status !== 200) {
-      this.closeInitiator = 'local'
-      this.closeCode = 1008
-      this.closeMessage = `handshake refused: ${decision.status} ${decision.message}`
-      this.state = 'closing'
-      this.flush()
-      this.transport.end()
-      return
-    }
+    if (decision.status !== 200) return this.refuseHandshake(decision.status, decision.message)
+    this.answerHandshake(200, decision.message)
     this.url = frame.url
     this.headers = frame.headers
     if (decision.contentType) this.contentType = decision.contentType
     if (decision.serverLatency !== undefined) this.setServerLatency(decision.serverLatency)
     this.open()
+  }
+
+  /**
+   * Server on a stream, before the handshake is done: answers it with `status` (a 4xx or 5xx)
+   * and ends the connection (Close 1008 in the close info; no Close frame before a handshake).
+   */
+  refuseHandshake(status: number, message: string): void {
+    if (this.state !== 'handshake' || this.options.role !== 'server') return
+    this.answerHandshake(status, message)
+    this.closeInitiator = 'local'
+    this.closeCode = 1008
+    this.closeMessage = `handshake refused: ${status} ${message}`
+    this.state = 'closing'
+    this.flush()
+    this.transport.end()
+  }
+
+  private answerHandshake(status: number, message: string): void {
+    const answer = { kind: 'handshake-response' as const, status, message }
+    this.onTrace?.('out', answer)
+    this.writeRaw(stmpV3.encodeHandshakeResponse(answer))
   }
 
   private onIncomingRequest(id: number, action: string, payload: Buffer): void {
