@@ -47,6 +47,8 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
 
   public async run(): Promise<void> {
     const { argv, flags } = await this.parse(Serve)
+    // Handlers first: a SIGTERM sent as soon as "listening" is printed still stops gracefully.
+    const stopSignal = nextSignal()
     const running = await startServe({
       urls: argv as string[],
       cert: flags.cert, key: flags.key, routes: flags.routes, handler: flags.handler, token: flags.token,
@@ -71,7 +73,7 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
       chalk: chalkFor(process.stderr),
     })
     // A signal, or (under npx only) the npm process that started us going away.
-    const signal = await Promise.race([nextSignal(), parentExited()])
+    const signal = await Promise.race([stopSignal, parentExited()])
     // A second signal while draining cuts every connection at once.
     void nextSignal().then(() => { for (const s of running.server.sessions.values()) s.transport.destroy() })
     const closing = [...running.server.sessions.values()].map((s) => s.closed)

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { runCli } from '../helpers/cli.js'
+import { runCli, spawnCli } from '../helpers/cli.js'
 import { client, json, parse, serve, tempDir, testCertificate, until, writeFile } from './helpers.js'
 
 const hasOpenssl = (() => {
@@ -92,6 +92,20 @@ describe('serve: listeners and echo', () => {
     const busy = await runCli(['serve', `tcp://127.0.0.1:${port}`, '--json'], { timeout: 30_000 })
     expect(busy.code).toBe(3)
     expect(JSON.parse(busy.stdout.trim())).toMatchObject({ error: { code: 'LISTEN_FAILED' } })
+  })
+
+  it('SIGTERM sent the moment "listening" is printed still stops gracefully: exit 0, not killed by the signal', async () => {
+    for (let i = 0; i < 3; i++) {
+      const child = spawnCli(['serve', 'tcp://127.0.0.1:0'])
+      const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+      let err = ''
+      child.stderr.on('data', (chunk: Buffer) => {
+        const before = err
+        err += chunk.toString('utf8')
+        if (!before.includes('listening on') && err.includes('listening on')) child.kill('SIGTERM')
+      })
+      expect(await exit, `run ${i + 1}: ${err}`).toEqual({ code: 0, signal: null })
+    }
   })
 
   it('SIGTERM with a slow handler in flight: its response arrives, then Close 1001, exit 0', async () => {
