@@ -175,5 +175,7 @@ describe('bench gates and compare', () => {
     expect(stderrChalk({ NO_COLOR: '1' }, true).level).toBe(0)
     expect(stderrChalk({}, false).level).toBe(0)
     expect(stderrChalk({ FORCE_COLOR: '1' }, false).level).toBeGreaterThan(0)
+    // One colour rule for every command: FORCE_COLOR=3 is level 3 in bench's report too.
+    expect(stderrChalk({ FORCE_COLOR: '3' }, false).level).toBe(3)
   })
 })

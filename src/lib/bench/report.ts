@@ -1,6 +1,7 @@
-import { Chalk, supportsColor, type ChalkInstance } from 'chalk'
+import type { ChalkInstance } from 'chalk'
 import Table from 'cli-table3'
 import { decodeHistogram, latencyBins } from './histogram.js'
+import { chalkFor } from '../render/colors.js'
 import type { BenchResult, CompareRow } from './result.js'
 
 /**
@@ -9,12 +10,9 @@ import type { BenchResult, CompareRow } from './result.js'
  * never with NO_COLOR (FORCE_COLOR wins, as everywhere in stmpcat).
  */
 
+/** Colour for the report on stderr: the one rule of render/colors.ts (FORCE_COLOR levels included). */
 export function stderrChalk(env: NodeJS.ProcessEnv = process.env, isTTY = process.stderr.isTTY === true): ChalkInstance {
-  let level: 0 | 1 | 2 | 3 = 0
-  if (env.FORCE_COLOR !== undefined) level = env.FORCE_COLOR === '0' || env.FORCE_COLOR === 'false' ? 0 : 1
-  else if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') level = 0
-  else if (isTTY) level = supportsColor === false ? 0 : (Math.max(1, supportsColor.level) as 1 | 2 | 3)
-  return new Chalk({ level })
+  return chalkFor({ isTTY }, env)
 }
 
 /** Milliseconds with microsecond precision. */
