@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT } from '../helpers/cli.js'
@@ -36,5 +36,24 @@ describe('docs name only what the repository has', () => {
 
   it('the docs speak to users: no "the issue text"', () => {
     for (const { file, text } of docs) expect(text, file).not.toMatch(/the issue text/i)
+  })
+
+  it('what a user reads cites docs/protocol.md, never the wire notes (which users do not have)', () => {
+    // The user pages (architecture.md describes the comments' convention of citing them).
+    for (const { file, text } of docs.filter((d) => d.file !== 'docs/architecture.md')) expect(text, file).not.toMatch(/wire notes/i)
+    // Strings in src: messages, close reasons, help. Comments may cite the wire notes.
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((f) => {
+      const path = join(dir, f)
+      return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : []
+    })
+    const offenders: string[] = []
+    for (const path of files(join(ROOT, 'src'))) {
+      readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+        const code = line.replace(/\/\/.*$/, '')
+        if (/^\s*(\*|\/\*)/.test(code)) return
+        if (/(['"`])[^'"`]*wire notes[^'"`]*\1/i.test(code)) offenders.push(`${path}:${i + 1}`)
+      })
+    }
+    expect(offenders).toEqual([])
   })
 })
