@@ -83,7 +83,7 @@ function mixedCapture(): Buffer {
  * fragmented message crosses the worker's batches, so a frame's start waits in one batch for its
  * rest in the next.
  */
-function fragmentedAndWebSocketCapture(): Buffer {
+function fragmentedAndWebSocketCapture(drop = 0): Buffer {
   const stream = { format: 'binary', framing: 'stream', serverLatency: false } as const
   const ws = { format: 'binary', framing: 'websocket', serverLatency: false } as const
   const lists: TcpPacketOut[][] = []
@@ -101,7 +101,8 @@ function fragmentedAndWebSocketCapture(): Buffer {
   for (const frame of encodeFragmented({ kind: 'request', id: 1, action: 'blob.put', payload: big, follow: false, fin: false }, stream)) tcpPackets.push(...tcp.send('client', frame, 16_384))
   for (const frame of encodeFragmented({ kind: 'response', id: 1, status: 200, latency: null, payload: big.subarray(0, 150_000), follow: false, fin: false }, stream)) tcpPackets.push(...tcp.send('server', frame, 16_384))
   tcpPackets.push(...tcp.close())
-  lists.push(tcpPackets)
+  // `drop`: the capture stops before the TCP connection's last packets (its close and some data).
+  lists.push(tcpPackets.slice(0, tcpPackets.length - drop))
   const web = new TcpConversation({ client: { ip: '10.0.0.1', port: 40001 }, server: { ip: '10.0.0.2', port: 8080 } })
   const webPackets = [...web.handshake(), ...web.send('client', upgradeRequest('/')), ...web.send('server', upgradeResponse())]
   for (let id = 1; id <= 150; id++) {
@@ -176,6 +177,10 @@ describe('decode --json --threads N: the same output as one thread', () => {
       expect(lines.filter((l) => l.action === 'blob.put').map((l) => l.payload?.text?.length)).toEqual([400_000])
       expect(lines.filter((l) => l.transport === 'websocket' && (l.kind === 'request' || l.kind === 'response'))).toHaveLength(300)
     }
+    // The capture stopping inside the fragmented message (issue 18 point 7): the lines that say so come the same way.
+    const cut = await expectSameAsOneThread(['decode', '--json', '--messages'], fragmentedAndWebSocketCapture(12), 2)
+    expect(cut.code).toBe(0)
+    expect(cut.stdout).toMatch(/"lost":"end"/)
   }, 4 * CLI_TIMEOUT)
 
   it('with stdout a file (the lines written with writev, not copied): the same bytes', async () => {

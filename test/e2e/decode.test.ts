@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it, vi } from 'vitest'
+import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
+import { MASK, upgradeRequest, upgradeResponse, wsFrame } from '../capture/helpers.js'
 import { hexdumpC, odT1, odX1z, xxd } from '../helpers/dumps.js'
 import { loadVectors, pick, vectorBytes, vectorHandshake, type Vector } from '../helpers/vectors.js'
 
@@ -229,5 +232,89 @@ describe.concurrent('decode: the table', () => {
     })
     expect(child.code).toBe(0)
     expect(child.stdout).toContain('\u001b[')
+  })
+})
+
+/**
+ * Issue 18 point 7: a capture that stops while connections are open (`tcpdump -c N`, a capture
+ * cut short) has a gap at its end. docs/decode.md: no protocol error, exit 0; the frame (or
+ * message) it cut is an `undecodable` line with `"lost": "end"`. A FIN inside a frame is the
+ * peer's doing: TRUNCATED, exit 5.
+ */
+describe.concurrent('decode: a capture that ends inside a frame', () => {
+  const stream = { format: 'binary', framing: 'stream', serverLatency: false } as const
+  /** A TCP connection: handshake, one whole ping, then a 200 KB request in 64 KiB fragments, the last `cut` bytes of it not captured. */
+  function cutStream(cut: number, fin = false): TcpPacketOut[] {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const payload = Buffer.from(JSON.stringify('z'.repeat(200_000)))
+    const frames = Buffer.concat(encodeFragmented({ kind: 'request', id: 4, action: 'blob.put', payload, follow: false, fin: false }, stream))
+    const packets = [
+      ...conv.handshake(),
+      ...conv.send('client', encodeHandshakeRequest({ url: '/', headers: {} })),
+      ...conv.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' })),
+      ...conv.send('client', encodeFrame({ kind: 'ping', id: 1 })),
+      ...conv.send('client', frames.subarray(0, frames.length - cut)),
+    ]
+    return fin ? [...packets, ...conv.close()] : packets
+  }
+  function write(name: string, packets: TcpPacketOut[]): string {
+    const file = join(tmp, name)
+    writeFileSync(file, buildCapture({ format: 'pcap' }, packets))
+    return file
+  }
+
+  it('a stream frame cut: an undecodable line (lost: end, kind, id, missing), no error, exit 0; with --messages the message so far too', async () => {
+    const file = write('cut-stream.pcap', cutStream(1000))
+    const run = await stmpcat(['decode', file, '--json'])
+    expect(run.stderr).toMatch(/no errors, no gaps, the capture ends inside a frame \(shown as undecodable, no error\)/)
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout).all
+    expect(lines.filter((l) => l.kind === 'request')).toHaveLength(3)
+    const cut = lines.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(cut).toEqual([expect.objectContaining({ direction: 'client', lost: 'end', kind: 'request', id: 4, missing: 1000 })])
+    expect(cut[0].bytes).toBeGreaterThan(0)
+
+    const joined = await stmpcat(['decode', file, '--json', '--messages'])
+    expect(joined.code).toBe(0)
+    const lost = ndjson(joined.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(lost).toEqual([
+      expect.objectContaining({ lost: 'end', kind: 'request', id: 4, fragments: 3 }),
+      expect.objectContaining({ lost: 'end', kind: 'request', id: 4, missing: 1000 }),
+    ])
+
+    const table = await stmpcat(['decode', file])
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/undecodable .*a frame the capture ends inside, 1000 more bytes not captured; no protocol error/)
+  })
+
+  it('a LENGTH cut: the bytes held, no missing count', async () => {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const big = encodeFrame({ kind: 'request', id: 2, action: 'a.b', payload: Buffer.alloc(300, 0x61), follow: false, fin: false }, stream)
+    const file = write('cut-length.pcap', [...conv.handshake(), ...conv.send('client', encodeHandshakeRequest({ url: '/', headers: {} })), ...conv.send('client', big.subarray(0, 1))])
+    const run = await stmpcat(['decode', file, '--json'])
+    expect(run.code).toBe(0)
+    const cut = ndjson(run.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(cut).toHaveLength(1)
+    expect(cut[0]).toMatchObject({ lost: 'end', bytes: 1 })
+    expect(cut[0].missing).toBeUndefined()
+  })
+
+  it('a WebSocket message cut: an undecodable line (lost: end), exit 0', async () => {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40001 }, server: { ip: '10.0.0.2', port: 8080 } })
+    const message = wsFrame({ opcode: 2, payload: encodeFrame({ kind: 'request', id: 3, action: 'ws.a', payload: Buffer.alloc(5000, 0x62), follow: false, fin: false }, { ...stream, framing: 'websocket' }), mask: MASK })
+    const file = write('cut-ws.pcap', [
+      ...conv.handshake(), ...conv.send('client', upgradeRequest('/')), ...conv.send('server', upgradeResponse()), ...conv.send('client', message.subarray(0, 3000)),
+    ])
+    const run = await stmpcat(['decode', file, '--json'])
+    expect(run.code).toBe(0)
+    const cut = ndjson(run.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(cut).toEqual([expect.objectContaining({ direction: 'client', lost: 'end', offset: upgradeRequest('/').length, bytes: 3000 })])
+    expect(run.stderr).toMatch(/the capture ends inside a frame/)
+  })
+
+  it('a connection the peer closed (FIN) inside a frame: TRUNCATED, exit 5, as before', async () => {
+    const run = await stmpcat(['decode', write('fin-inside.pcap', cutStream(1000, true)), '--json'])
+    expect(run.code).toBe(5)
+    expect(ndjson(run.stdout).errors.map((e) => e.code)).toEqual(['TRUNCATED'])
   })
 })

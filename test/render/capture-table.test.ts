@@ -40,11 +40,11 @@ describe('CaptureTable', () => {
     expect(timeOfDay(T)).toBe('03:04:05.123456')
     expect(captureSummaryLine({
       connections: 3, stmpConnections: { stream: 1, websocket: 1 }, skippedConnections: 1, frames: 4, framesByKind: { request: 2, response: 2 }, shown: 2,
-      errors: 1, errorCodes: { BAD_KIND: 1 }, gaps: 1, gapBytes: 40, lostFrames: 0, ipFragments: 0, cutShortPackets: 0, skippedTls: 0, packets: 20, skippedPackets: 0,
+      errors: 1, errorCodes: { BAD_KIND: 1 }, gaps: 1, gapBytes: 40, lostFrames: 0, cutAtEnd: 0, ipFragments: 0, cutShortPackets: 0, skippedTls: 0, packets: 20, skippedPackets: 0,
     }, 'pcapng', 1234)).toBe('3 connections (2 STMP: 1 stream, 1 websocket; 1 skipped), 4 frames (2 request, 2 response), 2 shown, 1 error (BAD_KIND), 1 gap (40 bytes missing) in 20 packets, 1234 bytes of pcapng')
     expect(captureSummaryLine({
       connections: 3, stmpConnections: { stream: 1, websocket: 0 }, skippedConnections: 2, frames: 2, framesByKind: { request: 2 }, shown: 2,
-      errors: 0, errorCodes: {}, gaps: 2, gapBytes: 9, lostFrames: 2, ipFragments: 3, cutShortPackets: 4, skippedTls: 1, packets: 5, skippedPackets: 0,
+      errors: 0, errorCodes: {}, gaps: 2, gapBytes: 9, lostFrames: 2, cutAtEnd: 0, ipFragments: 3, cutShortPackets: 4, skippedTls: 1, packets: 5, skippedPackets: 0,
     }, 'pcap', 99)).toBe('3 connections (1 STMP: 1 stream, 0 websocket; 2 skipped, 1 of them TLS (encrypted, not decodable)), 2 frames (2 request), no errors, 2 gaps (9 bytes missing; 2 frames lost in them, decoded on after), 3 IP fragments of TCP (not reassembled), 4 packets cut short by the snap length (capture with -s 0 for whole packets) in 5 packets, 99 bytes of pcap')
   })
 })

@@ -170,6 +170,8 @@ function undecodableText(event: CaptureUndecodableOut): string {
   const range = `${event.bytes} bytes from offset ${event.offset}`
   if (event.lost === 'frame') return `${range}: a frame lost in a gap; decoding goes on at offset ${event.offset + event.bytes}`
   if (event.lost === 'message') return `${range}: frames of a message that lost one in a gap, not joined`
+  if (event.lost === 'end' && event.fragments !== undefined) return `${range}: ${event.fragments} fragment${event.fragments === 1 ? '' : 's'} of a message whose last one the capture ends before; no protocol error`
+  if (event.lost === 'end') return `${range}: a frame the capture ends inside${event.missing === undefined ? '' : `, ${event.missing} more bytes not captured`}; no protocol error`
   return `${range} not decoded (after a gap)`
 }
 
@@ -190,6 +192,7 @@ export function captureSummaryLine(s: CaptureSummary, format: string | null, byt
   }
   const lost = s.lostFrames > 0 ? `; ${plural(s.lostFrames, 'frame')} lost in them, decoded on after` : ''
   line += s.gaps > 0 ? `, ${plural(s.gaps, 'gap')} (${s.gapBytes} bytes missing${lost})` : ', no gaps'
+  if (s.cutAtEnd > 0) line += `, the capture ends inside ${s.cutAtEnd === 1 ? 'a frame' : `${s.cutAtEnd} frames or messages`} (shown as undecodable, no error)`
   if (s.ipFragments > 0) line += `, ${plural(s.ipFragments, 'IP fragment')} of TCP (not reassembled)`
   if (s.cutShortPackets > 0) line += `, ${plural(s.cutShortPackets, 'packet')} cut short by the snap length (capture with -s 0 for whole packets)`
   return `${line} in ${plural(s.packets, 'packet')}, ${plural(bytes, 'byte')} of ${format ?? 'capture'}`
