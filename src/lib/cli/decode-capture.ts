@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { createReadStream, fstatSync, writevSync } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
@@ -126,7 +125,9 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     })
   }
   const stdout = process.stdout
-  const stdoutDrain = () => (stdout.writableNeedDrain ? once(stdout, 'drain').then(() => undefined) : undefined)
+  // Not events.once: its 'error' listener would turn a closed stdout (EPIPE) into a read failure
+  // here; bin/run.js stops the command quietly instead (docs/exit-codes.md).
+  const stdoutDrain = () => (stdout.writableNeedDrain ? new Promise<void>((resolve) => stdout.once('drain', () => resolve())) : undefined)
   const threads = await threadsFor(file, options)
   if (threads > 1) {
     let result
