@@ -183,6 +183,19 @@ describe.concurrent('decode: dumps through auto-detection', () => {
 })
 
 describe.concurrent('decode: usage errors exit 2', () => {
+  it('an odd number of hex digits is BAD_INPUT with its line and column, not TRUNCATED (issue 18 point 12)', async () => {
+    for (const [input, column] of [['03 00 00 0\n', 10], ['030000070\n', 9], ['03000007\n0\n', 1]] as const) {
+      const json = await stmpcat(['decode', '--json'], input)
+      expect(json.code).toBe(2)
+      expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringContaining(`column ${column}: odd number of hex digits`) } })
+      const table = await stmpcat(['decode'], input)
+      expect(table.code).toBe(2)
+      expect(table.stderr).toMatch(/^stmpcat: BAD_INPUT: line \d+ column \d+: odd number of hex digits: this digit has no partner \(for base64 or raw bytes, give --input base64 or --input raw\)\n$/)
+    }
+    // Hex digits alone that are valid base64 stay base64, as docs/decode.md says.
+    expect((await stmpcat(['decode', '--json'], 'AwAABw\n')).code).toBe(0)
+  })
+
   it('a missing file is BAD_FILE, as a JSON envelope with --json', async () => {
     const run = await stmpcat(['decode', '--json', join(tmp, 'no-such-file.hex')])
     expect(run.code).toBe(2)

@@ -26,7 +26,8 @@
  * separators above) with an even number of digits is hex, never base64. `deadbeef` is valid
  * base64 too, but hex dumps are what people paste from tools and logs, and an even run of hex
  * digits is far more likely to be hex than base64 that happens to avoid every letter above `f`.
- * Give `--input base64` for such base64. (Likewise, a lone STMP text-format frame like `pAAE`
+ * Give `--input base64` for such base64. Such text with an odd number of digits is base64 when
+ * it parses as base64, else BAD_INPUT (a hex digit missing). (Likewise, a lone STMP text-format frame like `pAAE`
  * is valid base64; the caller reads text-format input as raw.)
  *
  * Dump-shaped input (a line that looks like xxd or hexdump -C, or two or more od lines) that
@@ -386,8 +387,10 @@ function parsePlainHex(src: TextSource, strict: boolean): ParsedInput | undefine
     throw src.errorAt(i, `"${c}" is not a hex digit`)
   }
   if (half >= 0) {
-    if (!strict) return undefined
-    throw src.errorAt(halfAt, 'odd number of hex digits: this digit has no partner')
+    // Auto mode: text of hex digits alone, one short of whole bytes, is hex with a digit missing
+    // (BAD_INPUT, not raw bytes and a misleading TRUNCATED), unless it is base64 (`deadbee`).
+    if (!strict && looksLikeBase64(s) && parseBase64(src, false) !== undefined) return undefined
+    throw src.errorAt(halfAt, `odd number of hex digits: this digit has no partner${strict ? '' : ' (for base64 or raw bytes, give --input base64 or --input raw)'}`)
   }
   return { bytes: out.subarray(0, n), detected: 'hex' }
 }
