@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -183,6 +183,30 @@ describe.concurrent('decode: dumps through auto-detection', () => {
 })
 
 describe.concurrent('decode: usage errors exit 2', () => {
+  it('tcpdump -X text is refused with a hint to capture a pcap, not read as 11 bogus frames (issue 18 point 24)', async () => {
+    const text = [
+      '12:34:56.789012 IP 127.0.0.1.40000 > 127.0.0.1.5000: Flags [P.], seq 1:12, ack 1, win 512, length 11',
+      '\t0x0000:  4500 003f 1c46 4000 4006 2070 7f00 0001  E..?.F@.@..p....',
+      '\t0x0010:  7f00 0001 9c40 1388 0000 0001 0000 0001  .....@..........',
+      '',
+    ].join('\n')
+    for (const args of [['decode'], ['decode', '--input', 'hex']]) {
+      const run = await stmpcat(args, text)
+      expect(run.code).toBe(2)
+      expect(run.stdout).toBe('')
+      expect(run.stderr).toMatch(/^stmpcat: BAD_INPUT: line 2 column 1: this looks like `tcpdump -x` \/ `-X` output: .*`tcpdump -w FILE`/)
+    }
+  })
+
+  it('--threads: help, code and docs give the same default (one per core, up to 4; issue 18 point 24)', async () => {
+    const help = await stmpcat(['decode', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('default: one per core, up to 4, for a file of 16 MiB or more, else 1')
+    expect(readFileSync(join(ROOT, 'src/lib/cli/decode-capture.ts'), 'utf8')).toContain('Math.min(availableParallelism(), 4)')
+    expect(readFileSync(join(ROOT, 'docs/decode.md'), 'utf8').replace(/\s+/g, ' ')).toContain('decoded on one thread per core, up to 4')
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('one thread per core, up to 4')
+    expect(readFileSync(join(ROOT, 'docs/decode.md'), 'utf8')).toContain("tcpdump -U -i lo -w - 'tcp port 5000' | stmpcat decode")
+  })
+
   it('an odd number of hex digits is BAD_INPUT with its line and column, not TRUNCATED (issue 18 point 12)', async () => {
     for (const [input, column] of [['03 00 00 0\n', 10], ['030000070\n', 9], ['03000007\n0\n', 1]] as const) {
       const json = await stmpcat(['decode', '--json'], input)

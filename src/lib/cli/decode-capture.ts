@@ -19,7 +19,7 @@ import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
 const READ_CHUNK = 1024 * 1024
 /** With --json, a capture file at least this large is decoded on worker threads (unless --threads 1). */
 const PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-/** Decoding threads by default, the main thread included. */
+/** Decoding threads by default, the main thread included: one per core, up to 4 (`decode --help`, docs/decode.md, README). */
 const PARALLEL_THREADS = Math.min(availableParallelism(), 4)
 
 export interface CaptureCliOptions extends CaptureStmpOptions {
