@@ -20,7 +20,78 @@ export interface CaptureTableOptions {
   columns?: number
 }
 
-const WIDTH = { time: 15, connection: 0, direction: 6, kind: 18, id: 5, what: 24, latency: 7 }
+type Column = 'time' | 'connection' | 'direction' | 'kind' | 'id' | 'what' | 'latency'
+/** Column widths on a wide terminal, and the least each gets on a narrow one (payload: 16 to 100). */
+const WIDTH: Record<Column, number> = { time: 15, connection: 33, direction: 6, kind: 18, id: 5, what: 24, latency: 7 }
+const MIN_WIDTH: Record<Column, number> = { time: 15, connection: 25, direction: 6, kind: 13, id: 5, what: 13, latency: 7 }
+/** Columns narrowed first when the terminal is narrow, each down to its MIN_WIDTH. */
+const SHRINK_ORDER: Column[] = ['what', 'kind', 'latency', 'connection']
+const PAYLOAD_MIN = 16
+/** What the payload keeps before the other columns give up room (on 120 columns it gets 22). */
+const PAYLOAD_WANT = 24
+const PAYLOAD_MAX = 100
+/** The two spaces between each of the 8 columns. */
+const GAPS = 7 * 2
+
+/**
+ * Widths that fit `columns`: the payload gives up room down to PAYLOAD_WANT, then the columns of
+ * SHRINK_ORDER down to their least. Narrower than 98 + PAYLOAD_MIN columns, rows wrap.
+ */
+function fitWidths(columns: number): Record<Column, number> {
+  const widths = { ...WIDTH }
+  const total = () => Object.values(widths).reduce((a, b) => a + b, 0) + GAPS + PAYLOAD_WANT
+  for (const column of SHRINK_ORDER) {
+    const over = total() - columns
+    if (over <= 0) break
+    widths[column] = Math.max(MIN_WIDTH[column], widths[column] - over)
+  }
+  return widths
+}
+
+/**
+ * A connection (`client-ip:port -> server-ip:port`) in `width` characters: each side cut from its
+ * start, so that both ports show (`…0.0.1:52012 -> …0.0.1:5000`).
+ */
+export function fitConnection(text: string, width: number): string {
+  if (text.length <= width) return text
+  const sides = text.split(' -> ')
+  if (sides.length !== 2 || width < 13) return fitCell(text, width)
+  const room = width - 4
+  const [client, server] = sides
+  // The server side is the same in many rows (one port): it gives up room first.
+  const serverRoom = Math.min(server.length, Math.floor(room / 2))
+  const clientRoom = Math.min(client.length, room - serverRoom)
+  const cut = (side: string, n: number) => (side.length <= n ? side : `…${side.slice(side.length - n + 1)}`)
+  return `${cut(client, clientRoom)} -> ${cut(server, room - clientRoom)}`
+}
+
+/** A colour (SGR) escape sequence at the start: ESC [ ... m. */
+const SGR = new RegExp(`^${String.fromCharCode(0x1b)}\\[[0-9;]*m`)
+
+/** `text` cut to `width` visible characters (the last one `…`), colour codes kept and closed. */
+export function fitCell(text: string, width: number): string {
+  const plain = stripVTControlCharacters(text)
+  const chars = [...plain]
+  if (chars.length <= width) return text
+  let out = ''
+  let visible = 0
+  let styled = false
+  for (let i = 0; i < text.length;) {
+    const escape = text.charCodeAt(i) === 0x1b ? SGR.exec(text.slice(i, i + 16)) : null
+    if (escape !== null) {
+      out += escape[0]
+      styled = true
+      i += escape[0].length
+      continue
+    }
+    if (visible === width - 1) break
+    const ch = String.fromCodePoint(text.codePointAt(i) as number)
+    out += ch
+    i += ch.length
+    visible++
+  }
+  return `${out}…${styled ? '\x1b[0m' : ''}`
+}
 
 function pad(text: string, width: number, right = false): string {
   // Colour codes take no columns.
@@ -43,13 +114,17 @@ function fragmentMark(frame: AnyFrame): string {
 export class CaptureTable {
   private readonly chalk: ChalkInstance
   private readonly columns: number
-  private connectionWidth = 33
+  private readonly widths: Record<Column, number>
+  /** Grows with longer connections (IPv6) as far as the terminal allows. */
+  private connectionWidth: number
   private headerDone = false
   private buffer = ''
 
   constructor(private readonly write: (text: string) => void, options: CaptureTableOptions) {
     this.chalk = options.chalk
     this.columns = options.columns ?? 160
+    this.widths = fitWidths(this.columns)
+    this.connectionWidth = this.widths.connection
   }
 
   event(event: CaptureOutEvent): void {
@@ -73,7 +148,7 @@ export class CaptureTable {
           case 'push':
             kind = f.kind === 'request' ? c.cyan(kind) : c.magenta(kind)
             id = String(f.id)
-            what = clip(f.action ?? '', WIDTH.what)
+            what = clip(f.action ?? '', this.widths.what)
             break
           case 'response':
             kind = c.green(kind)
@@ -92,7 +167,7 @@ export class CaptureTable {
             break
           case 'handshake-request':
             kind = c.gray(kind)
-            what = clip(f.url, WIDTH.what)
+            what = clip(f.url, this.widths.what)
             payload = Object.entries(f.headers).map(([k, v]) => `${k}: ${v}`).join(' ')
             break
           case 'handshake-response':
@@ -139,16 +214,24 @@ export class CaptureTable {
   }
 
   private payloadWidth(): number {
-    const fixed = WIDTH.time + this.connectionWidth + WIDTH.direction + WIDTH.kind + WIDTH.id + WIDTH.what + WIDTH.latency + 8 * 2
-    return Math.max(16, Math.min(100, this.columns - fixed))
+    const w = this.widths
+    const fixed = w.time + this.connectionWidth + w.direction + w.kind + w.id + w.what + w.latency + GAPS
+    return Math.max(PAYLOAD_MIN, Math.min(PAYLOAD_MAX, this.columns - fixed))
   }
 
+  /** One line, every cell cut to its column, so a row never wraps on a terminal of `columns` (issue 18 point 23). */
   private row(cells: string[], header = false): void {
     const [time, connection, direction, kind, id, what, latency, payload] = cells
-    if (!header && connection.length > this.connectionWidth) this.connectionWidth = connection.length
+    const w = this.widths
+    if (!header && connection.length > this.connectionWidth) {
+      // Wider, while the payload keeps PAYLOAD_WANT.
+      const room = this.columns - (w.time + w.direction + w.kind + w.id + w.what + w.latency + GAPS + PAYLOAD_WANT)
+      this.connectionWidth = Math.max(this.connectionWidth, Math.min(connection.length, room))
+    }
     const line = [
-      pad(time, WIDTH.time), pad(connection, this.connectionWidth), pad(direction, WIDTH.direction), pad(kind, WIDTH.kind),
-      pad(id, WIDTH.id, true), pad(what, WIDTH.what), pad(latency, WIDTH.latency, true), payload,
+      pad(fitCell(time, w.time), w.time), pad(fitConnection(connection, this.connectionWidth), this.connectionWidth),
+      pad(fitCell(direction, w.direction), w.direction), pad(fitCell(kind, w.kind), w.kind), pad(fitCell(id, w.id), w.id, true),
+      pad(fitCell(what, w.what), w.what), pad(fitCell(latency, w.latency), w.latency, true), fitCell(payload, this.payloadWidth()),
     ].join('  ')
     this.buffer += `${line.trimEnd()}\n`
     if (this.buffer.length > 64 * 1024) this.flush()
