@@ -52,7 +52,7 @@ describe('CaptureTable', () => {
 describe('CaptureTable on a narrow terminal (issue 18 point 23: rows were 125-158 columns wide)', () => {
   const local = '127.0.0.1:52012 -> 127.0.0.1:46227'
   const at = (e: CaptureOutEvent): CaptureOutEvent => ({ ...e, connection: local } as CaptureOutEvent)
-  const long: CaptureOutEvent[] = [
+  const events: CaptureOutEvent[] = [
     frame({ kind: 'handshake-request', url: '/?stmp_version=3&stmp_content_type=application/json', headers: { authorization: 'Bearer x'.repeat(20) } }),
     frame({ kind: 'request', id: 65535, action: 'inventory.items.reserve-all-of-them', payload: Buffer.from(JSON.stringify({ text: 'y'.repeat(300) })), follow: false, fin: true }),
     frame({ kind: 'response', id: 65535, status: 503, latency: 123456, payload: Buffer.from('z'.repeat(300)), follow: true, fin: false }, 'server'),
@@ -61,7 +61,8 @@ describe('CaptureTable on a narrow terminal (issue 18 point 23: rows were 125-15
     { type: 'undecodable', connection: CONN, direction: 'client', offset: 1234567, bytes: 7654321, lost: 'end', kind: 'request', id: 9, missing: 99999, time: T },
     { type: 'ip-fragment', src: '2001:db8:1234:5678:9abc:def0:1234:5678', dst: '2001:db8::2', id: 77, offset: 1480, more: true, bytes: 1480, packet: 1234567, time: T },
     { type: 'undecodable', connection: '[2001:db8:1234:5678:9abc:def0:1234:5678]:40000 -> [2001:db8::2]:5000', direction: 'client', offset: 1, bytes: 2, time: T },
-  ].map((e, i) => (i < 3 ? at(e) : e))
+  ]
+  const long = events.map((e, i) => (i < 3 ? at(e) : e))
 
   it('every row fits 114, 120 and 140 columns, with and without colour; both ports of a connection show', () => {
     for (const columns of [114, 120, 140]) {
