@@ -355,3 +355,42 @@ describe.concurrent('decode: a capture that ends inside a frame', () => {
     expect(ndjson(run.stdout).errors.map((e) => e.code)).toEqual(['TRUNCATED'])
   })
 })
+
+/** The CLI with a terminal as its stdin (and stdout), through util-linux `script`: what it prints, CRs dropped. */
+function onTerminal(args: string[], typed: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolveRun, reject) => {
+    const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined } })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+    child.on('error', reject)
+    child.on('close', (code) => resolveRun({ code, out: out.replace(/\r/g, '') }))
+    child.stdin.end(typed)
+  })
+}
+
+describe.concurrent('decode: readability (issue 18 point 23)', () => {
+  it('on a terminal with no FILE, says on stderr that it reads stdin and how to end it', async () => {
+    const run = await onTerminal(['decode', '--json'], '03000007\n')
+    expect(run.code).toBe(0)
+    expect(run.out).toContain('stmpcat decode: reading stdin: paste hex, base64 or a dump, then Ctrl-D on a line of its own (or give a FILE: stmpcat decode FILE)\n')
+    expect(run.out).toContain('{"kind":"ping","id":7,"offset":0,"length":4}')
+    // Piped stdin: no such line.
+    const piped = await stmpcat(['decode', '--json'], '03000007\n')
+    expect(piped.stderr).toBe('stmpcat decode: 1 frame, no protocol errors in 4 bytes of hex input\n')
+  })
+
+  it('a client stream decoded without --handshake client: the RESERVED_BIT (head 0x2f) error says to give it', async () => {
+    const hint = 'the input starts like a client handshake (0x2f is "/", the start of its URL): give --handshake client (--handshake server for the server\'s side)'
+    const json = await stmpcat(['decode', '--json'], '052f3f613d31 03000007\n')
+    expect(json.code).toBe(5)
+    expect(ndjson(json.stdout).errors[0]).toEqual({ code: 'RESERVED_BIT', message: `reserved head bit set (head 0x2f); ${hint}`, offset: 0 })
+    expect(json.stderr).toContain(`in 10 bytes of hex input; ${hint}\n`)
+    const table = await stmpcat(['decode'], '052f3f613d31\n')
+    expect(table.stderr).toContain(hint)
+    // With the flag it decodes; another bad first byte gets no hint.
+    expect((await stmpcat(['decode', '--handshake', 'client', '--json'], '052f3f613d31 03000007\n')).code).toBe(0)
+    const other = await stmpcat(['decode', '--json'], '0531\n')
+    expect(other.stdout).not.toContain('--handshake')
+  })
+})

@@ -44,6 +44,8 @@ async function threadsFor(file: string | undefined, options: CaptureCliOptions):
  */
 export async function inputIsCapture(file: string | undefined): Promise<{ capture: boolean; stdin?: Readable }> {
   if (file === undefined) {
+    // A terminal: nothing is piped in, the user is to type or paste; say so rather than wait silently.
+    if (process.stdin.isTTY) process.stderr.write('stmpcat decode: reading stdin: paste hex, base64 or a dump, then Ctrl-D on a line of its own (or give a FILE: stmpcat decode FILE)\n')
     const peeked = await peekStream(process.stdin, 4)
     return { capture: isCapture(peeked.head), stdin: peeked.stream }
   }

@@ -93,6 +93,22 @@ export function fitCell(text: string, width: number): string {
   return `${out}…${styled ? '\x1b[0m' : ''}`
 }
 
+/** `text` in lines of at most `width` characters, broken at spaces where it can be. */
+function wrapText(text: string, width: number): string[] {
+  const lines: string[] = []
+  let rest = text.replace(/\n/g, ' ')
+  while ([...rest].length > width) {
+    const chars = [...rest]
+    const head = chars.slice(0, width + 1).join('')
+    const space = head.lastIndexOf(' ')
+    const cut = space > width / 3 ? space : chars.slice(0, width).join('').length
+    lines.push(rest.slice(0, cut).trimEnd())
+    rest = rest.slice(cut).trimStart()
+  }
+  lines.push(rest)
+  return lines
+}
+
 function pad(text: string, width: number, right = false): string {
   // Colour codes take no columns.
   const length = [...stripVTControlCharacters(text)].length
@@ -114,6 +130,8 @@ function fragmentMark(frame: AnyFrame): string {
 export class CaptureTable {
   private readonly chalk: ChalkInstance
   private readonly columns: number
+  /** Given a width (a terminal): notes are wrapped to it. Else (a pipe, a file) they stay on one line. */
+  private readonly terminal: boolean
   private readonly widths: Record<Column, number>
   /** Grows with longer connections (IPv6) as far as the terminal allows. */
   private connectionWidth: number
@@ -123,6 +141,7 @@ export class CaptureTable {
   constructor(private readonly write: (text: string) => void, options: CaptureTableOptions) {
     this.chalk = options.chalk
     this.columns = options.columns ?? 160
+    this.terminal = options.columns !== undefined
     this.widths = fitWidths(this.columns)
     this.connectionWidth = this.widths.connection
   }
@@ -130,7 +149,7 @@ export class CaptureTable {
   event(event: CaptureOutEvent): void {
     if (!this.headerDone) {
       this.headerDone = true
-      this.row(['time', 'connection', 'dir', 'kind', 'id', 'action/status', 'latency', 'payload'].map((h) => this.chalk.bold(h)), true)
+      this.row(['time', 'connection', 'dir', 'kind', 'id', 'action/status', 'latency', 'payload'].map((h) => this.chalk.bold(h)), undefined, true)
     }
     const c = this.chalk
     const time = event.time === undefined ? '' : timeOfDay(event.time)
@@ -193,16 +212,21 @@ export class CaptureTable {
         return
       }
       case 'error':
-        this.row([time, event.connection ?? '', event.direction ?? '', c.red.bold('error'), '', c.red(event.code), '', c.red(clip(`${event.message}${event.offset === undefined ? '' : ` (offset ${event.offset})`}`, this.payloadWidth()))])
+      {
+        const text = `${event.message}${event.offset === undefined ? '' : ` (offset ${event.offset})`}`
+        // A code too long for its column goes in front of the message: codes are never cut.
+        const fits = event.code.length <= this.widths.what
+        this.row([time, event.connection ?? '', event.direction ?? '', c.red.bold('error'), '', fits ? c.red(event.code) : '', ''], { text: fits ? text : `${event.code}: ${text}`, paint: c.red })
+      }
         return
       case 'ip-fragment':
-        this.row([time, `${event.src} -> ${event.dst}`, '', c.yellow.bold('ip-fragment'), String(event.id), '', '', c.yellow(`packet ${event.packet}: ${event.bytes} bytes at fragment offset ${event.offset}${event.more ? ', more follow' : ', the last'}; IP fragments are not reassembled`)])
+        this.row([time, `${event.src} -> ${event.dst}`, '', c.yellow.bold('ip-fragment'), String(event.id), '', ''], { text: `packet ${event.packet}: ${event.bytes} bytes at fragment offset ${event.offset}${event.more ? ', more follow' : ', the last'}; IP fragments are not reassembled`, paint: c.yellow })
         return
       case 'gap':
-        this.row([time, event.connection, event.direction, c.yellow.bold('gap'), '', '', '', c.yellow(`${event.bytes} bytes missing at offset ${event.offset}`)])
+        this.row([time, event.connection, event.direction, c.yellow.bold('gap'), '', '', ''], { text: `${event.bytes} bytes missing at offset ${event.offset}`, paint: c.yellow })
         return
       case 'undecodable':
-        this.row([time, event.connection, event.direction, c.yellow.bold('undecodable'), event.id === undefined ? '' : String(event.id), event.kind ?? '', '', c.yellow(undecodableText(event))])
+        this.row([time, event.connection, event.direction, c.yellow.bold('undecodable'), event.id === undefined ? '' : String(event.id), event.kind ?? '', ''], { text: undecodableText(event), paint: c.yellow })
         return
     }
   }
@@ -219,9 +243,16 @@ export class CaptureTable {
     return Math.max(PAYLOAD_MIN, Math.min(PAYLOAD_MAX, this.columns - fixed))
   }
 
-  /** One line, every cell cut to its column, so a row never wraps on a terminal of `columns` (issue 18 point 23). */
-  private row(cells: string[], header = false): void {
-    const [time, connection, direction, kind, id, what, latency, payload] = cells
+  /**
+   * One row, every cell cut to its column, so that it never wraps on a terminal of `columns`
+   * (issue 18 point 23). A `note` (what an error, a gap or an undecodable range says) is not a
+   * preview: it is wrapped onto more lines under the payload column, never cut.
+   */
+  private row(cells: string[], note?: { text: string; paint: (text: string) => string }, header = false): void {
+    const [time, connection, direction, kind, id, what, latency] = cells
+    const noteWidth = this.terminal ? this.payloadWidth() : Number.MAX_SAFE_INTEGER
+    const notes = note === undefined ? [] : wrapText(note.text, noteWidth).map((line) => note.paint(line))
+    const payload = note === undefined ? cells[7] : notes[0]
     const w = this.widths
     if (!header && connection.length > this.connectionWidth) {
       // Wider, while the payload keeps PAYLOAD_WANT.
@@ -231,9 +262,13 @@ export class CaptureTable {
     const line = [
       pad(fitCell(time, w.time), w.time), pad(fitConnection(connection, this.connectionWidth), this.connectionWidth),
       pad(fitCell(direction, w.direction), w.direction), pad(fitCell(kind, w.kind), w.kind), pad(fitCell(id, w.id), w.id, true),
-      pad(fitCell(what, w.what), w.what), pad(fitCell(latency, w.latency), w.latency, true), fitCell(payload, this.payloadWidth()),
+      pad(fitCell(what, w.what), w.what), pad(fitCell(latency, w.latency), w.latency, true), fitCell(payload, note === undefined ? this.payloadWidth() : noteWidth),
     ].join('  ')
     this.buffer += `${line.trimEnd()}\n`
+    if (notes.length > 1) {
+      const indent = ' '.repeat(w.time + this.connectionWidth + w.direction + w.kind + w.id + w.what + w.latency + GAPS)
+      for (const more of notes.slice(1)) this.buffer += `${indent}${more}\n`
+    }
     if (this.buffer.length > 64 * 1024) this.flush()
   }
 
