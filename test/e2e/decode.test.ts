@@ -370,6 +370,19 @@ function onTerminal(args: string[], typed: string): Promise<{ code: number | nul
 }
 
 describe.concurrent('decode: readability (issue 18 point 23)', () => {
+  it('the table is the result: on stdout for byte input and captures, the summary alone on stderr, as README and docs say (issue 18 point 16)', async () => {
+    const bytes = await stmpcat(['decode'], '03000007\n')
+    expect(bytes.stdout).toMatch(/offset .* payload/)
+    expect(bytes.stdout).toMatch(/ping/)
+    expect(bytes.stderr).toBe('stmpcat decode: 1 frame, no protocol errors in 4 bytes of hex input\n')
+    const capture = await stmpcat(['decode', join(ROOT, 'test/fixtures/captures/tcp.pcap')])
+    expect(capture.stdout).toMatch(/^time +connection +dir +kind/)
+    expect(capture.stderr).toMatch(/^stmpcat decode: [^\n]+\n$/)
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ')
+    expect(readme).toContain("One table is a result: `decode`'s table of frames goes to stdout")
+    expect(readFileSync(join(ROOT, 'docs/decode.md'), 'utf8').replace(/\s+/g, ' ')).toContain('The table is decode\'s result, so it goes to stdout')
+  })
+
   it('on a terminal with no FILE, says on stderr that it reads stdin and how to end it', async () => {
     const run = await onTerminal(['decode', '--json'], '03000007\n')
     expect(run.code).toBe(0)
