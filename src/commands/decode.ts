@@ -16,7 +16,7 @@ export default class Decode extends StmpCommand {
 
 A pcap or pcapng capture (tcpdump, Wireshark) is read in chunks: TCP is reassembled, WebSocket upgrades are followed, and every STMP frame is printed with its time, connection and direction.
 
-Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when it cannot be read (BAD_CAPTURE for a broken capture) or a flag is bad. See docs/decode.md.`
+Exit status: 0 when the input is clean (a capture that stops inside a frame included), 5 when it holds protocol errors, 2 when it cannot be read (BAD_CAPTURE for a broken capture) or a flag is bad, 141 when stdout is closed by its reader (| head). See docs/decode.md.`
 
   static override examples = [
     { description: 'A Ping frame given as hex on stdin', command: "echo '03 00 00 07' | <%= config.bin %> <%= command.id %>" },
