@@ -16,7 +16,7 @@ export default class Decode extends StmpCommand {
 
 A pcap or pcapng capture (tcpdump, Wireshark) is read in chunks: TCP is reassembled, WebSocket upgrades are followed, and every STMP frame is printed with its time, connection and direction.
 
-Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when it cannot be read (BAD_CAPTURE for a broken capture) or a flag is bad. See docs/decode.md.`
+Exit status: 0 when the input is clean (a capture that stops inside a frame included), 5 when it holds protocol errors, 2 when it cannot be read (BAD_CAPTURE for a broken capture) or a flag is bad, 141 when stdout is closed by its reader (| head). See docs/decode.md.`
 
   static override examples = [
     { description: 'A Ping frame given as hex on stdin', command: "echo '03 00 00 07' | <%= config.bin %> <%= command.id %>" },
@@ -47,7 +47,7 @@ Exit status: 0 when the input is clean, 5 when it holds protocol errors, 2 when 
     status: Flags.string({ multiple: true, multipleNonGreedy: true, helpGroup: 'CAPTURE', description: 'capture: only frames with this status (200, 4xx; repeatable)' }),
     proto: Flags.string({ multiple: true, multipleNonGreedy: true, helpGroup: 'CAPTURE', description: 'capture: .proto file with the service definitions, to decode application/protobuf payloads by action (repeatable)' }),
     'import-path': Flags.string({ char: 'I', multiple: true, multipleNonGreedy: true, helpGroup: 'CAPTURE', description: 'capture: directory to resolve .proto imports in (repeatable)' }),
-    threads: Flags.integer({ min: 1, max: 16, helpGroup: 'CAPTURE', description: 'capture with --json: decode on this many worker threads; default 2 for a file of 16 MiB or more (on 2+ cores), else 1' }),
+    threads: Flags.integer({ min: 1, max: 16, helpGroup: 'CAPTURE', description: 'capture with --json: decode on this many threads, the main one included; default: one per core, up to 4, for a file of 16 MiB or more, else 1' }),
   }
 
   public async run(): Promise<void> {

@@ -101,13 +101,17 @@ export interface SerializedError {
   offset?: number
   status?: number
   exitCode?: number
+  /** Where an unexpected (INTERNAL) error was thrown, in the thread that threw it. */
+  stack?: string
 }
 
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof StmpError) return { code: err.code, message: err.message, offset: err.offset, status: err.status, exitCode: err.exitCode }
-  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) }
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }
 }
 
 export function deserializeError(e: SerializedError): StmpError {
-  return new StmpError(e.code, e.message, { offset: e.offset, status: e.status, exitCode: e.exitCode as ExitCode | undefined })
+  const err = new StmpError(e.code, e.message, { offset: e.offset, status: e.status, exitCode: e.exitCode as ExitCode | undefined })
+  if (e.stack !== undefined) err.stack = e.stack
+  return err
 }

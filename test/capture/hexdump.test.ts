@@ -129,7 +129,10 @@ describe('parseInput: plain hex, base64, raw', () => {
     }
     expect(parseInput(Buffer.from('AAECAw'), 'auto')).toEqual({ bytes: Buffer.from([0, 1, 2, 3]), detected: 'base64' })
     // 4n+1 characters cannot be whole bytes: not base64, so raw text.
-    expect(parseInput(Buffer.from('AAECA'), 'auto').detected).toBe('raw')
+    expect(parseInput(Buffer.from('AAECAg'), 'auto').detected).toBe('base64')
+    expect(parseInput(Buffer.from('AAECAgZZZ'), 'auto').detected).toBe('raw')
+    // Hex digits alone, an odd number of them, that are not base64 either: a hex digit missing (issue 18 point 12).
+    expect(errorOf(() => parseInput(Buffer.from('AAECA'), 'auto')).code).toBe('BAD_INPUT')
   })
 
   it('all-hex text of even length is hex in auto mode, and base64 when asked for', () => {
@@ -138,7 +141,7 @@ describe('parseInput: plain hex, base64, raw', () => {
   })
 
   it('anything else is raw', () => {
-    for (const text of ['hello world', 'qAAEroom.join\n{"a":1}', '', '27 10 0', 'aGVs bG8=', 'a b c']) {
+    for (const text of ['hello world', 'qAAEroom.join\n{"a":1}', '', 'aGVs bG8=', 'a b g']) {
       const out = parseInput(Buffer.from(text), 'auto')
       expect(out.detected).toBe('raw')
       expect(out.bytes.toString()).toBe(text)
@@ -150,6 +153,17 @@ describe('parseInput: plain hex, base64, raw', () => {
 })
 
 describe('parseInput: bad input is BAD_INPUT at the right place', () => {
+  it('auto: hex digits alone, an odd number of them, not base64: BAD_INPUT at the digit without a partner', () => {
+    for (const [text, offset] of [['27 10 0', 6], ['a b c', 4], ['03 00 00 0', 9], ['030000070', 8], ['0300\n00070\n', 9]] as const) {
+      const err = errorOf(() => parseInput(Buffer.from(text), 'auto'))
+      expect(err.code).toBe('BAD_INPUT')
+      expect(err.offset).toBe(offset)
+      expect(err.message).toMatch(/odd number of hex digits: this digit has no partner \(for base64 or raw bytes, give --input base64 or --input raw\)$/)
+    }
+    // Valid base64 made of hex digits is base64 (docs/decode.md).
+    expect(parseInput(Buffer.from('deadbee'), 'auto').detected).toBe('base64')
+  })
+
   it('a bad character in explicit hex mode: offset of that character', () => {
     const err = errorOf(() => parseInput(Buffer.from('27 10\n00 0g'), 'hex'))
     expect(err.code).toBe('BAD_INPUT')

@@ -1,12 +1,17 @@
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { IpProtocol, TcpFlag } from '../../src/lib/capture/ip.js'
+import type { WorkerFailure } from '../../src/lib/capture/parallel-batch.js'
+import { workerFailure } from '../../src/lib/capture/parallel.js'
+import { debugStack } from '../../src/lib/cli/base-command.js'
 import { buildCapture, ipv4Packet, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
-import { encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
+import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
 import { BIN, ROOT, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
+import { MASK, upgradeRequest, upgradeResponse, wsFrame } from './helpers.js'
 
 /**
  * `decode --json --threads N` (src/lib/capture/parallel.ts) shares connections out to worker
@@ -71,6 +76,47 @@ function mixedCapture(): Buffer {
   return buildCapture({ format: 'pcapng' }, interleave(lists))
 }
 
+/**
+ * Issue 18 point 6: two connections that are not STMP (so that the next ones go to worker
+ * threads), one TCP connection carrying a 400 KB request in 64 KiB fragments (and a fragmented
+ * response), and one WebSocket connection with 150 messages, their packets interleaved: the
+ * fragmented message crosses the worker's batches, so a frame's start waits in one batch for its
+ * rest in the next.
+ */
+function fragmentedAndWebSocketCapture(drop = 0): Buffer {
+  const stream = { format: 'binary', framing: 'stream', serverLatency: false } as const
+  const ws = { format: 'binary', framing: 'websocket', serverLatency: false } as const
+  const lists: TcpPacketOut[][] = []
+  for (let c = 0; c < 2; c++) {
+    const other = new TcpConversation({ client: { ip: '10.0.0.9', port: 30000 + c }, server: { ip: '10.0.0.2', port: 80 } })
+    lists.push([...other.handshake(), ...other.send('client', Buffer.from('GET / HTTP/1.1\r\n\r\n')), ...other.close()])
+  }
+  const tcp = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 5000 } })
+  const big = Buffer.from(JSON.stringify({ text: 'stmp '.repeat(80_000) }))
+  const tcpPackets = [
+    ...tcp.handshake(),
+    ...tcp.send('client', encodeHandshakeRequest({ url: '/', headers: {} })),
+    ...tcp.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' })),
+  ]
+  for (const frame of encodeFragmented({ kind: 'request', id: 1, action: 'blob.put', payload: big, follow: false, fin: false }, stream)) tcpPackets.push(...tcp.send('client', frame, 16_384))
+  for (const frame of encodeFragmented({ kind: 'response', id: 1, status: 200, latency: null, payload: big.subarray(0, 150_000), follow: false, fin: false }, stream)) tcpPackets.push(...tcp.send('server', frame, 16_384))
+  tcpPackets.push(...tcp.close())
+  // `drop`: the capture stops before the TCP connection's last packets (its close and some data).
+  lists.push(tcpPackets.slice(0, tcpPackets.length - drop))
+  const web = new TcpConversation({ client: { ip: '10.0.0.1', port: 40001 }, server: { ip: '10.0.0.2', port: 8080 } })
+  const webPackets = [...web.handshake(), ...web.send('client', upgradeRequest('/')), ...web.send('server', upgradeResponse())]
+  for (let id = 1; id <= 150; id++) {
+    const payload = Buffer.from(JSON.stringify({ id, pad: 'w'.repeat(1000) }))
+    webPackets.push(
+      ...web.send('client', wsFrame({ opcode: 2, payload: encodeFrame({ kind: 'request', id, action: 'ws.echo', payload, follow: false, fin: false }, ws), mask: MASK })),
+      ...web.send('server', wsFrame({ opcode: 2, payload: encodeFrame({ kind: 'response', id, status: 200, latency: null, payload, follow: false, fin: false }, ws) })),
+    )
+  }
+  webPackets.push(...web.close())
+  lists.push(webPackets)
+  return buildCapture({ format: 'pcap' }, interleave(lists))
+}
+
 /** mixedCapture() in a file of a temp directory, and its decode on one thread. */
 async function mixedOneThread(): Promise<{ dir: string; file: string; one: Awaited<ReturnType<typeof runCli>> }> {
   const dir = tempDir('stmpcat-parallel-')
@@ -79,15 +125,16 @@ async function mixedOneThread(): Promise<{ dir: string; file: string; one: Await
   return { dir, file, one: await runCli(['decode', file, '--json', '--threads', '1']) }
 }
 
-async function expectSameAsOneThread(args: string[], stdin?: Buffer): Promise<void> {
+async function expectSameAsOneThread(args: string[], stdin?: Buffer, threads = 3): Promise<Awaited<ReturnType<typeof runCli>>> {
   const [one, many] = await Promise.all([
     runCli([...args, '--threads', '1'], { stdin }),
-    runCli([...args, '--threads', '3'], { stdin }),
+    runCli([...args, '--threads', String(threads)], { stdin }),
   ])
   expect(many.stderr).toBe(one.stderr)
   expect(many.code).toBe(one.code)
   expect(many.stdout.length).toBe(one.stdout.length)
   expect(many.stdout === one.stdout).toBe(true)
+  return one
 }
 
 describe('decode --json --threads N: the same output as one thread', () => {
@@ -114,6 +161,28 @@ describe('decode --json --threads N: the same output as one thread', () => {
     await expectSameAsOneThread(['decode', file, '--json', '--status', '4xx'])
   }, 2 * CLI_TIMEOUT)
 
+  it('on a 400 KB fragmented message and a WebSocket connection, from a file and from stdin, with --messages (issue 18 point 6)', async () => {
+    const dir = tempDir('stmpcat-parallel-')
+    const file = join(dir, 'fragmented-ws.pcap')
+    const capture = fragmentedAndWebSocketCapture()
+    writeFileSync(file, capture)
+    for (const threads of [2, 3]) {
+      const one = await expectSameAsOneThread(['decode', file, '--json'], undefined, threads)
+      expect(one.code).toBe(0)
+      // Stdin comes in pipe-sized chunks: each is a batch, and the message spans many.
+      await expectSameAsOneThread(['decode', '--json'], capture, threads)
+      const joined = await expectSameAsOneThread(['decode', file, '--json', '--messages'], undefined, threads)
+      const lines = joined.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind?: string; action?: string; payload?: { text?: string }; transport?: string })
+      // The capture holds what the test means it to: the whole 400 KB request once, 300 WebSocket frames.
+      expect(lines.filter((l) => l.action === 'blob.put').map((l) => l.payload?.text?.length)).toEqual([400_000])
+      expect(lines.filter((l) => l.transport === 'websocket' && (l.kind === 'request' || l.kind === 'response'))).toHaveLength(300)
+    }
+    // The capture stopping inside the fragmented message (issue 18 point 7): the lines that say so come the same way.
+    const cut = await expectSameAsOneThread(['decode', '--json', '--messages'], fragmentedAndWebSocketCapture(12), 2)
+    expect(cut.code).toBe(0)
+    expect(cut.stdout).toMatch(/"lost":"end"/)
+  }, 4 * CLI_TIMEOUT)
+
   it('with stdout a file (the lines written with writev, not copied): the same bytes', async () => {
     const { dir, file, one } = await mixedOneThread()
     const out = join(dir, 'out.ndjson')
@@ -133,4 +202,22 @@ describe('decode --json --threads N: the same output as one thread', () => {
     const file = readFileSync(join(DIR, 'ws-text.pcap'))
     await expectSameAsOneThread(['decode', '--json', '-'], file.subarray(0, file.length - 10))
   }, CLI_TIMEOUT)
+
+  it('a worker that fails: INTERNAL, with the stack from inside the worker for STMPCAT_DEBUG=1', async () => {
+    // The built worker, as the CLI runs it, sent a batch whose record names an event it does not hold.
+    const worker = new Worker(join(ROOT, 'dist/lib/capture/parallel-worker.js'), { workerData: { options: {} } })
+    try {
+      const reply = new Promise<WorkerFailure>((resolve) => worker.once('message', resolve))
+      worker.postMessage({ type: 'batch', records: 1, meta: Float64Array.of(1, 0, 0, 5, 0), times: new BigInt64Array(1), bytes: new Uint8Array(0), others: [] })
+      const msg = await reply
+      expect(msg.type).toBe('error')
+      const err = workerFailure(msg.error)
+      expect(err.code).toBe('INTERNAL')
+      expect(err.message).toMatch(/^unexpected error in a decode worker: .+ \(set STMPCAT_DEBUG=1 for the stack\)$/)
+      // What base-command prints with STMPCAT_DEBUG=1: this thread's stack, then the worker's.
+      expect(debugStack(err)).toMatch(/Caused by: TypeError: [^\n]+\n\s+at [^\n]*parallel-(batch|worker)\.js/)
+    } finally {
+      await worker.terminate()
+    }
+  })
 })

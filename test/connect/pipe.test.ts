@@ -180,7 +180,8 @@ describe('connect in a pipe, output closed early', SLOW, () => {
     expect(JSON.parse(first.split('\n')[0])).toMatchObject({ status: 200 })
     child.stdout.destroy()
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
-    expect(code).toBe(0)
+    // A closed stdout ends every command with 141, as if by SIGPIPE (bin/run.js, docs/exit-codes.md).
+    expect(code).toBe(141)
     expect(stderr).toBe('')
   })
 })

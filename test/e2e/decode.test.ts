@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it, vi } from 'vitest'
+import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
+import { MASK, upgradeRequest, upgradeResponse, wsFrame } from '../capture/helpers.js'
 import { hexdumpC, odT1, odX1z, xxd } from '../helpers/dumps.js'
 import { loadVectors, pick, vectorBytes, vectorHandshake, type Vector } from '../helpers/vectors.js'
 
@@ -180,6 +183,43 @@ describe.concurrent('decode: dumps through auto-detection', () => {
 })
 
 describe.concurrent('decode: usage errors exit 2', () => {
+  it('tcpdump -X text is refused with a hint to capture a pcap, not read as 11 bogus frames (issue 18 point 24)', async () => {
+    const text = [
+      '12:34:56.789012 IP 127.0.0.1.40000 > 127.0.0.1.5000: Flags [P.], seq 1:12, ack 1, win 512, length 11',
+      '\t0x0000:  4500 003f 1c46 4000 4006 2070 7f00 0001  E..?.F@.@..p....',
+      '\t0x0010:  7f00 0001 9c40 1388 0000 0001 0000 0001  .....@..........',
+      '',
+    ].join('\n')
+    for (const args of [['decode'], ['decode', '--input', 'hex']]) {
+      const run = await stmpcat(args, text)
+      expect(run.code).toBe(2)
+      expect(run.stdout).toBe('')
+      expect(run.stderr).toMatch(/^stmpcat: BAD_INPUT: line 2 column 1: this looks like `tcpdump -x` \/ `-X` output: .*`tcpdump -w FILE`/)
+    }
+  })
+
+  it('--threads: help, code and docs give the same default (one per core, up to 4; issue 18 point 24)', async () => {
+    const help = await stmpcat(['decode', '--help'])
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('default: one per core, up to 4, for a file of 16 MiB or more, else 1')
+    expect(readFileSync(join(ROOT, 'src/lib/cli/decode-capture.ts'), 'utf8')).toContain('Math.min(availableParallelism(), 4)')
+    expect(readFileSync(join(ROOT, 'docs/decode.md'), 'utf8').replace(/\s+/g, ' ')).toContain('decoded on one thread per core, up to 4')
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('one thread per core, up to 4')
+    expect(readFileSync(join(ROOT, 'docs/decode.md'), 'utf8')).toContain("tcpdump -U -i lo -w - 'tcp port 5000' | stmpcat decode")
+  })
+
+  it('an odd number of hex digits is BAD_INPUT with its line and column, not TRUNCATED (issue 18 point 12)', async () => {
+    for (const [input, column] of [['03 00 00 0\n', 10], ['030000070\n', 9], ['03000007\n0\n', 1]] as const) {
+      const json = await stmpcat(['decode', '--json'], input)
+      expect(json.code).toBe(2)
+      expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'BAD_INPUT', message: expect.stringContaining(`column ${column}: odd number of hex digits`) } })
+      const table = await stmpcat(['decode'], input)
+      expect(table.code).toBe(2)
+      expect(table.stderr).toMatch(/^stmpcat: BAD_INPUT: line \d+ column \d+: odd number of hex digits: this digit has no partner \(for base64 or raw bytes, give --input base64 or --input raw\)\n$/)
+    }
+    // Hex digits alone that are valid base64 stay base64, as docs/decode.md says.
+    expect((await stmpcat(['decode', '--json'], 'AwAABw\n')).code).toBe(0)
+  })
+
   it('a missing file is BAD_FILE, as a JSON envelope with --json', async () => {
     const run = await stmpcat(['decode', '--json', join(tmp, 'no-such-file.hex')])
     expect(run.code).toBe(2)
@@ -229,5 +269,141 @@ describe.concurrent('decode: the table', () => {
     })
     expect(child.code).toBe(0)
     expect(child.stdout).toContain('\u001b[')
+  })
+})
+
+/**
+ * Issue 18 point 7: a capture that stops while connections are open (`tcpdump -c N`, a capture
+ * cut short) has a gap at its end. docs/decode.md: no protocol error, exit 0; the frame (or
+ * message) it cut is an `undecodable` line with `"lost": "end"`. A FIN inside a frame is the
+ * peer's doing: TRUNCATED, exit 5.
+ */
+describe.concurrent('decode: a capture that ends inside a frame', () => {
+  const stream = { format: 'binary', framing: 'stream', serverLatency: false } as const
+  /** A TCP connection: handshake, one whole ping, then a 200 KB request in 64 KiB fragments, the last `cut` bytes of it not captured. */
+  function cutStream(cut: number, fin = false): TcpPacketOut[] {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const payload = Buffer.from(JSON.stringify('z'.repeat(200_000)))
+    const frames = Buffer.concat(encodeFragmented({ kind: 'request', id: 4, action: 'blob.put', payload, follow: false, fin: false }, stream))
+    const packets = [
+      ...conv.handshake(),
+      ...conv.send('client', encodeHandshakeRequest({ url: '/', headers: {} })),
+      ...conv.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' })),
+      ...conv.send('client', encodeFrame({ kind: 'ping', id: 1 })),
+      ...conv.send('client', frames.subarray(0, frames.length - cut)),
+    ]
+    return fin ? [...packets, ...conv.close()] : packets
+  }
+  function write(name: string, packets: TcpPacketOut[]): string {
+    const file = join(tmp, name)
+    writeFileSync(file, buildCapture({ format: 'pcap' }, packets))
+    return file
+  }
+
+  it('a stream frame cut: an undecodable line (lost: end, kind, id, missing), no error, exit 0; with --messages the message so far too', async () => {
+    const file = write('cut-stream.pcap', cutStream(1000))
+    const run = await stmpcat(['decode', file, '--json'])
+    expect(run.stderr).toMatch(/no errors, no gaps, the capture ends inside a frame \(shown as undecodable, no error\)/)
+    expect(run.code).toBe(0)
+    const lines = ndjson(run.stdout).all
+    expect(lines.filter((l) => l.kind === 'request')).toHaveLength(3)
+    const cut = lines.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(cut).toEqual([expect.objectContaining({ direction: 'client', lost: 'end', kind: 'request', id: 4, missing: 1000 })])
+    expect(cut[0].bytes).toBeGreaterThan(0)
+
+    const joined = await stmpcat(['decode', file, '--json', '--messages'])
+    expect(joined.code).toBe(0)
+    const lost = ndjson(joined.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(lost).toEqual([
+      expect.objectContaining({ lost: 'end', kind: 'request', id: 4, fragments: 3 }),
+      expect.objectContaining({ lost: 'end', kind: 'request', id: 4, missing: 1000 }),
+    ])
+
+    const table = await stmpcat(['decode', file])
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/undecodable .*a frame the capture ends inside, 1000 more bytes not captured; no protocol error/)
+  })
+
+  it('a LENGTH cut: the bytes held, no missing count', async () => {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const big = encodeFrame({ kind: 'request', id: 2, action: 'a.b', payload: Buffer.alloc(300, 0x61), follow: false, fin: false }, stream)
+    const file = write('cut-length.pcap', [...conv.handshake(), ...conv.send('client', encodeHandshakeRequest({ url: '/', headers: {} })), ...conv.send('client', big.subarray(0, 1))])
+    const run = await stmpcat(['decode', file, '--json'])
+    expect(run.code).toBe(0)
+    const cut = ndjson(run.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(cut).toHaveLength(1)
+    expect(cut[0]).toMatchObject({ lost: 'end', bytes: 1 })
+    expect(cut[0].missing).toBeUndefined()
+  })
+
+  it('a WebSocket message cut: an undecodable line (lost: end), exit 0', async () => {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40001 }, server: { ip: '10.0.0.2', port: 8080 } })
+    const message = wsFrame({ opcode: 2, payload: encodeFrame({ kind: 'request', id: 3, action: 'ws.a', payload: Buffer.alloc(5000, 0x62), follow: false, fin: false }, { ...stream, framing: 'websocket' }), mask: MASK })
+    const file = write('cut-ws.pcap', [
+      ...conv.handshake(), ...conv.send('client', upgradeRequest('/')), ...conv.send('server', upgradeResponse()), ...conv.send('client', message.subarray(0, 3000)),
+    ])
+    const run = await stmpcat(['decode', file, '--json'])
+    expect(run.code).toBe(0)
+    const cut = ndjson(run.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(cut).toEqual([expect.objectContaining({ direction: 'client', lost: 'end', offset: upgradeRequest('/').length, bytes: 3000 })])
+    expect(run.stderr).toMatch(/the capture ends inside a frame/)
+  })
+
+  it('a connection the peer closed (FIN) inside a frame: TRUNCATED, exit 5, as before', async () => {
+    const run = await stmpcat(['decode', write('fin-inside.pcap', cutStream(1000, true)), '--json'])
+    expect(run.code).toBe(5)
+    expect(ndjson(run.stdout).errors.map((e) => e.code)).toEqual(['TRUNCATED'])
+  })
+})
+
+/** The CLI with a terminal as its stdin (and stdout), through util-linux `script`: what it prints, CRs dropped. */
+function onTerminal(args: string[], typed: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolveRun, reject) => {
+    const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined } })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+    child.on('error', reject)
+    child.on('close', (code) => resolveRun({ code, out: out.replace(/\r/g, '') }))
+    child.stdin.end(typed)
+  })
+}
+
+describe.concurrent('decode: readability (issue 18 point 23)', () => {
+  it('the table is the result: on stdout for byte input and captures, the summary alone on stderr, as README and docs say (issue 18 point 16)', async () => {
+    const bytes = await stmpcat(['decode'], '03000007\n')
+    expect(bytes.stdout).toMatch(/offset .* payload/)
+    expect(bytes.stdout).toMatch(/ping/)
+    expect(bytes.stderr).toBe('stmpcat decode: 1 frame, no protocol errors in 4 bytes of hex input\n')
+    const capture = await stmpcat(['decode', join(ROOT, 'test/fixtures/captures/tcp.pcap')])
+    expect(capture.stdout).toMatch(/^time +connection +dir +kind/)
+    expect(capture.stderr).toMatch(/^stmpcat decode: [^\n]+\n$/)
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ')
+    expect(readme).toContain("One table is a result: `decode`'s table of frames goes to stdout")
+    expect(readFileSync(join(ROOT, 'docs/decode.md'), 'utf8').replace(/\s+/g, ' ')).toContain('The table is decode\'s result, so it goes to stdout')
+  })
+
+  it('on a terminal with no FILE, says on stderr that it reads stdin and how to end it', async () => {
+    const run = await onTerminal(['decode', '--json'], '03000007\n')
+    expect(run.code).toBe(0)
+    expect(run.out).toContain('stmpcat decode: reading stdin: paste hex, base64 or a dump, then Ctrl-D on a line of its own (or give a FILE: stmpcat decode FILE)\n')
+    expect(run.out).toContain('{"kind":"ping","id":7,"offset":0,"length":4}')
+    // Piped stdin: no such line.
+    const piped = await stmpcat(['decode', '--json'], '03000007\n')
+    expect(piped.stderr).toBe('stmpcat decode: 1 frame, no protocol errors in 4 bytes of hex input\n')
+  })
+
+  it('a client stream decoded without --handshake client: the RESERVED_BIT (head 0x2f) error says to give it', async () => {
+    const hint = 'the input starts like a client handshake (0x2f is "/", the start of its URL): give --handshake client (--handshake server for the server\'s side)'
+    const json = await stmpcat(['decode', '--json'], '052f3f613d31 03000007\n')
+    expect(json.code).toBe(5)
+    expect(ndjson(json.stdout).errors[0]).toEqual({ code: 'RESERVED_BIT', message: `reserved head bit set (head 0x2f); ${hint}`, offset: 0 })
+    expect(json.stderr).toContain(`in 10 bytes of hex input; ${hint}\n`)
+    const table = await stmpcat(['decode'], '052f3f613d31\n')
+    expect(table.stderr).toContain(hint)
+    // With the flag it decodes; another bad first byte gets no hint.
+    expect((await stmpcat(['decode', '--handshake', 'client', '--json'], '052f3f613d31 03000007\n')).code).toBe(0)
+    const other = await stmpcat(['decode', '--json'], '0531\n')
+    expect(other.stdout).not.toContain('--handshake')
   })
 })

@@ -9,7 +9,7 @@
  * sessions use (style.md "The codec is a pure unit").
  */
 import {
-  DEFAULT_LIMITS, StmpProtocolError, StreamDecoder, decodeMessage,
+  DEFAULT_LIMITS, StmpProtocolError, StreamDecoder, decodeMessage, stmpV3,
   type AnyFrame, type Format, type Framing,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
@@ -69,6 +69,8 @@ export interface DecodeSummary {
   errors: number
   /** Protocol errors by code, in order of first appearance. */
   errorCodes: Record<string, number>
+  /** What the errors suggest was meant (a client stream decoded without --handshake client). */
+  hint?: string
 }
 
 /** Rejects flag combinations the wire does not have (a usage error, exit 2). */
@@ -96,7 +98,9 @@ export function decodeBytes(bytes: Buffer, options: DecodeOptions, sink: DecodeS
     summary.frames++
     sink({ type: 'frame', frame: f, offset, length })
   }
-  const error = (err: StmpProtocolError): void => {
+  const error = (found: StmpProtocolError): void => {
+    const err = summary.frames === 0 && summary.errors === 0 ? withHandshakeHint(found, bytes, options) : found
+    if (err !== found) summary.hint = HANDSHAKE_HINT
     summary.errors++
     summary.errorCodes[err.code] = (summary.errorCodes[err.code] ?? 0) + 1
     sink({ type: 'error', error: err })
@@ -128,6 +132,20 @@ export function decodeBytes(bytes: Buffer, options: DecodeOptions, sink: DecodeS
 }
 
 /**
+ * The first frame of a stream decoded without --handshake fails on its head byte, and that byte
+ * is `/` (0x2f), the first character of a handshake URL: the stream most likely starts with the
+ * client's handshake. Says so, in the error's message (its code and offset stay).
+ */
+function withHandshakeHint(err: StmpProtocolError, bytes: Buffer, options: DecodeOptions): StmpProtocolError {
+  if (options.transport !== 'stream' || options.handshake !== 'none' || err.offset !== 0) return err
+  const lengthOut = { size: 0 }
+  if (stmpV3.readLength(bytes, 0, bytes.length, lengthOut) < 0 || bytes[lengthOut.size] !== 0x2f) return err
+  return new StmpProtocolError(err.code, `${err.message}; ${HANDSHAKE_HINT}`, err.offset, { kind: err.kind, messageId: err.messageId })
+}
+
+const HANDSHAKE_HINT = 'the input starts like a client handshake (0x2f is "/", the start of its URL): give --handshake client (--handshake server for the server\'s side)'
+
+/**
  * The byte-input source: reads `data` as `mode` says (hex, an xxd / hexdump -C / od dump,
  * base64 or raw bytes; `auto` detects which), then decodes it. With `--format text` the input
  * is the text message itself, so `auto` means raw (a text frame such as `pAAE` is also valid
@@ -149,5 +167,6 @@ export function summaryLine(summary: DecodeSummary): string {
   } else {
     line += ', no protocol errors'
   }
-  return `${line} in ${plural(summary.bytes, 'byte')} of ${summary.input} input`
+  line += ` in ${plural(summary.bytes, 'byte')} of ${summary.input} input`
+  return summary.hint === undefined ? line : `${line}; ${summary.hint}`
 }

@@ -188,7 +188,7 @@ export class CaptureDecoder {
   private close(event: Extract<TcpEvent, { type: 'tcp-close' }>): void {
     const app = this.appFor(event.connId)
     if (app.mode === 'undecided') this.decide(app, undefined, false)
-    app.session?.end(event.time)
+    app.session?.end(event.time, event.reason === 'end')
     this.apps.delete(event.connId)
     this.onEvent(event)
   }

@@ -26,8 +26,12 @@
  * separators above) with an even number of digits is hex, never base64. `deadbeef` is valid
  * base64 too, but hex dumps are what people paste from tools and logs, and an even run of hex
  * digits is far more likely to be hex than base64 that happens to avoid every letter above `f`.
- * Give `--input base64` for such base64. (Likewise, a lone STMP text-format frame like `pAAE`
+ * Give `--input base64` for such base64. Such text with an odd number of digits is base64 when
+ * it parses as base64, else BAD_INPUT (a hex digit missing). (Likewise, a lone STMP text-format frame like `pAAE`
  * is valid base64; the caller reads text-format input as raw.)
+ *
+ * `tcpdump -x` / `-X` output is refused (BAD_INPUT): it shows whole packets, headers included,
+ * not a stream; tcpdump's pcap (`-w`) is what decode reads for captures.
  *
  * Dump-shaped input (a line that looks like xxd or hexdump -C, or two or more od lines) that
  * does not parse is BAD_INPUT, in auto mode too: a damaged dump read as raw text would only
@@ -143,6 +147,8 @@ const HEXDUMP_LINE = /^([0-9a-fA-F]+) {2}[0-9a-fA-F]{2}[ 0-9a-fA-F]*\|/
 const OD_LINE = /^([0-9a-fA-F]{6,})((?: [0-9a-fA-F]{2})+)(?: +>.*<)?$/
 const LONE_OFFSET = /^[0-9a-fA-F]+$/
 /** `hexdump` without -C and `od -x`: 16-bit words in host byte order, not byte order. */
+/** A hex line of `tcpdump -x`, `-xx`, `-X` or `-XX`: indented `0xOFFSET:` then 16-bit groups. */
+const TCPDUMP_HEX_LINE = /^\s+0x[0-9a-fA-F]{4,}: +[0-9a-fA-F]{2,4}(?: [0-9a-fA-F]{2,4})*(?: {2,}.*)?$/
 const WORD_DUMP_LINE = /^[0-9a-f]{7}(?: [0-9a-f]{4})+$/
 
 /**
@@ -153,6 +159,12 @@ function parseDumpOrHex(src: TextSource, maxBytes: number, strict: boolean): Par
   const first = src.lines.findIndex((l) => l.trim() !== '')
   if (first < 0) return { bytes: Buffer.alloc(0), detected: 'hex' }
   const line = src.lines[first]
+  const tcpdump = src.lines.findIndex((l) => TCPDUMP_HEX_LINE.test(l))
+  if (tcpdump >= 0) {
+    // Whole packets (IP and TCP headers, several connections), not one STMP stream: read as hex they
+    // would give a stream of bogus protocol errors. The pcap tcpdump writes has all that is needed.
+    throw src.error(tcpdump, 0, 'this looks like `tcpdump -x` / `-X` output: whole packets with their IP and TCP headers, not an STMP stream; capture with `tcpdump -w FILE` (`-U -w -` for a live pipe) and decode that pcap')
+  }
   if (XXD_LINE.test(line)) return { bytes: assemble(src, parseXxd(src), 16, maxBytes), detected: 'xxd' }
   if (HEXDUMP_LINE.test(line)) return { bytes: assemble(src, parseHexdump(src), 16, maxBytes), detected: 'hexdump' }
   if (OD_LINE.test(line)) {
@@ -386,8 +398,10 @@ function parsePlainHex(src: TextSource, strict: boolean): ParsedInput | undefine
     throw src.errorAt(i, `"${c}" is not a hex digit`)
   }
   if (half >= 0) {
-    if (!strict) return undefined
-    throw src.errorAt(halfAt, 'odd number of hex digits: this digit has no partner')
+    // Auto mode: text of hex digits alone, one short of whole bytes, is hex with a digit missing
+    // (BAD_INPUT, not raw bytes and a misleading TRUNCATED), unless it is base64 (`deadbee`).
+    if (!strict && looksLikeBase64(s) && parseBase64(src, false) !== undefined) return undefined
+    throw src.errorAt(halfAt, `odd number of hex digits: this digit has no partner${strict ? '' : ' (for base64 or raw bytes, give --input base64 or --input raw)'}`)
   }
   return { bytes: out.subarray(0, n), detected: 'hex' }
 }

@@ -35,16 +35,26 @@ export interface EndMessage {
 }
 
 /**
+ * The typed arrays of an answered batch, back to the main thread for the next batch. Not its
+ * bytes: the worker's decoders keep views into them (the start of a frame or of a fragmented
+ * message cut by the batch's end waits there for its rest; a connection's first segments wait
+ * for its handshake), and a transferred ArrayBuffer is detached on the side that sent it.
+ */
+export interface BatchArrays {
+  meta: Float64Array
+  times: BigInt64Array
+}
+
+/**
  * A worker's answer to a batch (or to `end`): its NDJSON output and where each record's lines end
- * in it; the batch's arrays come back too, for the next batch (allocating ~1 GB of short-lived
- * ArrayBuffers for a large capture would keep the garbage collector busy).
+ * in it; the batch's record arrays come back too, for the next batch.
  */
 export interface BatchOutput {
   type: 'output'
   chunks: Uint8Array[]
   /** Per record, the end of its lines: a byte count from the start of `chunks`. */
   ends: Float64Array
-  batch?: Batch
+  arrays?: BatchArrays
   summary?: CaptureSummary
 }
 
@@ -71,12 +81,12 @@ export class BatchBuilder {
   private bytes = Buffer.allocUnsafeSlow(BATCH_BYTES)
   private used = 0
   private others: PortableEvent[] = []
-  /** Arrays of answered batches, for reuse. */
-  private readonly spare: Batch[] = []
+  /** Record arrays of answered batches, for reuse. */
+  private readonly spare: BatchArrays[] = []
 
-  /** A batch the worker has answered: its arrays can be filled again. */
-  recycle(batch: Batch): void {
-    if (this.spare.length < 4 && batch.bytes.buffer.byteLength === BATCH_BYTES) this.spare.push(batch)
+  /** The record arrays of a batch the worker has answered: they can be filled again. */
+  recycle(arrays: BatchArrays): void {
+    if (this.spare.length < 4) this.spare.push(arrays)
   }
 
   /** Whether a data event of `length` bytes no longer fits (the batch must be sent first). */
@@ -115,7 +125,8 @@ export class BatchBuilder {
     const spare = this.spare.pop()
     this.meta = spare?.meta ?? new Float64Array(BATCH_RECORDS * META_FIELDS)
     this.times = spare?.times ?? new BigInt64Array(BATCH_RECORDS)
-    this.bytes = spare === undefined ? Buffer.allocUnsafeSlow(BATCH_BYTES) : Buffer.from(spare.bytes.buffer as ArrayBuffer, 0, BATCH_BYTES)
+    // Always a new one: the worker keeps the bytes it was sent (BatchArrays).
+    this.bytes = Buffer.allocUnsafeSlow(BATCH_BYTES)
     this.used = 0
     this.others = []
     this.records = 0

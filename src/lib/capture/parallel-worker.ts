@@ -22,10 +22,12 @@ const connections = new Map<number, string>()
 
 function answer(ends: Float64Array, start: number, batch: Batch | undefined, summary?: BatchOutput['summary']): void {
   out.flush()
-  const message: BatchOutput = { type: 'output', chunks, ends, batch, summary }
+  // The batch's bytes stay here (decoders hold views into them): only its record arrays go back.
+  const arrays = batch === undefined ? undefined : { meta: batch.meta, times: batch.times }
+  const message: BatchOutput = { type: 'output', chunks, ends, arrays, summary }
   // Each chunk is the whole of its own ArrayBuffer (CaptureNdjson takes a fresh one after each), so it can be moved.
   const transfer = [...new Set(chunks.map((c) => c.buffer as ArrayBuffer))]
-  if (batch !== undefined) transfer.push(batch.meta.buffer as ArrayBuffer, batch.times.buffer as ArrayBuffer, batch.bytes.buffer as ArrayBuffer)
+  if (batch !== undefined) transfer.push(batch.meta.buffer as ArrayBuffer, batch.times.buffer as ArrayBuffer)
   chunks = []
   for (let i = 0; i < ends.length; i++) ends[i] -= start
   port.postMessage(message, transfer)

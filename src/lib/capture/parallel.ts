@@ -10,11 +10,11 @@
  * end, so the lines of place k are copied out once every place before k has been.
  *
  * Memory: at most MAX_IN_FLIGHT batches per worker are unanswered; reading waits beyond that and
- * while stdout asks to drain. Batch and output buffers go back and forth instead of being
- * allocated anew (a 200 MB capture makes ~1.5 GB of NDJSON).
+ * while stdout asks to drain. Batch record arrays and output buffers go back and forth instead of
+ * being allocated anew (a batch's bytes stay with the worker, whose decoders may hold views into them) (a 200 MB capture makes ~1.5 GB of NDJSON).
  */
 import { Worker } from 'node:worker_threads'
-import { deserializeError, StmpError } from '../errors.js'
+import { deserializeError, StmpError, type SerializedError } from '../errors.js'
 import { CaptureNdjson, ChunkPool, OUT_CHUNK } from '../render/capture-ndjson.js'
 import { CaptureDecoder } from './decoder.js'
 import type { CaptureDecodeResult } from './decode-capture.js'
@@ -82,6 +82,16 @@ class LocalLane {
   }
 }
 
+/**
+ * What a worker reported: its own coded errors as they are; anything else is a bug, reported as
+ * INTERNAL with the worker's stack as the cause (printed with STMPCAT_DEBUG=1).
+ */
+export function workerFailure(error: SerializedError): StmpError {
+  const err = deserializeError(error)
+  if (err.code !== 'INTERNAL') return err
+  return new StmpError('INTERNAL', `unexpected error in a decode worker: ${err.message} (set STMPCAT_DEBUG=1 for the stack)`, { cause: err })
+}
+
 class WorkerLane {
   readonly worker: Worker
   readonly builder = new BatchBuilder()
@@ -91,13 +101,13 @@ class WorkerLane {
   constructor(data: DecodeWorkerData, onOutput: (output: BatchOutput) => void, onFailure: (err: StmpError) => void) {
     this.worker = new Worker(new URL('./parallel-worker.js', import.meta.url), { workerData: data })
     this.worker.on('message', (msg: BatchOutput | WorkerFailure) => {
-      if (msg.type === 'error') return onFailure(deserializeError(msg.error))
+      if (msg.type === 'error') return onFailure(workerFailure(msg.error))
       this.inFlight--
-      if (msg.batch !== undefined) this.builder.recycle(msg.batch)
+      if (msg.arrays !== undefined) this.builder.recycle(msg.arrays)
       if (msg.summary !== undefined) this.summary = msg.summary
       onOutput(msg)
     })
-    this.worker.on('error', (err) => onFailure(new StmpError('INTERNAL', `a decode worker failed: ${err.message}`, { cause: err })))
+    this.worker.on('error', (err) => onFailure(new StmpError('INTERNAL', `a decode worker failed: ${err.message} (set STMPCAT_DEBUG=1 for the stack)`, { cause: err })))
     this.worker.on('exit', (code) => {
       if (!this.stopping) onFailure(new StmpError('INTERNAL', `a decode worker exited (code ${code}) before the capture was decoded`))
     })

@@ -97,7 +97,10 @@ export interface CaptureGapOut {
  * the rest of the direction, from the first byte not decoded (`lost` absent). After one it can
  * cross (the gap ended inside a frame whose LENGTH was seen): that frame (`lost: 'frame'`, with
  * its kind and id when it was a message frame); with --messages also the frames before it of the
- * fragmented message it belonged to, which cannot be joined (`lost: 'message'`).
+ * fragmented message it belonged to, which cannot be joined (`lost: 'message'`). The capture
+ * ending while a connection was open (a gap at its end): the frame it cut (`lost: 'end'`, the
+ * bytes the capture holds of it, `missing` the bytes its LENGTH says were still to come) and, with
+ * --messages, the fragments so far of a message it cut (`lost: 'end'`, `fragments`).
  */
 export interface CaptureUndecodableOut {
   type: 'undecodable'
@@ -105,9 +108,13 @@ export interface CaptureUndecodableOut {
   direction: Direction
   offset: number
   bytes: number
-  lost?: 'frame' | 'message'
+  lost?: 'frame' | 'message' | 'end'
   kind?: MessageHeadBits['kind']
   id?: number
+  /** `lost: 'end'`, a frame: the bytes of it that the capture does not hold, when its LENGTH was in. */
+  missing?: number
+  /** `lost: 'end'`, a message (--messages): its fragments in the capture. */
+  fragments?: number
   time: bigint
 }
 
@@ -178,6 +185,8 @@ export interface CaptureSummary {
   gapBytes: number
   /** Frames lost in gaps that decoding resumed after (their ends known from their LENGTH). */
   lostFrames: number
+  /** Frames and (--messages) fragmented messages that the end of the capture cut. */
+  cutAtEnd: number
   /** IP fragments carrying TCP (not reassembled). */
   ipFragments: number
   /** Packets the capture's snap length cut short. */
@@ -188,12 +197,21 @@ export interface CaptureSummary {
   skippedPackets: number
 }
 
+/** With --messages, a fragmented message whose last fragment has not come: where it started, its size and frame count so far. */
+interface OpenMessage {
+  offset: number
+  length: number
+  frames: number
+  kind: MessageHeadBits['kind']
+  id: number
+}
+
 interface Flow {
   direction: Direction
   decoder?: StreamDecoder
   reassembler?: Reassembler
   /** With --messages: where each open fragmented message started, its size and frame count. */
-  openMessages?: Map<number, { offset: number; length: number; frames: number }>
+  openMessages?: Map<number, OpenMessage>
   /** After a gap: the first stream offset not decoded, and the end of what was seen. */
   lostFrom: number
   lostEnd: number
@@ -277,7 +295,7 @@ function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefine
 export class CaptureStmpDecoder {
   readonly summary: CaptureSummary = {
     connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
-    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, ipFragments: 0, cutShortPackets: 0, skippedTls: 0, packets: 0, skippedPackets: 0,
+    errors: 0, errorCodes: {}, gaps: 0, gapBytes: 0, lostFrames: 0, cutAtEnd: 0, ipFragments: 0, cutShortPackets: 0, skippedTls: 0, packets: 0, skippedPackets: 0,
   }
   /** The capture's fatal error (BAD_CAPTURE), if any. */
   fatal: { code: string; message: string; offset?: number } | undefined
@@ -338,7 +356,7 @@ export class CaptureStmpDecoder {
       case 'ws-message': return this.wsMessage(event)
       case 'ws-control': return this.wsControl(event)
       case 'ws-undecodable': return this.wsUndecodable(event)
-      case 'tcp-close': return this.close(event.connId, event.time)
+      case 'tcp-close': return this.close(event.connId, event.time, event.reason)
       case 'error': {
         if (event.fatal) {
           this.fatal = { code: event.code, message: event.error.message, offset: event.error.offset }
@@ -379,7 +397,7 @@ export class CaptureStmpDecoder {
    * left. `lastTime`: the capture's last time when this decoder saw only some connections.
    */
   end(lastTime: bigint = this.lastTime): void {
-    for (const conn of [...this.conns.values()]) this.close(conn.connId, lastTime)
+    for (const conn of [...this.conns.values()]) this.close(conn.connId, lastTime, 'end')
   }
 
   private tick(time: bigint): void {
@@ -471,7 +489,7 @@ export class CaptureStmpDecoder {
       const key = (KIND_CODE[frame.kind] << 16) | frame.id
       // A continuation of a message that lost a frame to a gap (the decoder keeps those): shown unjoined.
       if ((flow.decoder as StreamDecoder).fragmentOfLostMessage) return this.frame(conn, flow, frame, offset, length, 'stream', 'binary')
-      const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
+      const open = flow.openMessages as Map<number, OpenMessage>
       let whole: MessageFrame | undefined
       try {
         whole = flow.reassembler.push(frame, offset)
@@ -483,7 +501,7 @@ export class CaptureStmpDecoder {
       }
       const entry = open.get(key)
       if (whole === undefined) {
-        if (entry === undefined) open.set(key, { offset, length, frames: 1 })
+        if (entry === undefined) open.set(key, { offset, length, frames: 1, kind: frame.kind, id: frame.id })
         else {
           entry.length += length
           entry.frames++
@@ -554,7 +572,8 @@ export class CaptureStmpDecoder {
     const conn = this.conns.get(event.connId)
     if (conn === undefined || conn.mode !== 'websocket') return
     this.tick(event.time)
-    if (event.lost !== undefined) this.summary.lostFrames++
+    if (event.lost === 'frame') this.summary.lostFrames++
+    if (event.lost === 'end') this.summary.cutAtEnd++
     const out: CaptureUndecodableOut = { type: 'undecodable', connection: conn.connection, direction: event.direction, offset: event.streamOffset, bytes: event.bytes, time: event.time }
     if (event.lost !== undefined) out.lost = event.lost
     this.sink(out)
@@ -618,7 +637,7 @@ export class CaptureStmpDecoder {
     if (m === undefined || !(m.follow || m.fin) || flow.reassembler === undefined) return
     // --messages: the message cannot be joined. Its frames so far are reported; later ones are shown as they are (streamFrame).
     const key = (KIND_CODE[m.kind] << 16) | m.id
-    const open = flow.openMessages as Map<number, { offset: number; length: number; frames: number }>
+    const open = flow.openMessages as Map<number, OpenMessage>
     const entry = open.get(key)
     flow.reassembler.drop(m.kind, m.id)
     open.delete(key)
@@ -627,7 +646,12 @@ export class CaptureStmpDecoder {
     }
   }
 
-  private close(connId: number, time: bigint): void {
+  /**
+   * A connection ends. `reason` 'end': the capture stopped while it was open, which is a gap at its
+   * end, no protocol error: the frame it cut and (--messages) the messages it cut are reported as
+   * `undecodable` with `lost: 'end'`. A FIN or RST inside a frame is the peer's doing: TRUNCATED.
+   */
+  private close(connId: number, time: bigint, reason: 'fin' | 'rst' | 'end'): void {
     const conn = this.conns.get(connId)
     if (conn === undefined) return
     this.tick(time)
@@ -638,12 +662,35 @@ export class CaptureStmpDecoder {
     }
     if (conn.mode !== 'stream') return
     for (const flow of [conn.client, conn.server]) {
+      const decoder = flow.decoder as StreamDecoder
       if (flow.lostFrom >= 0) {
         this.sink({ type: 'undecodable', connection: conn.connection, direction: flow.direction, offset: flow.lostFrom, bytes: flow.lostEnd - flow.lostFrom, time })
+      } else if (reason !== 'end') {
+        decoder.end()
       } else {
-        ;(flow.decoder as StreamDecoder).end()
+        this.cutAtEnd(conn, flow, time)
       }
     }
+  }
+
+  /** The capture ended inside this direction: what it cut, reported (fragmented messages first: they started earlier). */
+  private cutAtEnd(conn: Conn, flow: Flow, time: bigint): void {
+    const base = { type: 'undecodable', connection: conn.connection, direction: flow.direction, lost: 'end', time } as const
+    for (const m of flow.openMessages?.values() ?? []) {
+      this.summary.cutAtEnd++
+      this.sink({ ...base, offset: m.offset, bytes: m.length, kind: m.kind, id: m.id, fragments: m.frames })
+    }
+    flow.openMessages?.clear()
+    const cut = (flow.decoder as StreamDecoder).cut()
+    if (cut === undefined) return
+    this.summary.cutAtEnd++
+    const out: CaptureUndecodableOut = { ...base, offset: cut.offset, bytes: cut.held }
+    if (cut.message !== undefined) {
+      out.kind = cut.message.kind
+      out.id = cut.message.id
+    }
+    if (cut.end >= 0) out.missing = cut.end - cut.offset - cut.held
+    this.sink(out)
   }
 
   private error(code: string, message: string, offset: number | undefined, connection: string | undefined, direction: Direction | undefined, time: bigint): void {
@@ -748,6 +795,7 @@ export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
   into.gaps += from.gaps
   into.gapBytes += from.gapBytes
   into.lostFrames += from.lostFrames
+  into.cutAtEnd += from.cutAtEnd
   into.ipFragments += from.ipFragments
   into.cutShortPackets += from.cutShortPackets
   into.skippedTls += from.skippedTls

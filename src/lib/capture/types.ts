@@ -197,7 +197,8 @@ export interface WsUndecodableEvent extends ConnectionRef {
   /** Stream offset of the first byte not decoded (a lost message: its first frame header). */
   streamOffset: number
   bytes: number
-  lost?: 'frame'
+  /** `frame`: a message lost in a gap, decoding went on after it; `end`: the capture ended inside this message or frame. */
+  lost?: 'frame' | 'end'
 }
 
 /**

@@ -513,11 +513,23 @@ export class WebSocketSession {
     this.toRaw()
   }
 
-  /** The connection closed or the capture ended. */
-  end(time: bigint): void {
+  /**
+   * The connection closed, or (`captureEnd`) the capture ended while it was open: then a message
+   * (or frame) it cut is reported as `ws-undecodable` with `lost: 'end'`, a gap at the end of the
+   * capture rather than an error.
+   */
+  end(time: bigint, captureEnd = false): void {
     for (const direction of ['client', 'server'] as const) {
       const from = this.lostFrom[direction]
-      if (from < 0) continue
+      if (from < 0) {
+        const parser = this.parsers[direction]
+        if (!captureEnd || this.state !== 'websocket' || parser === undefined || parser.desynced) continue
+        const cut = parser.undecodedFrom
+        if (this.received[direction] > cut) {
+          this.emit({ type: 'ws-undecodable', ...this.identity, direction, time, streamOffset: cut, bytes: this.received[direction] - cut, lost: 'end' })
+        }
+        continue
+      }
       this.lostFrom[direction] = -1
       this.emit({ type: 'ws-undecodable', ...this.identity, direction, time, streamOffset: from, bytes: this.received[direction] - from })
     }

@@ -36,10 +36,21 @@ export abstract class StmpCommand extends Command {
       process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`)
     } else {
       process.stderr.write(`stmpcat: ${error.code}: ${error.message}\n`)
-      if (error.exitCode === ExitCode.INTERNAL && process.env.STMPCAT_DEBUG) process.stderr.write(`${err.stack}\n`)
     }
+    // The stack goes to stderr, with --json too; a worker's error comes with the worker's stack as its cause.
+    if (error.exitCode === ExitCode.INTERNAL && process.env.STMPCAT_DEBUG) process.stderr.write(`${debugStack(err)}\n`)
     process.exitCode = error.exitCode
   }
+}
+
+/** The stack of `err` and of each error in its `cause` chain. */
+export function debugStack(err: unknown): string {
+  const parts: string[] = []
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    parts.push(e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e))
+    e = e instanceof Error ? e.cause : undefined
+  }
+  return parts.join('\nCaused by: ')
 }
 
 /** Maps anything thrown to a StmpError: oclif's parse errors are usage errors (exit 2). */

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { createReadStream, fstatSync, writevSync } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
@@ -20,7 +19,7 @@ import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
 const READ_CHUNK = 1024 * 1024
 /** With --json, a capture file at least this large is decoded on worker threads (unless --threads 1). */
 const PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-/** Decoding threads by default, the main thread included. */
+/** Decoding threads by default, the main thread included: one per core, up to 4 (`decode --help`, docs/decode.md, README). */
 const PARALLEL_THREADS = Math.min(availableParallelism(), 4)
 
 export interface CaptureCliOptions extends CaptureStmpOptions {
@@ -45,6 +44,8 @@ async function threadsFor(file: string | undefined, options: CaptureCliOptions):
  */
 export async function inputIsCapture(file: string | undefined): Promise<{ capture: boolean; stdin?: Readable }> {
   if (file === undefined) {
+    // A terminal: nothing is piped in, the user is to type or paste; say so rather than wait silently.
+    if (process.stdin.isTTY) process.stderr.write('stmpcat decode: reading stdin: paste hex, base64 or a dump, then Ctrl-D on a line of its own (or give a FILE: stmpcat decode FILE)\n')
     const peeked = await peekStream(process.stdin, 4)
     return { capture: isCapture(peeked.head), stdin: peeked.stream }
   }
@@ -126,7 +127,9 @@ export async function decodeCaptureCli(file: string | undefined, options: Captur
     })
   }
   const stdout = process.stdout
-  const stdoutDrain = () => (stdout.writableNeedDrain ? once(stdout, 'drain').then(() => undefined) : undefined)
+  // Not events.once: its 'error' listener would turn a closed stdout (EPIPE) into a read failure
+  // here; bin/run.js stops the command quietly instead (docs/exit-codes.md).
+  const stdoutDrain = () => (stdout.writableNeedDrain ? new Promise<void>((resolve) => stdout.once('drain', () => resolve())) : undefined)
   const threads = await threadsFor(file, options)
   if (threads > 1) {
     let result

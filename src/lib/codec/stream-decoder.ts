@@ -234,6 +234,27 @@ export class StreamDecoder {
     }
   }
 
+  /**
+   * The input stops here without having ended (a capture that stops, where the peer did not): an
+   * unfinished frame is dropped without an error and returned: where it starts, how many of its
+   * bytes were held, its end by its LENGTH (-1 when LENGTH itself was cut) and its head when the
+   * head was in. A frame being skipped as TOO_LARGE was reported already: undefined.
+   */
+  cut(): { offset: number; held: number; end: number; message?: MessageHeadBits } | undefined {
+    if (this.failed || this.pendingLength === 0) {
+      this.skipping = 0
+      return undefined
+    }
+    const first = Buffer.concat(this.pending, Math.min(this.pendingLength, 8))
+    const lengthSize = this.dialect.readLength(first, 0, first.length, this.lengthOut) < 0 ? -1 : this.lengthOut.size
+    const cut = {
+      offset: this.pendingStart, held: this.pendingLength, end: this.needed < 0 ? -1 : this.pendingStart + this.needed,
+      message: lengthSize < 0 || this.handshake !== 'none' ? undefined : this.dialect.peekMessageHead(first, lengthSize, first.length),
+    }
+    this.clearPending()
+    return cut
+  }
+
   /** Fragmented messages still open (their continuation frames have not all arrived). */
   get openMessages(): number {
     return this.open.size

@@ -398,6 +398,8 @@ export function captureLine(event: CaptureOutEvent, time: IsoTime = new IsoTime(
       if (event.lost !== undefined) out.lost = event.lost
       if (event.kind !== undefined) out.kind = event.kind
       if (event.id !== undefined) out.id = event.id
+      if (event.missing !== undefined) out.missing = event.missing
+      if (event.fragments !== undefined) out.fragments = event.fragments
       out.time = time.format(event.time)
       return `${JSON.stringify({ undecodable: out })}\n`
     }
