@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-import { writeSync } from 'node:fs'
-import { execute } from '@oclif/core'
+import { existsSync, readFileSync, writeSync } from 'node:fs'
+import { arch, release } from 'node:os'
+
+// `stmpcat --version` answers without loading oclif; every other command runs the bundle that
+// `npm run build` makes (dist/bundle: the commands and @oclif/core in a few files, docs/startup.md).
+const version = process.argv[2] === '--version' ? versionLine() : undefined
+const oclif = version === undefined ? await import('../dist/bundle/main/oclif.js') : undefined
 
 // stdout failing (an 'error' event on process.stdout, for files and pipes alike): when the reader
 // went away (EPIPE, `stmpcat decode big.pcap --json | head`), stop quietly with the status so
@@ -19,9 +24,33 @@ process.stdout.on('error', (err) => {
   process.exit()
 })
 
-await execute({ dir: import.meta.url })
+if (oclif) await oclif.execute({ dir: import.meta.url })
+else process.stdout.write(`${version}\n`)
 // Commands set process.exitCode and never exit themselves. Exit once stdout and stderr are
 // flushed, so a lingering handle (a stdin listener, a socket being torn down) cannot keep a
 // finished command alive, and nothing written to a pipe is lost.
 await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write('', resolve))))
 process.exit()
+
+/**
+ * The line oclif prints for --version (Config#userAgent: name/version platform-arch node-version),
+ * or undefined to let oclif answer where it would print more or otherwise: hooks or plugins in
+ * package.json, or a Linux that may be WSL (oclif names the platform "wsl" there).
+ */
+function versionLine() {
+  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  const { hooks, plugins, additionalVersionFlags } = pjson.oclif ?? {}
+  if (hooks || plugins || additionalVersionFlags) return undefined
+  if (process.platform === 'linux' && mayBeWsl()) return undefined
+  return `${pjson.name}/${pjson.version || '0.0.0'} ${process.platform}-${arch() === 'ia32' ? 'x86' : arch()} node-${process.version}`
+}
+
+function mayBeWsl() {
+  if (release().toLowerCase().includes('microsoft')) return true
+  try {
+    if (readFileSync('/proc/version', 'utf8').toLowerCase().includes('microsoft')) return true
+  } catch {
+    // no /proc/version: the paths below decide
+  }
+  return existsSync('/proc/sys/fs/binfmt_misc/WSLInterop') || existsSync('/run/WSL')
+}
