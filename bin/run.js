@@ -1,10 +1,21 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync, writeSync } from 'node:fs'
+import module from 'node:module'
 import { arch, release } from 'node:os'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+// Node 22.1+ keeps V8's compiled code of the bundle in its compile cache (in the OS temp folder);
+// Node 20 has no enableCompileCache and nothing happens (docs/startup.md).
+module.enableCompileCache?.()
 
 // `stmpcat --version` answers without loading oclif; every other command runs the bundle that
 // `npm run build` makes (dist/bundle: the commands and @oclif/core in a few files, docs/startup.md).
-const version = process.argv[2] === '--version' ? versionLine() : undefined
+const pjsonPath = fileURLToPath(new URL('../package.json', import.meta.url))
+const pjson = JSON.parse(readFileSync(pjsonPath, 'utf8'))
+const version = process.argv[2] === '--version' ? versionLine(pjson) : undefined
+// STMPCAT_DEBUG prints the stack of an unexpected error: in src/ terms, through the bundle's maps.
+if (process.env.STMPCAT_DEBUG) process.setSourceMapsEnabled(true)
 const oclif = version === undefined ? await import('../dist/bundle/main/oclif.js') : undefined
 
 // stdout failing (an 'error' event on process.stdout, for files and pipes alike): when the reader
@@ -24,7 +35,9 @@ process.stdout.on('error', (err) => {
   process.exit()
 })
 
-if (oclif) await oclif.execute({ dir: import.meta.url })
+// oclif is given the package.json read above instead of finding and reading it again; with an
+// "oclif" section in it, oclif would not look for an .oclifrc either.
+if (oclif) await oclif.execute({ dir: import.meta.url, loadOptions: pjson.oclif ? { root: dirname(pjsonPath), pjson } : undefined })
 else process.stdout.write(`${version}\n`)
 // Commands set process.exitCode and never exit themselves. Exit once stdout and stderr are
 // flushed, so a lingering handle (a stdin listener, a socket being torn down) cannot keep a
@@ -37,8 +50,7 @@ process.exit()
  * or undefined to let oclif answer where it would print more or otherwise: hooks or plugins in
  * package.json, or a Linux that may be WSL (oclif names the platform "wsl" there).
  */
-function versionLine() {
-  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+function versionLine(pjson) {
   const { hooks, plugins, additionalVersionFlags } = pjson.oclif ?? {}
   if (hooks || plugins || additionalVersionFlags) return undefined
   if (process.platform === 'linux' && mayBeWsl()) return undefined

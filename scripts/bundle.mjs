@@ -143,6 +143,9 @@ const result = await esbuild.build({
   minifySyntax: true,
   minifyIdentifiers: process.env.STMPCAT_BUNDLE_NAMES !== "1",
   legalComments: 'none',
+  // Maps back through tsc's maps to src/*.ts; bin/run.js turns them on with STMPCAT_DEBUG, for
+  // the stack it prints. Node reads a .map only when source maps are enabled.
+  sourcemap: 'linked',
   metafile: true,
   logLevel: 'warning',
   // typescript: only for oclif's .ts development mode; tsx (with esbuild's binary) for --handler
@@ -152,6 +155,6 @@ const result = await esbuild.build({
   plugins: [main, oclifDeps, lazyCjs, workerUrls],
 })
 writeFileSync(join(OUT, 'meta.json'), JSON.stringify(result.metafile))
-const outputs = Object.entries(result.metafile.outputs)
+const outputs = Object.entries(result.metafile.outputs).filter(([name]) => !name.endsWith('.map'))
 const total = outputs.reduce((sum, [, o]) => sum + o.bytes, 0)
 process.stderr.write(`dist/bundle: ${outputs.length} files, ${(total / 1024).toFixed(0)} KiB\n`)

@@ -5,8 +5,9 @@
 //
 //   node --import ./scripts/start-marks.mjs bin/run.js fetch :5000 test.echo '{"a":1}'
 //
-// Module loads are seen by a loader hook, which runs on its own thread in Node 20: it sends the
-// monotonic clock (process.hrtime) back, so both threads' marks are on one time line.
+// With STMPCAT_MARKS_MODULES=1, module loads are marked too, seen by a loader hook, which runs
+// on its own thread in Node 20 and sends the monotonic clock (process.hrtime) back, so both
+// threads' marks are on one time line. The hook thread slows loading: compare runs without it.
 import net from 'node:net'
 import { MessageChannel } from 'node:worker_threads'
 import { register } from 'node:module'
@@ -18,18 +19,22 @@ const marks = []
 const mark = (name, t = process.hrtime.bigint(), c = cpu()) => marks.push({ name, wall: ms(t), cpu: c })
 mark('node ready')
 
-const { port1, port2 } = new MessageChannel()
-port1.on('message', ({ url, t }) => mark(`loaded ${url.replace(/^.*?\/(bin|dist|node_modules)\//, '$1/')}`, BigInt(t), NaN))
-port1.unref()
-const hooks = `data:text/javascript,${encodeURIComponent(`
-let port
-export function initialize(data) { port = data.port }
-export async function load(url, context, next) {
-  const r = await next(url, context)
-  if (url.startsWith('file:')) port.postMessage({ url, t: String(process.hrtime.bigint()) })
-  return r
-}`)}`
-register(hooks, { data: { port: port2 }, transferList: [port2] })
+if (process.env.STMPCAT_MARKS_MODULES === '1') markModules()
+
+function markModules() {
+  const { port1, port2 } = new MessageChannel()
+  port1.on('message', ({ url, t }) => mark(`loaded ${url.replace(/^.*?\/(bin|dist|node_modules)\//, '$1/')}`, BigInt(t), NaN))
+  port1.unref()
+  const hooks = `data:text/javascript,${encodeURIComponent(`
+  let port
+  export function initialize(data) { port = data.port }
+  export async function load(url, context, next) {
+    const r = await next(url, context)
+    if (url.startsWith('file:')) port.postMessage({ url, t: String(process.hrtime.bigint()) })
+    return r
+  }`)}`
+  register(hooks, { data: { port: port2 }, transferList: [port2] })
+}
 
 const write = net.Socket.prototype.write
 let socketSeen = false
