@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Config } from '@oclif/core'
@@ -41,10 +41,16 @@ function loaded(args: string[], stdin = ''): Promise<{ code: number | null; stdo
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
     child.on('error', reject)
     child.on('close', (code) => {
-      const meta = JSON.parse(readFileSync(join(ROOT, 'dist/bundle/meta.json'), 'utf8')) as Meta
-      const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => relative(ROOT, fileURLToPath(url)).split('\\').join('/'))
-      const sources = files.flatMap((file) => (meta.outputs[file] ? Object.keys(meta.outputs[file].inputs) : [file]))
-      resolve({ code, stdout, files, sources })
+      try {
+        // No bundle (a build without it): every file stands for itself.
+        const metaFile = join(ROOT, 'dist/bundle/meta.json')
+        const meta = (existsSync(metaFile) ? JSON.parse(readFileSync(metaFile, 'utf8')) : { outputs: {} }) as Meta
+        const files = [...new Set(readFileSync(log, 'utf8').trim().split('\n'))].map((url) => relative(ROOT, fileURLToPath(url)).split('\\').join('/'))
+        const sources = files.flatMap((file) => (meta.outputs[file] ? Object.keys(meta.outputs[file].inputs) : [file]))
+        resolve({ code, stdout, files, sources })
+      } catch (err) {
+        reject(err)
+      }
     })
     child.stdin.end(stdin)
   })
