@@ -117,6 +117,33 @@ const oclifDeps = {
   },
 }
 
+// oclif's getPlatform() runs `(await import('wsl-utils')).isWsl` on every start, and loading
+// wsl-utils loads node:child_process and the PowerShell helpers: about a tenth of bare Node's
+// start. For @oclif/core, wsl-utils is a stand-in: isWsl re-exported from is-wsl as wsl-utils
+// itself does, and every other export an async function that loads the real module and calls
+// it (oclif uses only isWsl and the async powerShellPath, on Windows). If wsl-utils' exports ever
+// look otherwise, the real module is bundled as it is.
+const WSL_UTILS = await import('wsl-utils')
+const IS_WSL = (await import('is-wsl')).default
+const wslUtilsFits = WSL_UTILS.isWsl === IS_WSL && Object.entries(WSL_UTILS).every(([name, value]) => name === 'isWsl' || typeof value === 'function')
+const wslUtils = {
+  name: 'wsl-utils-on-call',
+  setup(build) {
+    if (!wslUtilsFits) return
+    build.onResolve({ filter: /^wsl-utils$/ }, async (args) => {
+      if (!/node_modules[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return undefined
+      const real = await build.resolve('wsl-utils', { kind: args.kind, resolveDir: args.resolveDir })
+      return { path: real.path, namespace: 'wsl-utils-on-call' }
+    })
+    build.onLoad({ filter: /.*/, namespace: 'wsl-utils-on-call' }, (args) => {
+      const lines = Object.keys(WSL_UTILS).map((name) => name === 'isWsl'
+        ? "export { default as isWsl } from 'is-wsl'"
+        : `export const ${name} = async (...args) => (await import(${JSON.stringify(args.path)}))[${JSON.stringify(name)}](...args)`)
+      return { contents: `${lines.join('\n')}\n`, resolveDir: dirname(args.path), loader: 'js' }
+    })
+  },
+}
+
 const main = {
   name: 'main-entry',
   setup(build) {
@@ -152,7 +179,7 @@ const result = await esbuild.build({
   // .ts files; ws's optional native add-ons.
   external: ['typescript', 'tsx', 'tsx/*', 'bufferutil', 'utf-8-validate'],
   banner: { js: `${REQUIRE_HELPER}\n${LAZY_HELPER}` },
-  plugins: [main, oclifDeps, lazyCjs, workerUrls],
+  plugins: [main, wslUtils, oclifDeps, lazyCjs, workerUrls],
 })
 writeFileSync(join(OUT, 'meta.json'), JSON.stringify(result.metafile))
 const outputs = Object.entries(result.metafile.outputs).filter(([name]) => !name.endsWith('.map'))
