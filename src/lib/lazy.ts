@@ -15,3 +15,14 @@ export function lazyRequire<T extends object>(id: string, from: string): T {
     has: (_target, key) => Reflect.has(load(), key),
   })
 }
+
+let bufferIsUtf8: ((input: Buffer | ArrayBuffer | NodeJS.TypedArray) => boolean) | undefined
+
+/**
+ * node:buffer's isUtf8, with node:buffer loaded at the first call: an ES module importing
+ * node:buffer makes Node build the module's ES facade at start (a few ms), and a JSON request
+ * never calls it (ASCII and JSON take other paths).
+ */
+export function isUtf8(input: Buffer | ArrayBuffer | NodeJS.TypedArray): boolean {
+  return (bufferIsUtf8 ??= (createRequire(import.meta.url)('node:buffer') as typeof import('node:buffer')).isUtf8)(input)
+}
