@@ -144,6 +144,18 @@ const wslUtils = {
   },
 }
 
+// `import process from 'node:process'` (chalk, ora, is-wsl...) makes Node build an ES facade of
+// the process object, which reads every enumerable property, process.stdin's getter too: that
+// sets up a stdin stream at every start, a tenth of bare Node's. In the bundle the module is the
+// global process object itself, which is what it exports.
+const globalProcess = {
+  name: 'global-process',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?process$/ }, () => ({ path: 'process', namespace: 'global-process' }))
+    build.onLoad({ filter: /.*/, namespace: 'global-process' }, () => ({ contents: 'module.exports = globalThis.process\n', loader: 'js' }))
+  },
+}
+
 const main = {
   name: 'main-entry',
   setup(build) {
@@ -179,7 +191,7 @@ const result = await esbuild.build({
   // .ts files; ws's optional native add-ons.
   external: ['typescript', 'tsx', 'tsx/*', 'bufferutil', 'utf-8-validate'],
   banner: { js: `${REQUIRE_HELPER}\n${LAZY_HELPER}` },
-  plugins: [main, wslUtils, oclifDeps, lazyCjs, workerUrls],
+  plugins: [main, globalProcess, wslUtils, oclifDeps, lazyCjs, workerUrls],
 })
 writeFileSync(join(OUT, 'meta.json'), JSON.stringify(result.metafile))
 const outputs = Object.entries(result.metafile.outputs).filter(([name]) => !name.endsWith('.map'))
