@@ -26,7 +26,7 @@ async function commands(): Promise<[string, { flags: Record<string, FlagDef>; ar
 describe('every command declares its flags and arguments for curl-style use', () => {
   it('each multiple-value flag takes one value per occurrence (multipleNonGreedy)', async () => {
     const list = await commands()
-    expect(list.map(([name]) => name)).toEqual(['bench', 'connect', 'decode', 'fetch', 'push', 'serve'])
+    expect(list.map(([name]) => name)).toEqual(['bench', 'connect', 'decode', 'fetch', 'help', 'push', 'serve'])
     const greedy = list.flatMap(([name, c]) => Object.entries(c.flags).filter(([, f]) => f.multiple && !f.multipleNonGreedy).map(([flag]) => `${name} --${flag}`))
     expect(greedy).toEqual([])
     // The rule covers something: the shared client flags and decode's filters are repeatable.
@@ -157,7 +157,7 @@ describe('help and mistyped commands (point 13)', { timeout: 120_000 }, () => {
     for (const args of [['help'], ['-h']]) {
       const run = await runCli(args)
       expect(run.code).toBe(0)
-      for (const name of ['bench', 'connect', 'decode', 'fetch', 'push', 'serve']) expect(run.stdout).toMatch(new RegExp(`^  ${name} `, 'm'))
+      for (const name of ['bench', 'connect', 'decode', 'fetch', 'help', 'push', 'serve']) expect(run.stdout).toMatch(new RegExp(`^  ${name} `, 'm'))
     }
   })
 
@@ -170,6 +170,12 @@ describe('help and mistyped commands (point 13)', { timeout: 120_000 }, () => {
       expect(run.stdout).toBe('')
     },
   )
+
+  it('help of a mistyped command is the same USAGE error, exit 2 (not oclif\'s uncoded "Command not found")', async () => {
+    const run = await runCli(['help', 'fetc'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/^stmpcat: USAGE: "fetc" is not a stmpcat command\. Did you mean "stmpcat fetch"\?/)
+  })
 
   it('a word near no command lists them; --json gives the error envelope', async () => {
     const run = await runCli(['xyzzy', '--json'])

@@ -42,7 +42,7 @@ export async function prepareRequest(
   args: { url: string; action: string; data?: string },
   flags: ClientFlagValues & { data?: string },
   role: PayloadRole,
-  stdin: AsyncIterable<Buffer | string> = process.stdin,
+  stdin?: AsyncIterable<Buffer | string>,
 ): Promise<PreparedRequest> {
   const address = parseAddress(args.url)
   const setup = clientSetup(flags)

@@ -8,17 +8,21 @@ import { StmpError } from '../errors.js'
  * when no command matched, so a normal run never loads this.
  */
 export function reportUnknownCommand(config: Interfaces.Config, id: string, json: boolean): void {
-  const bin = config.bin
-  const ids = [...new Set([...config.commandIDs, 'help'])].filter((c) => !config.findCommand(c)?.hidden).sort()
   // With topicSeparator ' ' oclif joins every word before the first flag into the id
   // (`fetc :5000 x` is "fetc::5000:x"); stmpcat has no topics, so the command is the first.
-  const typed = id.split(':')[0]
+  const error = unknownCommandError(config, id.split(':')[0])
+  if (json) process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`)
+  else process.stderr.write(`${config.bin}: ${error.code}: ${error.message}\n`)
+  process.exitCode = error.exitCode
+}
+
+/** The USAGE error for `typed`, which is no command: it names the closest one and lists them all. */
+export function unknownCommandError(config: Interfaces.Config, typed: string): StmpError {
+  const bin = config.bin
+  const ids = [...new Set([...config.commandIDs, 'help'])].filter((c) => !config.findCommand(c)?.hidden).sort()
   const suggestion = closest(typed, ids)
   const hint = suggestion === undefined ? '' : ` Did you mean "${bin} ${suggestion}"?`
-  const error = new StmpError('USAGE', `"${typed}" is not a ${bin} command.${hint} Commands: ${ids.join(', ')} (${bin} help COMMAND for one).`)
-  if (json) process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`)
-  else process.stderr.write(`${bin}: ${error.code}: ${error.message}\n`)
-  process.exitCode = error.exitCode
+  return new StmpError('USAGE', `"${typed}" is not a ${bin} command.${hint} Commands: ${ids.join(', ')} (${bin} help COMMAND for one).`)
 }
 
 /**

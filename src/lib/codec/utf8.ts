@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer'
+import { isUtf8 } from '../lazy.js'
 import { StmpProtocolError } from './errors.js'
 
 /**

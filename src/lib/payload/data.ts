@@ -12,7 +12,7 @@ export interface ReadDataOptions {
 /**
  * The curl-style data argument (`--data`):
  * - `undefined` (no data given): an empty Buffer, i.e. an empty PAYLOAD
- * - `@-`: all of `stdin`
+ * - `@-`: all of `stdin` (default: process.stdin)
  * - `@path`: the file's bytes (missing or unreadable → BAD_FILE)
  * - anything else: the literal text as UTF-8 (to send a text starting with `@`, give it on
  *   stdin with `@-`, as with curl)
@@ -22,12 +22,13 @@ export interface ReadDataOptions {
  */
 export async function readData(
   spec: string | undefined,
-  stdin: AsyncIterable<Buffer | string> = process.stdin,
+  stdin?: AsyncIterable<Buffer | string>,
   options: ReadDataOptions = {},
 ): Promise<Buffer> {
   const max = options.maxBytes ?? DEFAULT_MAX_DATA_BYTES
   if (spec === undefined) return Buffer.alloc(0)
-  if (spec === '@-') return readStream(stdin, max, 'stdin')
+  // process.stdin only here: touching it sets up a stream (a cost at every start, docs/startup.md).
+  if (spec === '@-') return readStream(stdin ?? process.stdin, max, 'stdin')
   if (spec.startsWith('@')) {
     const file = spec.slice(1)
     if (file === '') throw new StmpError('BAD_FILE', 'data "@" names no file (use @path or @- for stdin)')

@@ -1,8 +1,12 @@
-import { Packr } from 'msgpackr'
+import type * as Msgpackr from 'msgpackr'
 import { StmpError } from '../errors.js'
+import { lazyRequire } from '../lazy.js'
 import { decodeUtf8, parseJson } from './json.js'
 import { toJsonSafe } from './json-safe.js'
 import type { PayloadCodec } from './types.js'
+
+// Required on first use: a JSON request never loads msgpackr (docs/startup.md).
+const msgpackr = lazyRequire<typeof Msgpackr>('msgpackr', import.meta.url)
 
 /**
  * application/msgpack.
@@ -22,7 +26,10 @@ import type { PayloadCodec } from './types.js'
 export class MsgpackCodec implements PayloadCodec {
   readonly name = 'msgpack' as const
   readonly contentType = 'application/msgpack'
-  private readonly packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true })
+  private packrInstance: Msgpackr.Packr | undefined
+  private get packr(): Msgpackr.Packr {
+    return (this.packrInstance ??= new msgpackr.Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true }))
+  }
 
   encode(value: unknown): Buffer {
     if (value === undefined) return Buffer.alloc(0)

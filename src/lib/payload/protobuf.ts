@@ -1,9 +1,28 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import protobuf from 'protobufjs'
+import type * as Protobufjs from 'protobufjs'
 import { StmpError } from '../errors.js'
+import { lazyRequire } from '../lazy.js'
 import { decodeUtf8, parseJson } from './json.js'
 import type { PayloadCodec, PayloadContext } from './types.js'
+
+// protobufjs is required on first use (a JSON request never loads it); `protobuf.X` is the
+// package as before, for values and for types.
+const protobuf = lazyRequire<typeof Protobufjs>('protobufjs', import.meta.url)
+// eslint-disable-next-line @typescript-eslint/no-namespace
+declare namespace protobuf {
+  export type Enum = Protobufjs.Enum
+  export type Field = Protobufjs.Field
+  export type MapField = Protobufjs.MapField
+  export type Message = Protobufjs.Message
+  export type Method = Protobufjs.Method
+  export type Namespace = Protobufjs.Namespace
+  export type NamespaceBase = Protobufjs.NamespaceBase
+  export type ReflectionObject = Protobufjs.ReflectionObject
+  export type Root = Protobufjs.Root
+  export type Service = Protobufjs.Service
+  export type Type = Protobufjs.Type
+}
 
 /** One field of a message, described for interactive prompts and completion. */
 export interface ProtoFieldInfo {

@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer'
+import { isUtf8 } from '../lazy.js'
 import type { ChalkInstance } from 'chalk'
 import { type PayloadCodec, type PayloadRole, decodePayload, toJsonSafe } from '../payload/index.js'
 import { compactJson, prettyJson } from './json-text.js'

@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer'
+import { isUtf8 } from '../lazy.js'
 
 /**
  * Payload previews for tables, and the JSON view of a payload for `--json` output.

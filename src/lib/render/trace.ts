@@ -1,9 +1,13 @@
-import { STATUS_CODES } from 'node:http'
+import type * as Http from 'node:http'
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import type { PayloadCodec } from '../payload/index.js'
 import type { Session } from '../session/index.js'
+import { lazyRequire } from '../lazy.js'
 import { payloadSummary } from './payload-output.js'
+
+// node:http only for its status texts, loaded when one is printed (docs/startup.md).
+const http = lazyRequire<typeof Http>('node:http', import.meta.url)
 
 /**
  * The `-v` trace, curl style, on stderr: `*` lines say what happens, `>` lines are what this
@@ -48,7 +52,7 @@ export function redactHeaders(headers: Record<string, string>): Record<string, s
 }
 
 export function statusText(status: number): string {
-  return `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd()
+  return `${status} ${http.STATUS_CODES[status] ?? ''}`.trimEnd()
 }
 
 /** Tracer for one session: keeps request actions by id so responses decode by their action. */

@@ -1,12 +1,17 @@
 import { existsSync, unlinkSync, statSync } from 'node:fs'
-import http from 'node:http'
-import https from 'node:https'
+import type * as Http from 'node:http'
+import type * as Https from 'node:https'
 import net from 'node:net'
-import tls from 'node:tls'
-import { WebSocket, WebSocketServer } from 'ws'
+import type * as Tls from 'node:tls'
 import { StmpError } from '../errors.js'
+import { lazyRequire } from '../lazy.js'
 import { type Address, formatAddress, handshakeUrl, isStreamScheme } from './address.js'
 import { StreamTransport, type Transport, WebSocketTransport } from './transport.js'
+
+// Loaded on first use (docs/startup.md): a tcp client needs none of them.
+const http = lazyRequire<typeof Http>('node:http', import.meta.url)
+const https = lazyRequire<typeof Https>('node:https', import.meta.url)
+const tls = lazyRequire<typeof Tls>('node:tls', import.meta.url)
 
 /** Client TLS settings: `--ca` files' contents, `--insecure`. */
 export interface ClientTlsOptions {
@@ -95,6 +100,8 @@ export async function dial(address: Address, options: DialOptions = {}): Promise
 async function dialWebSocket(address: Address, options: DialOptions, timeout: number): Promise<Transport> {
   const host = address.host.includes(':') ? `[${address.host}]` : address.host
   const url = `${address.scheme}://${host}:${address.port}${handshakeUrl(address)}`
+  // ws is imported here, not at start-up: a tcp, tls or unix client never loads it.
+  const { WebSocket } = await import('ws')
   const ws = new WebSocket(url, {
     headers: options.headers,
     handshakeTimeout: timeout,
@@ -176,7 +183,7 @@ export async function listen(address: Address, options: ListenOptions): Promise<
       : net.createServer(onSocket)
     if (address.scheme === 'tls') server.on('tlsClientError', (_err, socket) => socket.destroy())
   } else {
-    server = webSocketServer(address, options)
+    server = await webSocketServer(address, options)
   }
   server.on('error', () => undefined)
   // One promise for both outcomes: events.once(server, 'listening') also rejects on 'error',
@@ -196,14 +203,15 @@ export async function listen(address: Address, options: ListenOptions): Promise<
   }
 }
 
-function webSocketServer(address: Address, options: ListenOptions): net.Server {
+async function webSocketServer(address: Address, options: ListenOptions): Promise<net.Server> {
+  const { WebSocketServer } = await import('ws')
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageSize, perMessageDeflate: options.perMessageDeflate ?? false })
-  const reply = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  const reply = (_req: Http.IncomingMessage, res: Http.ServerResponse) => {
     res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'Upgrade' })
     res.end('this is an STMP WebSocket endpoint: connect with a WebSocket client\n')
   }
   const server = address.scheme === 'wss' ? https.createServer({ cert: options.tls?.cert, key: options.tls?.key }, reply) : http.createServer(reply)
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  server.on('upgrade', (req: Http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const url = req.url ?? '/'
     const headers: Record<string, string> = {}
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
