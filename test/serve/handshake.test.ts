@@ -1,23 +1,17 @@
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { type AnyFrame, StreamDecoder, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
+import { type AnyFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
 import { checkHandshakeUrl, httpOnStreamMessage, looksLikeHttp } from '../../src/lib/session/index.js'
 import { ROOT, runCli, spawnCli } from '../helpers/cli.js'
-import { client, json, ndjson, parse, serve, tempDir, until, writeFile } from './helpers.js'
+import { client, json, ndjson, parse, rawSocket, serve, tempDir, until, writeFile } from './helpers.js'
 
 /** A raw TCP peer: writes `bytes`, collects the server's frames until the socket closes. */
 async function rawExchange(url: string, bytes: Buffer): Promise<AnyFrame[]> {
-  const { port } = new URL(url.replace(/^tcp:/, 'http:'))
-  const socket = net.connect({ host: '127.0.0.1', port: Number(port) })
-  const frames: AnyFrame[] = []
-  const decoder = new StreamDecoder((frame) => frames.push(frame), () => undefined, { handshake: 'server' })
-  socket.on('data', (chunk: Buffer) => decoder.write(chunk))
-  socket.on('error', () => undefined)
+  const { socket, frames, closed } = rawSocket(url)
   socket.write(bytes)
-  await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  await closed
   return frames
 }
 

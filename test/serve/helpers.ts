@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { afterEach, vi } from 'vitest'
+import { type AnyFrame, StreamDecoder } from '../../src/lib/codec/index.js'
 import { type ConnectOptions, type Session, connect } from '../../src/lib/session/index.js'
 import { type ServeProcess, startServe } from '../helpers/cli.js'
 import { tempDir as makeTempDir } from '../helpers/tmp.js'
@@ -57,4 +59,19 @@ export async function until(check: () => boolean, ms = 3000, what = 'condition')
 /** The NDJSON objects a serve process printed on stdout so far. */
 export function ndjson(p: ServeProcess): Array<Record<string, unknown>> {
   return p.stdout().split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/**
+ * A raw TCP peer of a serve listener: no STMP client code, the server's frames (its handshake
+ * answer first) decoded as they come. The test writes what it wants on `socket`.
+ */
+export function rawSocket(url: string): { socket: net.Socket; frames: AnyFrame[]; closed: Promise<void> } {
+  const { port } = new URL(url.replace(/^tcp:/, 'http:'))
+  const socket = net.connect({ host: '127.0.0.1', port: Number(port) })
+  const frames: AnyFrame[] = []
+  const decoder = new StreamDecoder((frame) => frames.push(frame), () => undefined, { handshake: 'server' })
+  socket.on('data', (chunk: Buffer) => decoder.write(chunk))
+  socket.on('error', () => undefined)
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  return { socket, frames, closed }
 }

@@ -1,19 +1,13 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type AnyFrame, StreamDecoder, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
+import { type AnyFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
 import { connect } from '../../src/lib/session/index.js'
 import { type ServeProcess, startServe } from '../helpers/cli.js'
-import { client, json, parse, until } from './helpers.js'
+import { client, json, parse, rawSocket, until } from './helpers.js'
 
 /** A raw TCP peer that does the STMP handshake by hand and then does only what it is told. */
 async function rawPeer(url: string, headers: Record<string, string>): Promise<{ socket: net.Socket; frames: AnyFrame[]; closed: Promise<void> }> {
-  const { port } = new URL(url.replace(/^tcp:/, 'http:'))
-  const socket = net.connect({ host: '127.0.0.1', port: Number(port) })
-  const frames: AnyFrame[] = []
-  const decoder = new StreamDecoder((frame) => frames.push(frame), () => undefined, { handshake: 'server' })
-  socket.on('data', (chunk: Buffer) => decoder.write(chunk))
-  socket.on('error', () => undefined)
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const { socket, frames, closed } = rawSocket(url)
   await new Promise((resolve) => socket.once('connect', resolve))
   socket.write(encodeHandshakeRequest({ url: '/?stmp_version=3', headers }))
   await until(() => frames.length > 0, 5000, 'handshake answer')
