@@ -57,8 +57,9 @@ for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.std
 }
 
 // oclif is given the package.json read above instead of finding and reading it again; with an
-// "oclif" section in it, oclif would not look for an .oclifrc either.
-if (oclif) await oclif.execute({ dir: import.meta.url, loadOptions: pjson.oclif ? { root: dirname(pjsonPath), pjson } : undefined })
+// "oclif" section in it, oclif would not look for an .oclifrc either. stmpcat takes no plugins,
+// so oclif does not look for user-installed or dev plugins (files read on every start).
+if (oclif) await oclif.execute({ dir: import.meta.url, loadOptions: pjson.oclif ? { root: dirname(pjsonPath), pjson, userPlugins: false, devPlugins: false } : undefined })
 else process.stdout.write(`${version}\n`)
 // Commands set process.exitCode and never exit themselves. Exit once stdout and stderr are
 // flushed, so a lingering handle (a stdin listener, a socket being torn down) cannot keep a
