@@ -126,6 +126,37 @@ describe('table', () => {
   })
 })
 
+describe('a large table', () => {
+  // Frames of growing payloads (the widest rows come late, past the first piece), errors and
+  // multi-line previews: drawn in pieces of 7 rows it is the same text as one table.
+  const frames: Buffer[] = []
+  for (let i = 0; i < 60; i++) {
+    const body = Buffer.concat([Buffer.from([0x10, 0, i + 1]), Buffer.from(`a.${'x'.repeat(i % 13)}\n`), Buffer.from(JSON.stringify({ i, s: 'y'.repeat(i * 3), n: [1, 2, 3] }))])
+    frames.push(Buffer.from([body.length]), body)
+    if (i % 17 === 5) frames.push(hex('0d1000016e6f2e6e65776c696e65'))
+  }
+  const { events } = decode(Buffer.concat(frames))
+
+  it.each([[0], [1]])('in pieces is the same text as one cli-table3 table (colour level %i)', (level) => {
+    const whole = new DecodeTable({ chalk: new Chalk({ level: level as 0 | 1 }), columns: 140, chunkRows: Number.POSITIVE_INFINITY })
+    const pieces = new DecodeTable({ chalk: new Chalk({ level: level as 0 | 1 }), columns: 140, chunkRows: 7 })
+    for (const e of events) {
+      whole.event(e)
+      pieces.event(e)
+    }
+    expect(pieces.size).toBeGreaterThan(60)
+    expect(pieces.render()).toBe(whole.render())
+  })
+
+  it('130,000 rows render (one cli-table3 table overflowed the call stack)', () => {
+    const table = new DecodeTable({ chalk: new Chalk({ level: 0 }) })
+    const ping = decode(hex('03000007')).events[0]
+    for (let i = 0; i < 130_000; i++) table.event(ping)
+    const out = table.render()
+    expect(out.split('\n')).toHaveLength(130_000 * 2 + 3)
+  }, 120_000)
+})
+
 describe('colorLevel', () => {
   it('FORCE_COLOR wins, then NO_COLOR, then the TTY', () => {
     expect(colorLevel(false, { FORCE_COLOR: '1' })).toBe(1)
