@@ -324,6 +324,26 @@ describe.concurrent('decode: a capture that ends inside a frame', () => {
     expect(table.stdout).toMatch(/undecodable .*a frame the capture ends inside, 1000 more bytes not captured; no protocol error/)
   })
 
+  it('--messages: a connection closed (FIN) before a fragmented message\'s last fragment reports the fragments it held (lost: close), not nothing', async () => {
+    const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40002 }, server: { ip: '10.0.0.2', port: 5000 } })
+    const payload = Buffer.from(JSON.stringify('q'.repeat(200_000)))
+    const frames = encodeFragmented({ kind: 'request', id: 9, action: 'blob.put', payload, follow: false, fin: false }, stream)
+    expect(frames.length).toBeGreaterThan(2)
+    const file = write('fin-mid-message.pcap', [
+      ...conv.handshake(),
+      ...conv.send('client', encodeHandshakeRequest({ url: '/', headers: {} })),
+      ...conv.send('server', encodeHandshakeResponse({ status: 200, message: 'OK' })),
+      // Every fragment but the last, whole, then the connection ends.
+      ...conv.send('client', Buffer.concat(frames.slice(0, -1))),
+      ...conv.close(),
+    ])
+    const joined = await stmpcat(['decode', file, '--json', '--messages'])
+    const lost = ndjson(joined.stdout).all.filter((l) => l.undecodable !== undefined).map((l) => l.undecodable as Record<string, unknown>)
+    expect(lost).toEqual([expect.objectContaining({ direction: 'client', lost: 'close', kind: 'request', id: 9, fragments: frames.length - 1 })])
+    const table = await stmpcat(['decode', file, '--messages'])
+    expect(table.stdout).toMatch(new RegExp(`${frames.length - 1} fragments of a message the connection closed before its last one`))
+  })
+
   it('a LENGTH cut: the bytes held, no missing count', async () => {
     const conv = new TcpConversation({ client: { ip: '10.0.0.1', port: 40000 }, server: { ip: '10.0.0.2', port: 5000 } })
     const big = encodeFrame({ kind: 'request', id: 2, action: 'a.b', payload: Buffer.alloc(300, 0x61), follow: false, fin: false }, stream)

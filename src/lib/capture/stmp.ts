@@ -100,7 +100,8 @@ export interface CaptureGapOut {
  * fragmented message it belonged to, which cannot be joined (`lost: 'message'`). The capture
  * ending while a connection was open (a gap at its end): the frame it cut (`lost: 'end'`, the
  * bytes the capture holds of it, `missing` the bytes its LENGTH says were still to come) and, with
- * --messages, the fragments so far of a message it cut (`lost: 'end'`, `fragments`).
+ * --messages, the fragments so far of a message it cut (`lost: 'end'`, `fragments`). A FIN or
+ * RST while --messages holds fragments of an unfinished message: those (`lost: 'close'`).
  */
 export interface CaptureUndecodableOut {
   type: 'undecodable'
@@ -108,12 +109,12 @@ export interface CaptureUndecodableOut {
   direction: Direction
   offset: number
   bytes: number
-  lost?: 'frame' | 'message' | 'end'
+  lost?: 'frame' | 'message' | 'end' | 'close'
   kind?: MessageHeadBits['kind']
   id?: number
   /** `lost: 'end'`, a frame: the bytes of it that the capture does not hold, when its LENGTH was in. */
   missing?: number
-  /** `lost: 'end'`, a message (--messages): its fragments in the capture. */
+  /** `lost: 'end'` or `'close'`, a message (--messages): its fragments in the capture. */
   fragments?: number
   time: bigint
 }
@@ -667,10 +668,22 @@ export class CaptureStmpDecoder {
         this.sink({ type: 'undecodable', connection: conn.connection, direction: flow.direction, offset: flow.lostFrom, bytes: flow.lostEnd - flow.lostFrom, time })
       } else if (reason !== 'end') {
         decoder.end()
+        this.unfinishedMessages(conn, flow, time)
       } else {
         this.cutAtEnd(conn, flow, time)
       }
     }
+  }
+
+  /**
+   * The connection closed (FIN or RST) while --messages held fragments of a message whose last
+   * fragment never came: they are reported, not dropped (`lost: 'close'`).
+   */
+  private unfinishedMessages(conn: Conn, flow: Flow, time: bigint): void {
+    for (const m of flow.openMessages?.values() ?? []) {
+      this.sink({ type: 'undecodable', connection: conn.connection, direction: flow.direction, lost: 'close', time, offset: m.offset, bytes: m.length, kind: m.kind, id: m.id, fragments: m.frames })
+    }
+    flow.openMessages?.clear()
   }
 
   /** The capture ended inside this direction: what it cut, reported (fragmented messages first: they started earlier). */

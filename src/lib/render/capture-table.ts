@@ -289,6 +289,7 @@ function undecodableText(event: CaptureUndecodableOut): string {
   if (event.lost === 'frame') return `${range}: a frame lost in a gap; decoding goes on at offset ${event.offset + event.bytes}`
   if (event.lost === 'message') return `${range}: frames of a message that lost one in a gap, not joined`
   if (event.lost === 'end' && event.fragments !== undefined) return `${range}: ${event.fragments} fragment${event.fragments === 1 ? '' : 's'} of a message whose last one the capture ends before; no protocol error`
+  if (event.lost === 'close') return `${range}: ${event.fragments} fragment${event.fragments === 1 ? '' : 's'} of a message the connection closed before its last one`
   if (event.lost === 'end') return `${range}: a frame the capture ends inside${event.missing === undefined ? '' : `, ${event.missing} more bytes not captured`}; no protocol error`
   return `${range} not decoded (after a gap)`
 }
