@@ -1,7 +1,10 @@
+import { writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { join } from 'node:path'
 import { type ServerOptions, StmpServer } from '../../src/lib/session/index.js'
 import { formatAddress, parseAddress } from '../../src/lib/transport/index.js'
-import { type CliRun, spawnCli } from '../helpers/cli.js'
+import { type CliRun, type ServeProcess, spawnCli, startServe } from '../helpers/cli.js'
+import { tempDir } from '../helpers/tmp.js'
 
 /** An in-process STMP server on 127.0.0.1 (port 0 unless given), echo by default. */
 export async function startServer(options: ServerOptions = {}, port = 0): Promise<{ server: StmpServer; url: string; port: number }> {
@@ -92,4 +95,16 @@ export function liveCli(args: string[]): LiveCli {
 
 export function ndjson(text: string): Record<string, unknown>[] {
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+}
+
+/**
+ * `stmpcat serve` on tcp port 0 with `flag FILE`, FILE holding `text` in a new temp folder
+ * (routes or a handler module). startServe gives serve 10 s to listen; a loaded CI machine can
+ * need a second try.
+ */
+export function serveWithFile(flag: '--routes' | '--handler', name: string, text: string): Promise<ServeProcess> {
+  const file = join(tempDir('stmpcat-connect-'), name)
+  writeFileSync(file, text)
+  const args = ['tcp://127.0.0.1:0', flag, file]
+  return startServe(args).catch(() => startServe(args))
 }

@@ -1,10 +1,7 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { StmpServer } from '../../src/lib/session/index.js'
-import { type ServeProcess, runCli, startServe } from '../helpers/cli.js'
-import { tempDir } from '../helpers/tmp.js'
-import { liveCli, ndjson, startServer } from './helpers.js'
+import { type ServeProcess, runCli } from '../helpers/cli.js'
+import { liveCli, ndjson, serveWithFile, startServer } from './helpers.js'
 
 // Child processes of the CLI: generous limits for a loaded machine.
 const SLOW = { timeout: 120_000 }
@@ -26,10 +23,7 @@ describe('connect in a pipe: a reply line never waits for a concurrency slot (is
   let serve: ServeProcess
   let url: string
   beforeAll(async () => {
-    const dir = tempDir('stmpcat-ask-')
-    writeFileSync(join(dir, 'ask.mjs'), ASKING_HANDLER)
-    const args = ['tcp://127.0.0.1:0', '--handler', join(dir, 'ask.mjs')]
-    serve = await startServe(args).catch(() => startServe(args))
+    serve = await serveWithFile('--handler', 'ask.mjs', ASKING_HANDLER)
     url = serve.urls[0]
   })
   afterAll(async () => {

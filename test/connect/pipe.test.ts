@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { StmpServer } from '../../src/lib/session/index.js'
 import { type ServeProcess, runCli, spawnCli, startServe } from '../helpers/cli.js'
-import { crash, freePort, liveCli, ndjson, startServer } from './helpers.js'
+import { crash, freePort, liveCli, ndjson, serveWithFile, startServer } from './helpers.js'
 import { tempDir } from '../helpers/tmp.js'
 
 const servers: StmpServer[] = []
@@ -40,11 +40,7 @@ describe('connect in a pipe, against stmpcat serve', SLOW, () => {
   let serve: ServeProcess
   let url: string
   beforeAll(async () => {
-    const dir = tempDir('stmpcat-connect-')
-    writeFileSync(join(dir, 'routes.yaml'), ROUTES)
-    // startServe gives serve 10 s to listen; a loaded CI machine can need a second try.
-    const args = ['tcp://127.0.0.1:0', '--routes', join(dir, 'routes.yaml')]
-    serve = await startServe(args).catch(() => startServe(args))
+    serve = await serveWithFile('--routes', 'routes.yaml', ROUTES)
     url = serve.urls[0]
   })
   afterAll(async () => {
