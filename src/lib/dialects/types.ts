@@ -1,0 +1,284 @@
+import type { StmpError } from '../errors.js'
+
+/**
+ * A wire dialect: one protocol that shares stmpcat's message model (request, response, push,
+ * ping, close) and differs in framing, negotiation, ids, statuses and close. Every session,
+ * bench connection and `decode` run goes through one of these; nothing above `dialects/` knows
+ * a dialect's bytes. A dialect is one folder under `src/lib/dialects/` whose `index.ts` exports
+ * `dialect` (the registry is generated from the folders: scripts/gen-dialects.mjs).
+ *
+ * Conventions every dialect follows, so the layers above need no table per dialect:
+ * - **Statuses are stmpcat's** (HTTP-like: 200 ok, 4xx the caller's fault, 5xx the server's).
+ *   A dialect maps its wire statuses to and from them at its edge (`statuses` documents the table).
+ * - **Close codes are stmpcat's** (WebSocket's numbers: 1000 normal, 1001 going away, 1002
+ *   protocol error, 1008 policy, 1009 too large, 1011 internal). A dialect maps its own close
+ *   statuses (stmp-go's 0x00..0x41, CAMP's 4000-4002, none for Sockhop) to and from them.
+ * - **Ids are the session's**: numbers 1..`idSpace`, allocated by the session, never reused while
+ *   pending. A dialect whose wire ids are something else (UUIDs, strings, ack counters) keeps the
+ *   mapping inside its Wire.
+ */
+export interface Dialect {
+  /** The `--dialect` name: the folder name. */
+  readonly name: string
+  /** For people: "STMP v3", "stmp-go 1.0". */
+  readonly title: string
+  /** One line: what it is and where it comes from. */
+  readonly summary: string
+  /** Address schemes it runs over. */
+  readonly schemes: readonly Scheme[]
+  readonly features: DialectFeatures
+  /**
+   * Command flags only this dialect understands (`format`, `server-latency`, `token`, ...): under
+   * another dialect the commands refuse them with BAD_FLAG. Common flags are not listed.
+   */
+  readonly flags: readonly string[]
+  /** Largest session id plus one is never used: ids run 1..idSpace. */
+  readonly idSpace: number
+  /** The status table for docs and `stmpcat dialects` (wire value -> stmpcat status). */
+  readonly statuses?: readonly StatusMapping[]
+  /** Content types (payload codecs) the dialect can carry; the first is the default. */
+  readonly contentTypes: readonly string[]
+  /** The per-connection object. */
+  open(context: WireContext): Wire
+  /**
+   * Client on WebSocket: what goes into the upgrade (query parameters, subprotocols, headers),
+   * from the command's options. Streams negotiate in band (Wire.start).
+   */
+  upgrade?(options: DialectOptions): UpgradeRequest
+  /** Server on WebSocket: accept or refuse an upgrade before it completes (status 200 accepts). */
+  decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
+  /** Reading captures: sniffing and a pure decoder per connection direction. */
+  readonly capture?: CaptureSupport
+  /** bench's fast path: optional. Without it bench goes through Session.call(). */
+  readonly template?: TemplateSupport
+}
+
+export type Scheme = 'tcp' | 'tls' | 'unix' | 'ws' | 'wss'
+
+export interface DialectFeatures {
+  requests: boolean
+  pushes: boolean
+  ping: boolean
+  /** Request/response headers (stmp-go packet headers). */
+  headers: boolean
+  rooms: boolean
+  acks: boolean
+  transactions: boolean
+  typedBuffers: boolean
+  /** Large messages split into frames by the dialect itself. */
+  fragmentation: boolean
+  /** Text and binary formats on WebSocket. */
+  textFormat: boolean
+}
+
+export interface StatusMapping {
+  wire: string
+  status: number
+  name: string
+}
+
+/** The options a command hands a dialect (the values of the flags it accepts). */
+export interface DialectOptions {
+  contentType?: string
+  format?: 'binary' | 'text'
+  serverLatency?: boolean
+  token?: string
+  /** `-H k:v` headers (handshake headers, stmp-go packet headers). */
+  headers?: Record<string, string>
+  /** Anything a dialect's own flags carry (terminator, sid, gzip, ...). */
+  [key: string]: unknown
+}
+
+export interface UpgradeRequest {
+  query?: Record<string, string>
+  protocols?: string[]
+  headers?: Record<string, string>
+}
+
+/** What a server is configured to accept (serve's --token, shutting down, content types). */
+export interface NegotiationPolicy {
+  token?: string
+  shuttingDown?: boolean
+  contentTypes?: readonly string[]
+  maxConnectionsReached?: string
+}
+
+export interface NegotiationDecision {
+  /** stmpcat status: 200 accepts. */
+  status: number
+  message: string
+  contentType?: string
+  /** Whatever else the dialect agreed (serverLatency, gzip, packet format, ...): shown in --log. */
+  agreed?: Record<string, unknown>
+}
+
+/** What the session gives a Wire when a connection starts. */
+export interface WireContext {
+  role: 'client' | 'server'
+  framing: 'stream' | 'websocket'
+  options: DialectOptions
+  limits: { maxFrameSize: number; maxMessageSize: number; maxOpenMessages: number }
+  /** Largest frame this side sends before fragmenting (dialects that fragment). */
+  fragmentSize: number
+  out: WireOutput
+  sink: WireSink
+}
+
+/**
+ * How a Wire writes: the session's write queue (coalesced per tick, one syscall per flush,
+ * backpressure, the Close waits behind what is queued).
+ */
+export interface WireOutput {
+  /** Stream bytes, or one WebSocket message (`text`: a text message). */
+  write(bytes: Buffer, text?: boolean): void
+  /**
+   * Room for a small frame (at most 4 KiB) in the pool shared by every session: returns the
+   * offset in `pool` where exactly `size` bytes must be written now. Streams only.
+   */
+  reserve(size: number): number
+  readonly pool: Buffer
+  /** A large message in pieces: they go out one per flush, behind what is queued, before a Close. */
+  parts(parts: Buffer[]): void
+}
+
+/** Extra data of a message beyond the core model, shown in traces and --json. */
+export interface MessageMeta {
+  /** stmp-go packet headers, Sockhop's `type`, ... */
+  headers?: Record<string, string>
+  type?: string
+  /** The format the message came in (v3 WebSocket text/binary): the answer goes back in it. */
+  format?: 'binary' | 'text'
+  /** Server-measured latency in ms (v3 `stmp_server_latency`). */
+  latency?: number | null
+  [key: string]: unknown
+}
+
+/** What a Wire reports to the session. */
+export interface WireSink {
+  /** Negotiation finished (client: the server accepted; server: this side accepted). */
+  opened(info: { url?: string; headers?: Record<string, string>; contentType?: string; agreed?: Record<string, unknown> }): void
+  /** Client: the server refused the handshake (stmpcat status and the server's message). */
+  refused(status: number, message: string): void
+  /** Server: a client's in-band handshake; the answer decides (status 200 accepts). */
+  negotiate(request: { url: string; headers: Record<string, string> }): NegotiationDecision
+  request(id: number, action: string, payload: Buffer, meta?: MessageMeta): void
+  response(id: number, status: number, payload: Buffer, meta?: MessageMeta): void
+  push(action: string, payload: Buffer, meta?: MessageMeta): void
+  /** The peer pinged: the session answers with Wire.pong(id) (or counts it when the dialect answered). */
+  ping(id: number): void
+  /** The answer to this side's ping `id`. */
+  pong(id: number): void
+  /** The peer's Close, in stmpcat close codes. */
+  close(code: number, message: string): void
+  /** A dialect event beyond the core model (room joined, ack, transaction progress, ...). */
+  event(name: string, data: Record<string, unknown>): void
+  /** The peer's bytes broke the dialect: the session closes with err.closeCode. */
+  error(err: StmpError & { closeCode: number; closeMessage(): string; kind?: string; messageId?: number }): void
+  /** Every frame in and out, for -v and --log (cheap to skip: check `tracing` first). */
+  trace(direction: 'in' | 'out', frame: TraceFrame): void
+  readonly tracing: boolean
+}
+
+/** A frame as traces and `decode` show it: `kind` plus the fields that kind has. */
+export interface TraceFrame {
+  kind: string
+  [field: string]: unknown
+}
+
+/** What a Wire does about a Close, as the session's close machinery needs to know. */
+export type CloseAction =
+  /** A close message was written; the peer answers with its own (then the transport ends). */
+  | 'frame'
+  /** The transport's own close carries it (WebSocket close frame with `endArgs`). */
+  | 'transport'
+  /** The dialect has no close message: the transport just ends (FIN). */
+  | 'end'
+
+/** One connection's protocol state machine, below the session, above the transport. */
+export interface Wire {
+  /**
+   * `handshake`: nothing but negotiation passes until `sink.opened`. `open`: the connection is
+   * usable at once (the WebSocket upgrade was the handshake).
+   */
+  readonly initial: 'handshake' | 'open'
+  /** Client: starts negotiation (send the hello) with the URL and headers of the target. */
+  start(request: { url: string; headers: Record<string, string> }): void
+  /** Server: the WebSocket upgrade it accepted (with the decision); a server speaking first writes now. */
+  accepted?(request: { url: string; headers: Record<string, string> }, decision: NegotiationDecision): void
+  /** Server: answers the client's in-band handshake with a refusal (then the session ends). */
+  refuse(status: number, message: string): void
+  /** Bytes from a stream, or one WebSocket message. */
+  receive(data: Buffer, text: boolean): void
+  request(id: number, action: string, payload: Buffer, meta?: MessageMeta): void
+  response(id: number, status: number, payload: Buffer, meta?: MessageMeta): void
+  push(id: number, action: string, payload: Buffer, meta?: MessageMeta): void
+  ping(id: number): void
+  pong(id: number): void
+  /** Sends a Close (stmpcat close code). `answer`: it answers the peer's Close. */
+  close(code: number, message: string, answer: boolean): CloseAction
+  /** Arguments for transport.end() (the WebSocket close code and reason; none on streams). */
+  endArgs(code: number, message: string): [code?: number, reason?: string]
+  /** A dialect command beyond the core model (join/leave a room, broadcast, send a typed buffer). */
+  command?(name: string, args: Record<string, unknown>): void
+  /** Drops open fragment state (the connection ended). */
+  reset(): void
+  /** Changes what was negotiated after the start (v3's server latency). */
+  configure?(agreed: Record<string, unknown>): void
+}
+
+/** Reading captures (pure: no I/O, no timers). */
+export interface CaptureSupport {
+  /**
+   * How sure the dialect is that a connection is its own, from the first bytes each way (and the
+   * upgrade request on WebSocket): 0 no, 1 could be, 2 sure.
+   */
+  sniff(first: SniffInput): 0 | 1 | 2
+  /** A decoder for one direction of one connection. */
+  decoder(context: { direction: 'client' | 'server'; framing: 'stream' | 'websocket'; upgrade?: { url: string; headers: Record<string, string> } }): CaptureDecoder
+}
+
+export interface SniffInput {
+  framing: 'stream' | 'websocket'
+  /** First bytes (stream) or first message (WebSocket) from the client and the server. */
+  client?: Buffer
+  server?: Buffer
+  upgrade?: { url: string; headers: Record<string, string> }
+}
+
+export interface CaptureDecoder {
+  /** Stream bytes (in order) or one WebSocket message; `offset` is where they start in the direction. */
+  write(data: Buffer, offset: number, text: boolean): void
+  /** The direction ended (FIN/RST or the capture ended): `reason` for bytes left over. */
+  end(reason: 'close' | 'end'): void
+  onFrame?: (frame: DecodedFrame) => void
+  onError?: (error: { code: string; message: string; offset: number; bytes?: Buffer }) => void
+}
+
+/** A decoded frame for `decode`: a TraceFrame with where it was. */
+export interface DecodedFrame extends TraceFrame {
+  offset: number
+  length: number
+  /** The payload bytes, when the frame has one (decode shows them with the payload codec). */
+  payload?: Buffer
+}
+
+/**
+ * bench's fast path: a request encoded once, patched per send with its id, and responses found
+ * in the received bytes without decoding them into objects.
+ */
+export interface TemplateSupport {
+  /** Encodes a request for `action`/`payload` with a placeholder id, once per connection. */
+  build(action: string, payload: Buffer, context: { framing: 'stream' | 'websocket'; options: DialectOptions }): RequestTemplate | undefined
+}
+
+export interface RequestTemplate {
+  readonly bytes: Buffer
+  /** Writes `id` into a copy of `bytes` at `pos` of `into`. */
+  patch(into: Buffer, pos: number, id: number): void
+  /**
+   * Scans received bytes (from a stream) for whole responses: calls `onResponse(id, status)` for
+   * each and returns how many bytes were consumed; any other frame stops the scan (returns its
+   * start) so the Wire handles it. -1: not a dialect frame here (the Wire handles the rest).
+   */
+  scan(data: Buffer, start: number, end: number, onResponse: (id: number, status: number) => void): number
+}
