@@ -115,3 +115,27 @@ export function deserializeError(e: SerializedError): StmpError {
   if (e.stack !== undefined) err.stack = e.stack
   return err
 }
+
+/**
+ * A dialect's finding about the peer's bytes: the session closes the connection with `closeCode`
+ * (stmpcat close codes, WebSocket's numbers) and `closeMessage()` as the reason. `kind` and
+ * `messageId`: the message it was in, when known (an oversized request is answered 413 first).
+ */
+export class WireError extends StmpError {
+  declare readonly closeCode: number
+  declare readonly offset: number
+  readonly kind?: string
+  readonly messageId?: number
+
+  constructor(code: string, message: string, offset: number, details: { closeCode?: number; kind?: string; messageId?: number } = {}) {
+    super(code, message, { offset, closeCode: details.closeCode ?? (code === 'TOO_LARGE' ? 1009 : 1002) })
+    this.name = 'WireError'
+    this.kind = details.kind
+    this.messageId = details.messageId
+  }
+
+  /** Text for the Close: names the code and the byte. */
+  closeMessage(): string {
+    return `${this.code} at byte ${this.offset}: ${this.message}`
+  }
+}

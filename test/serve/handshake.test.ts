@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type AnyFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
-import { checkHandshakeUrl, httpOnStreamMessage, looksLikeHttp } from '../../src/lib/session/index.js'
+import { checkHandshakeUrl, httpOnStreamMessage, looksLikeHttp } from '../../src/lib/dialects/stmp-v3/negotiation.js'
 import { ROOT, runCli, spawnCli } from '../helpers/cli.js'
 import { client, json, ndjson, parse, rawSocket, serve, tempDir, until, writeFile } from './helpers.js'
 

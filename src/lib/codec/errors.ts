@@ -1,4 +1,4 @@
-import { StmpError } from '../errors.js'
+import { WireError } from '../errors.js'
 import type { Kind } from './types.js'
 
 /**
@@ -30,24 +30,13 @@ export interface ProtocolErrorDetails {
  * A protocol error: its code, the byte offset where the offending frame starts (its LENGTH byte
  * on a stream), and the Close code a live connection should send (1002, or 1009 for TOO_LARGE).
  */
-export class StmpProtocolError extends StmpError {
+export class StmpProtocolError extends WireError {
   declare readonly code: ProtocolErrorCode
-  declare readonly offset: number
-  declare readonly closeCode: number
-  readonly kind?: Kind
-  readonly messageId?: number
+  declare readonly kind?: Kind
 
   constructor(code: ProtocolErrorCode, message: string, offset: number, details: ProtocolErrorDetails = {}) {
-    const closeCode = details.closeCode ?? (code === 'TOO_LARGE' ? 1009 : 1002)
-    super(code, message, { offset, closeCode })
+    super(code, message, offset, details)
     this.name = 'StmpProtocolError'
-    this.kind = details.kind
-    this.messageId = details.messageId
-  }
-
-  /** Text for a Close frame: names the code and the byte (wire notes §10). */
-  closeMessage(): string {
-    return `${this.code} at byte ${this.offset}: ${this.message}`
   }
 
   override toJSON(): Record<string, unknown> {

@@ -41,10 +41,11 @@ export interface Dialect {
   /** The per-connection object. */
   open(context: WireContext): Wire
   /**
-   * Client on WebSocket: what goes into the upgrade (query parameters, subprotocols, headers),
-   * from the command's options. Streams negotiate in band (Wire.start).
+   * Client: what goes into the target's query and headers (the WebSocket upgrade, and the URL and
+   * headers Wire.start gets on a stream) and the subprotocols offered, from the command's options
+   * and the query the address already has. Throws BAD_FLAG on options it cannot use.
    */
-  upgrade?(options: DialectOptions): UpgradeRequest
+  upgrade?(options: DialectOptions, query: URLSearchParams): UpgradeRequest
   /** Server on WebSocket: accept or refuse an upgrade before it completes (status 200 accepts). */
   decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
   /** Reading captures: sniffing and a pure decoder per connection direction. */
@@ -100,7 +101,8 @@ export interface NegotiationPolicy {
   token?: string
   shuttingDown?: boolean
   contentTypes?: readonly string[]
-  maxConnectionsReached?: string
+  /** The listener's scheme (tcp, tls, unix, ws, wss), for messages that name it. */
+  scheme?: string
 }
 
 export interface NegotiationDecision {
@@ -179,10 +181,13 @@ export interface WireSink {
   readonly tracing: boolean
 }
 
-/** A frame as traces and `decode` show it: `kind` plus the fields that kind has. */
+/**
+ * A frame as traces and `decode` show it: `kind` plus the fields that kind has (STMP v3's frames
+ * as codec/types.ts has them; other dialects' kinds with their own fields: id, action, status,
+ * payload (a Buffer), headers, ...).
+ */
 export interface TraceFrame {
   kind: string
-  [field: string]: unknown
 }
 
 /** What a Wire does about a Close, as the session's close machinery needs to know. */
@@ -256,6 +261,7 @@ export interface CaptureDecoder {
 
 /** A decoded frame for `decode`: a TraceFrame with where it was. */
 export interface DecodedFrame extends TraceFrame {
+  [field: string]: unknown
   offset: number
   length: number
   /** The payload bytes, when the frame has one (decode shows them with the payload codec). */

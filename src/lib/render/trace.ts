@@ -1,6 +1,7 @@
 import type * as Http from 'node:http'
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
+import type { TraceFrame } from '../dialects/types.js'
 import type { PayloadCodec } from '../payload/index.js'
 import type { Session } from '../session/index.js'
 import { lazyRequire } from '../lazy.js'
@@ -70,7 +71,8 @@ export class FrameTracer {
   }
 
   /** The lines for one frame (without writing them). */
-  lines(direction: 'in' | 'out', frame: AnyFrame): string[] {
+  lines(direction: 'in' | 'out', traced: TraceFrame | AnyFrame): string[] {
+    const frame = traced as AnyFrame
     const mark = direction === 'out' ? '>' : '<'
     const head = (text: string) => `${mark} ${this.options.chalk.bold(text)}`
     const out: string[] = []
@@ -119,6 +121,9 @@ export class FrameTracer {
         body(frame.payload, action, 'response', frame.status)
         break
       }
+      default:
+        // A dialect's own kind (pong, ack, room join, ...): its name and fields.
+        out.push(head(describeFrame(traced)))
     }
     return out
   }
@@ -130,7 +135,7 @@ export class FrameTracer {
     this.write(`< ${this.options.chalk.bold('101 Switching Protocols')}`)
   }
 
-  frame(direction: 'in' | 'out', frame: AnyFrame): void {
+  frame(direction: 'in' | 'out', frame: TraceFrame | AnyFrame): void {
     for (const line of this.lines(direction, frame)) this.write(line)
   }
 }
@@ -158,4 +163,15 @@ export function traceSession(session: Session, options: TraceOptions, target?: s
   }
   session.onTrace = (direction, frame) => tracer.frame(direction, frame)
   return tracer
+}
+
+/** A frame of a kind this renderer does not know: `kind k=v ...`, bytes as their size. */
+export function describeFrame(frame: TraceFrame): string {
+  const parts = [frame.kind]
+  for (const [k, v] of Object.entries(frame)) {
+    if (k === 'kind' || v === undefined) continue
+    if (Buffer.isBuffer(v)) parts.push(`(${v.length} bytes)`)
+    else parts.push(`${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+  }
+  return parts.join(' ')
 }

@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
+import type { TraceFrame } from '../dialects/types.js'
 import { toJsonSafe } from '../payload/index.js'
 import { redactHeaders } from '../render/trace.js'
 import { type CloseInfo, HTTP_ON_STREAM, type Session } from '../session/index.js'
@@ -65,9 +66,10 @@ export function traceFrames(r: Reporter, session: Session, values: PayloadValues
 }
 
 function frameFields(
-  frame: AnyFrame, session: Session, values: PayloadValues, direction: 'in' | 'out',
+  traced: TraceFrame, session: Session, values: PayloadValues, direction: 'in' | 'out',
   actions: { in: Map<number, string>; out: Map<number, string> },
 ): Record<string, unknown> {
+  const frame = traced as AnyFrame
   switch (frame.kind) {
     case 'handshake-request':
       return { kind: frame.kind, url: frame.url, headers: redactHeaders(frame.headers) }
@@ -76,8 +78,13 @@ function frameFields(
       return { kind: frame.kind, status: frame.status, message: frame.message }
     case 'ping':
       return { kind: frame.kind, id: frame.id }
-    default:
+    case 'request':
+    case 'push':
+    case 'response':
       break
+    default:
+      // A dialect's own kind (pong, ack, room join, ...): its fields, bytes as hex.
+      return Object.fromEntries(Object.entries(traced).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : v]))
   }
   const out: Record<string, unknown> = { kind: frame.kind, id: frame.id }
   if (frame.follow || frame.fin) {

@@ -1,6 +1,5 @@
 export * from './options.js'
 export * from './session.js'
-export * from './handshake.js'
 export * from './client.js'
 export * from './server.js'
 export * from './reconnect.js'

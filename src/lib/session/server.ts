@@ -1,6 +1,7 @@
+import { DEFAULT_DIALECT, loadDialect } from '../dialects/registry.js'
+import type { Dialect, DialectOptions, NegotiationDecision, NegotiationPolicy } from '../dialects/types.js'
 import { StmpError } from '../errors.js'
 import { type Address, type Listener, type ServerTlsOptions, type Transport, type UpgradeInfo, listen } from '../transport/index.js'
-import { type HandshakeDecision, type HandshakePolicy, decideHandshake } from './handshake.js'
 import type { SessionOptions } from './options.js'
 import { type CloseInfo, type IncomingPush, type IncomingRequest, Session } from './session.js'
 
@@ -15,8 +16,14 @@ export type RequestHandler = (request: IncomingRequest, session: Session, server
 /** The default handler: every request gets 200 with its own payload. */
 export const echoHandler: RequestHandler = (request) => ({ status: 200, payload: request.payload })
 
-export interface ServerOptions extends HandshakePolicy {
+export interface ServerOptions extends NegotiationPolicy {
+  /** The dialect of listeners whose address names none (`NAME+scheme:`); default stmp-v3. */
+  dialect?: string
+  /** The values of the dialect's own flags, for every session. */
+  dialectOptions?: DialectOptions
   handler?: RequestHandler
+  /** A dialect event from a client beyond the core model; rooms (join, leave, broadcast) are kept here first. */
+  onEvent?(name: string, data: Record<string, unknown>, session: Session, server: StmpServer): void
   onPush?(push: IncomingPush, session: Session, server: StmpServer): void
   onConnection?(session: Session): void
   onDisconnect?(session: Session, info: CloseInfo): void
@@ -50,61 +57,84 @@ export class StmpServer {
 
   constructor(readonly options: ServerOptions = {}) {}
 
+  /** Listens on `address` in its dialect (`NAME+scheme:`), else the server's. */
   async listen(address: Address): Promise<Listener> {
+    const dialect = await loadDialect(address.dialect ?? this.options.dialect ?? DEFAULT_DIALECT)
+    if (!(dialect.schemes as readonly string[]).includes(address.scheme)) {
+      throw new StmpError('BAD_URL', `${dialect.title} does not run over ${address.scheme}:// (it runs over ${dialect.schemes.map((s) => `${s}://`).join(', ')})`)
+    }
     const listener = await listen(address, {
       tls: this.options.tls,
       maxMessageSize: this.options.session?.limits?.maxMessageSize,
       perMessageDeflate: this.options.perMessageDeflate,
-      upgrade: (info) => this.decide(info.url, info.headers, 0),
-      onConnection: (transport, upgrade) => this.accept(transport, upgrade, address.scheme),
+      upgrade: (info) => this.decide(dialect, info.url, info.headers, 0, address.scheme),
+      onConnection: (transport, upgrade) => this.accept(dialect, transport, upgrade, address.scheme),
     })
     this.listeners.push(listener)
     return listener
   }
 
   /** `counted`: 1 when the asking session is already in `sessions` (streams), 0 on an upgrade. */
-  private decide(url: string, headers: Record<string, string>, counted: number): HandshakeDecision {
-    const bad = checkHandshakeUrl(url)
-    if (bad !== undefined) return { status: 400, message: bad, contentType: '', serverLatency: false }
+  private decide(dialect: Dialect, url: string, headers: Record<string, string>, counted: number, scheme: string): NegotiationDecision {
     const max = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
-    if (this.sessions.size - counted >= max) return { status: 503, message: `too many connections (max ${max})`, contentType: '', serverLatency: false }
-    return decideHandshake(url, headers, { ...this.options, shuttingDown: this.shuttingDown })
+    if (this.sessions.size - counted >= max) return { status: 503, message: `too many connections (max ${max})` }
+    const policy = { token: this.options.token, contentTypes: this.options.contentTypes, shuttingDown: this.shuttingDown, scheme }
+    return dialect.decideUpgrade?.({ url, headers }, policy) ?? (this.shuttingDown ? { status: 503, message: 'shutting down' } : { status: 200, message: 'OK' })
   }
 
-  private accept(transport: Transport, upgrade: UpgradeInfo | undefined, scheme: string): void {
-    const session = new Session(transport, { ...this.options.session, role: 'server' })
+  private accept(dialect: Dialect, transport: Transport, upgrade: UpgradeInfo | undefined, scheme: string): void {
+    const session = new Session(transport, { dialect, options: { token: this.options.token, ...this.options.dialectOptions } }, { ...this.options.session, role: 'server' })
     this.sessions.set(session.id, session)
     session.onRequest = (request) => this.handle(request, session)
     session.onPush = (push) => this.options.onPush?.(push, session, this)
+    session.onEvent = (name, data) => this.onEvent(name, data, session)
     if (upgrade) {
-      const d = decideHandshake(upgrade.url, upgrade.headers, {})
-      session.accept(upgrade.url, upgrade.headers, { contentType: d.contentType, serverLatency: d.serverLatency })
-      this.options.onConnection?.(session)
+      // The upgrade was decided already (this.decide); what it agreed is read again here.
+      const d = dialect.decideUpgrade?.(upgrade, { scheme }) ?? { status: 200, message: 'OK' }
+      session.accept(upgrade.url, upgrade.headers, d)
+      if (session.opened) this.options.onConnection?.(session)
+      else this.whenOpen(session)
     } else {
       session.onHandshake = (hs) => {
-        if (looksLikeHttp(hs.url)) {
-          // A WebSocket (or plain HTTP) client on a stream listener: its request line, read as
-          // an STMP handshake, would give a puzzling answer. Say what happened instead.
-          session.data.set(HTTP_ON_STREAM, true)
-          return { status: 400, message: httpOnStreamMessage(scheme), contentType: '', serverLatency: false }
-        }
-        return this.decide(hs.url, hs.headers, 1)
+        const decision = this.decide(dialect, hs.url, hs.headers, 1, scheme)
+        if (decision.agreed?.httpOnStream === true) session.data.set(HTTP_ON_STREAM, true)
+        return decision
       }
-      const timeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
-      const timer = setTimeout(() => session.refuseHandshake(408, `no handshake within ${timeout} ms`), timeout)
-      timer.unref()
-      void session.closed.then(() => clearTimeout(timer))
-      session.onOpen = () => {
-        clearTimeout(timer)
-        session.onOpen = undefined
-        this.options.onConnection?.(session)
-      }
+      this.whenOpen(session)
     }
     void session.closed.then((info) => {
       this.sessions.delete(session.id)
       for (const room of this.roomsOf(session)) this.leave(session, room)
       this.options.onDisconnect?.(session, info)
     })
+  }
+
+  /** A session still negotiating: onConnection once it opens; 408 if it does not in time. */
+  private whenOpen(session: Session): void {
+    const timeout = this.options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT
+    const timer = setTimeout(() => {
+      if (session.state === 'handshake') session.refuseHandshake(408, `no handshake within ${timeout} ms`)
+      if (session.state === 'handshake') session.transport.destroy()
+    }, timeout)
+    timer.unref()
+    void session.closed.then(() => clearTimeout(timer))
+    session.onOpen = () => {
+      clearTimeout(timer)
+      session.onOpen = undefined
+      this.options.onConnection?.(session)
+    }
+  }
+
+  /** Rooms a dialect keeps on the wire (join, leave, broadcast to the other members), then the caller's hook. */
+  private onEvent(name: string, data: Record<string, unknown>, session: Session): void {
+    const room = typeof data.room === 'string' ? data.room : undefined
+    if (room !== undefined && name === 'join') this.join(session, room)
+    else if (room !== undefined && name === 'leave') this.leave(session, room)
+    else if (room !== undefined && name === 'broadcast') {
+      const payload = Buffer.isBuffer(data.payload) ? data.payload : Buffer.alloc(0)
+      this.broadcast(`room:${room}`, typeof data.action === 'string' ? data.action : room, payload, session)
+    }
+    this.options.onEvent?.(name, data, session, this)
   }
 
   private handle(request: IncomingRequest, session: Session): void {
@@ -187,43 +217,8 @@ export class StmpServer {
   }
 }
 
-/** Longest handshake URL (path and query) a server accepts; longer is refused with 400. */
-export const MAX_HANDSHAKE_URL = 8192
-
 /** `session.data` key set when a stream connection opened with an HTTP request line. */
 export const HTTP_ON_STREAM = 'server.httpOnStream'
-
-/**
- * The handshake URL is a path and a query (docs/protocol.md §10): it starts with "/",
- * is at most MAX_HANDSHAKE_URL bytes and holds no control characters. Returns why not, or
- * undefined when it is fine.
- */
-export function checkHandshakeUrl(url: string): string | undefined {
-  const size = Buffer.byteLength(url)
-  if (size > MAX_HANDSHAKE_URL) return `handshake URL of ${size} bytes is over the ${MAX_HANDSHAKE_URL}-byte limit`
-  if (!url.startsWith('/')) return `handshake URL must be a path starting with "/", not ${JSON.stringify(preview(url))}`
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(url)) return `handshake URL holds a control character: ${JSON.stringify(preview(url))}`
-  return undefined
-}
-
-/**
- * An HTTP request line read as a stream handshake: LENGTH took the method's first byte ("G" of
- * "GET"), so the URL line is the rest of it, e.g. "ET /stmp HTTP/1.1\r".
- */
-export function looksLikeHttp(url: string): boolean {
-  return /^[A-Z]{0,15} \S+ HTTP\/\d(\.\d)?\r?$/.test(url)
-}
-
-/** What an HTTP request on a stream listener is told (and the serve log says). */
-export function httpOnStreamMessage(scheme: string): string {
-  const ws = scheme === 'tls' ? 'wss://' : 'ws://'
-  return `an HTTP request on a ${scheme} listener: use ${ws} with a ${ws} listener (this one speaks STMP over ${scheme})`
-}
-
-function preview(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}...` : text
-}
 
 function failure(err: unknown): HandlerResult {
   const message = err instanceof Error ? err.message : String(err)

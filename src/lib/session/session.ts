@@ -1,17 +1,18 @@
-import {
-  type AnyFrame, type Format, type Frame, type FrameOptions, type HandshakeRequestFrame, type MessageFrame,
-  ProtocolErrorCode, Reassembler, StmpProtocolError, StreamDecoder, encodeFragmented, encodeFrame, encodeFrameInto, stmpV3,
-} from '../codec/index.js'
-import { StmpError } from '../errors.js'
+import type { Dialect, DialectOptions, MessageMeta, NegotiationDecision, TraceFrame, Wire, WireOutput, WireSink } from '../dialects/types.js'
+import { StmpError, WireError } from '../errors.js'
 import type { Transport, TransportCloseInfo } from '../transport/index.js'
 import { IdMap } from './id-map.js'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './options.js'
 
 /**
- * One STMP connection, the same code on both ends (the protocol is symmetric past the
- * handshake): requests correlated by id, pushes, pings, close, fragmentation, backpressure.
- * It sees only the Transport interface; payloads are bytes (payload codecs sit above it).
+ * One connection, the same code on both ends and in every dialect: requests correlated by id,
+ * timeouts, in-flight limits, pushes, pings and keep-alive, close, backpressure, the write queue.
+ * The bytes are the dialect's: a Wire (dialects/types.ts) made for this connection frames,
+ * negotiates and encodes; the session sees only it and the Transport interface. Payloads are
+ * bytes (payload codecs sit above it).
  */
+
+export type Format = 'binary' | 'text'
 
 export interface IncomingRequest {
   id: number
@@ -19,6 +20,8 @@ export interface IncomingRequest {
   payload: Buffer
   /** The format it arrived in: the response goes back in it (wire notes §1). */
   format: Format
+  /** What the dialect said about it beyond the core model (headers, type, ...). */
+  meta?: MessageMeta
   /** performance.now() when it arrived; the latency field measures from here. */
   receivedAt: number
   respond(status: number, payload?: Buffer): void
@@ -29,6 +32,7 @@ export interface IncomingPush {
   action: string
   payload: Buffer
   format: Format
+  meta?: MessageMeta
 }
 
 export interface ResponseInfo {
@@ -40,6 +44,7 @@ export interface ResponseInfo {
   payload: Buffer
   /** Round trip measured here, in ms. */
   elapsed: number
+  meta?: MessageMeta
 }
 
 export interface CloseInfo {
@@ -97,6 +102,7 @@ interface Waiting {
   action: string
   payload: Buffer
   timeout?: number
+  meta?: MessageMeta
   callback: ResponseCallback
 }
 
@@ -111,10 +117,15 @@ const EMPTY = Buffer.alloc(0)
  * per flush. A region handed to a socket is never written again; a new pool is taken when full.
  */
 const POOL_SIZE = 64 * 1024
-const POOLED_FRAME_MAX = 4 * 1024
 let pool = Buffer.allocUnsafeSlow(POOL_SIZE)
 let poolUsed = 0
 let nextSessionId = 1
+
+export interface SessionDialect {
+  dialect: Dialect
+  /** The values of the dialect's own flags (content type, format, token, headers, ...). */
+  options?: DialectOptions
+}
 
 export class Session {
   readonly id = nextSessionId++
@@ -123,25 +134,29 @@ export class Session {
   url = '/'
   headers: Record<string, string> = {}
   contentType = 'application/json'
+  /** What the negotiation agreed beyond the content type (dialect-specific: server latency, gzip, ...). */
+  agreed: Record<string, unknown> = {}
   readonly stats: SessionStats
   /** Free for the layer above (rooms a server connection joined, ...). */
   readonly data = new Map<string, unknown>()
+  readonly dialect: Dialect
 
   onRequest?: (request: IncomingRequest) => void
   onPush?: (push: IncomingPush) => void
+  /** A dialect event beyond the core model (room join/leave/broadcast, ack, transaction, ...). */
+  onEvent?: (name: string, data: Record<string, unknown>) => void
   /** Every frame in and out, for `--log` and `-v`; unset costs nothing. */
-  onTrace?: (direction: 'in' | 'out', frame: AnyFrame) => void
-  /** Server on a stream: decides the client's handshake (status 200 accepts). */
-  onHandshake?: (handshake: HandshakeRequestFrame) => { status: number; message: string; contentType?: string; serverLatency?: boolean }
+  onTrace?: (direction: 'in' | 'out', frame: TraceFrame) => void
+  /** Server, in-band negotiation: decides the client's handshake (status 200 accepts). */
+  onHandshake?: (handshake: { url: string; headers: Record<string, string> }) => NegotiationDecision
   onOpen?: () => void
 
   readonly closed: Promise<CloseInfo>
   private resolveClosed!: (info: CloseInfo) => void
   private readonly options: SessionOptions
-  private readonly frameOptions: FrameOptions
-  private readonly decoder?: StreamDecoder
-  private readonly reassembler: Reassembler
-  private lastFormat: Format
+  private readonly wire: Wire
+  private readonly idSpace: number
+  private serverLatencyOn: boolean
   private nextMessageId = 0
   private readonly pending = new IdMap<Pending>()
   private readonly waiting: Waiting[] = []
@@ -165,8 +180,8 @@ export class Session {
   private openEnd = 0
   private flushScheduled = false
   /**
-   * True while a chunk from the transport is being decoded: frames sent meanwhile (responses
-   * of synchronous handlers) are flushed once the chunk is done, without a nextTick.
+   * True while a chunk from a stream transport is being decoded: frames sent meanwhile
+   * (responses of synchronous handlers) are flushed once the chunk is done, without a nextTick.
    */
   private batching = false
   /**
@@ -177,8 +192,7 @@ export class Session {
   private batchTime = 0
   /** The WebSocket transport is corked until the next flush (messages of one tick, one write). */
   private corked = false
-  private readonly binaryMessageOptions: FrameOptions = { format: 'binary', framing: 'websocket', serverLatency: false }
-  private readonly textMessageOptions: FrameOptions = { format: 'text', framing: 'websocket', serverLatency: false }
+  private readonly stream: boolean
   private readonly flushTick = () => this.flush()
   private readonly fragments: Buffer[][] = []
   private keepaliveTimer?: NodeJS.Timeout
@@ -204,24 +218,24 @@ export class Session {
   private firstBytes = EMPTY
   private firstBytesTotal = 0
 
-  constructor(readonly transport: Transport, options: Partial<SessionOptions> = {}) {
+  constructor(readonly transport: Transport, dialect: SessionDialect, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
-    this.frameOptions = { format: 'binary', framing: transport.framing, serverLatency: this.options.serverLatency }
-    this.binaryMessageOptions.serverLatency = this.options.serverLatency
-    this.textMessageOptions.serverLatency = this.options.serverLatency
-    this.lastFormat = this.options.role === 'client' ? this.options.format : 'binary'
+    this.dialect = dialect.dialect
+    this.idSpace = this.dialect.idSpace
+    this.stream = transport.framing === 'stream'
+    this.serverLatencyOn = this.options.serverLatency
     this.stats = { bytesIn: 0, bytesOut: 0, requestsIn: 0, requestsOut: 0, responsesIn: 0, responsesOut: 0, pushesIn: 0, pushesOut: 0, rtt: null, openedAt: Date.now() }
-    this.reassembler = new Reassembler(this.options.limits)
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve })
-    // Streams start with the STMP handshake; on WebSocket the HTTP upgrade was the handshake.
-    this.state = transport.framing === 'stream' ? 'handshake' : 'open'
-    if (transport.framing === 'stream') {
-      this.decoder = new StreamDecoder((frame, offset) => this.onFrame(frame, offset), (err) => this.onProtocolError(err), {
-        ...this.options.limits,
-        serverLatency: this.options.serverLatency,
-        handshake: this.options.role === 'server' ? 'client' : 'server',
-      })
-    }
+    this.wire = this.dialect.open({
+      role: this.options.role,
+      framing: transport.framing,
+      options: { format: this.options.format, serverLatency: this.options.serverLatency, ...dialect.options },
+      limits: this.options.limits,
+      fragmentSize: this.options.fragmentSize,
+      out: this.output(),
+      sink: this.sink(),
+    })
+    this.state = this.wire.initial
     transport.attach({
       onData: (data, text) => this.onData(data, text),
       onDrain: () => this.onDrain(),
@@ -230,7 +244,7 @@ export class Session {
   }
 
   get serverLatency(): boolean {
-    return this.frameOptions.serverLatency
+    return this.serverLatencyOn
   }
 
   /** Requests sent and not yet answered. */
@@ -238,22 +252,23 @@ export class Session {
     return this.pending.size
   }
 
-  /** Marks a WebSocket session (or one whose handshake was done elsewhere) open. */
-  accept(url: string, headers: Record<string, string>, options: { contentType?: string; serverLatency?: boolean } = {}): void {
+  /**
+   * Marks a session whose negotiation was the WebSocket upgrade (or was done elsewhere) open;
+   * a dialect whose server speaks first says its hello now and opens when the exchange is done.
+   */
+  accept(url: string, headers: Record<string, string>, decision: Partial<NegotiationDecision> = {}): void {
     this.url = url
     this.headers = headers
-    if (options.contentType) this.contentType = options.contentType
-    if (options.serverLatency !== undefined) this.setServerLatency(options.serverLatency)
-    this.open()
+    if (decision.contentType) this.contentType = decision.contentType
+    if (decision.agreed) this.applyAgreed(decision.agreed)
+    this.wire.accepted?.({ url, headers }, { status: 200, message: 'OK', ...decision })
+    if (this.wire.initial === 'open' && !this.handshakeDone) this.open()
   }
 
-  /** Client on a stream: sends the handshake and waits for the server's answer (wire notes §8). */
+  /** Client: starts the dialect's negotiation and waits for the server's answer (wire notes §8). */
   handshake(url: string, headers: Record<string, string>, timeout = 10_000): Promise<void> {
     this.url = url
     this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
-    const frame = { kind: 'handshake-request' as const, url, headers }
-    this.onTrace?.('out', frame)
-    this.writeRaw(stmpV3.encodeHandshakeRequest(frame))
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms; ${this.firstBytesText()}`))
@@ -263,11 +278,13 @@ export class Session {
         resolve: () => { clearTimeout(timer); resolve() },
         reject: (e) => { clearTimeout(timer); reject(e) },
       }
+      this.wire.start({ url, headers })
+      if (this.state === 'open') this.handshakeWaiter.resolve()
     })
   }
 
   /** Sends a request; resolves with the response, rejects with a coded StmpError. */
-  request(action: string, payload: Buffer = EMPTY, options?: { timeout?: number }): Promise<ResponseInfo> {
+  request(action: string, payload: Buffer = EMPTY, options?: { timeout?: number; meta?: MessageMeta }): Promise<ResponseInfo> {
     return new Promise<ResponseInfo>((resolve, reject) => {
       this.call(action, payload, (error, response) => {
         if (error !== null) reject(error)
@@ -281,7 +298,7 @@ export class Session {
    * limit and failure on close, without a Promise, closure and microtask per request (load
    * generators send hundreds of thousands a second).
    */
-  call(action: string, payload: Buffer, callback: ResponseCallback, options?: { timeout?: number }): void {
+  call(action: string, payload: Buffer, callback: ResponseCallback, options?: { timeout?: number; meta?: MessageMeta }): void {
     if (this.state !== 'open') {
       process.nextTick(callback, this.notOpenError())
       return
@@ -291,17 +308,24 @@ export class Session {
         process.nextTick(callback, new StmpError('BACKPRESSURE', `more than ${this.options.maxQueued} requests waiting for one of ${this.options.maxInFlight} in-flight slots`))
         return
       }
-      this.waiting.push({ action, payload, timeout: options?.timeout, callback })
+      this.waiting.push({ action, payload, timeout: options?.timeout, meta: options?.meta, callback })
       return
     }
-    this.sendRequest(action, payload, options?.timeout, callback)
+    this.sendRequest(action, payload, options?.timeout, options?.meta, callback)
   }
 
   /** Sends a push (fire and forget; the id is for tracing, wire notes §6). */
-  push(action: string, payload: Buffer = Buffer.alloc(0)): void {
+  push(action: string, payload: Buffer = Buffer.alloc(0), meta?: MessageMeta): void {
     if (this.state !== 'open') throw this.notOpenError()
     this.stats.pushesOut++
-    this.sendMessage({ kind: 'push', id: this.allocateId(), action, payload, follow: false, fin: false }, this.outFormat())
+    this.wire.push(this.allocateId(), action, payload, meta)
+  }
+
+  /** A dialect command beyond the core model (join a room, broadcast, ...); BAD_INPUT when the dialect has none. */
+  command(name: string, args: Record<string, unknown> = {}): void {
+    if (this.state !== 'open') throw this.notOpenError()
+    if (!this.wire.command) throw new StmpError('BAD_INPUT', `${this.dialect.title} has no ${name} (\`stmpcat dialects\` says what each dialect has)`)
+    this.wire.command(name, args)
   }
 
   /** Pings the peer; resolves with the round trip in ms. No answer in pingTimeout closes. */
@@ -324,13 +348,13 @@ export class Session {
         setTimeout(() => this.transport.destroy(), 50).unref()
       }, this.options.pingTimeout)
       this.pings.set(id, { sentAt: performance.now(), timer, resolve, reject })
-      this.sendFrame({ kind: 'ping', id }, this.outFormat())
+      this.wire.ping(id)
     })
   }
 
   /**
-   * Closes with a code and message: sends Close (on WebSocket the WebSocket close frame), stops
-   * sending, and ends the transport when the peer's Close arrives or after closeTimeout.
+   * Closes with a code and message: sends the dialect's Close (on WebSocket the close frame),
+   * stops sending, and ends the transport when the peer's Close arrives or after closeTimeout.
    */
   close(code = 1000, message = ''): Promise<CloseInfo> {
     if (this.state === 'closed' || this.state === 'closing') return this.closed
@@ -342,95 +366,13 @@ export class Session {
     return this.closed
   }
 
-  // ---- receiving ----
-
-  private onData(data: Buffer, text: boolean): void {
-    this.stats.bytesIn += data.length
-    if (this.state === 'closed') return
-    if (this.decoder) {
-      if (this.state === 'handshake') this.keepFirstBytes(data)
-      this.batching = true
-      this.batchTime = performance.now()
-      try {
-        this.decoder.write(data)
-      } finally {
-        this.batching = false
-      }
-      if (this.flushScheduled) this.flush()
-      return
-    }
-    const format: Format = text ? 'text' : 'binary'
-    let frame: Frame
-    try {
-      // One options object per format, kept (decodeMessage would build two per message).
-      frame = stmpV3.decodeBody(data, 0, data.length, 0, text ? this.textMessageOptions : this.binaryMessageOptions)
-    } catch (err) {
-      if (err instanceof StmpProtocolError) this.onProtocolError(err)
-      else throw err
-      return
-    }
-    this.lastFormat = format
-    this.onFrame(frame, 0)
-  }
-
-  private onFrame(frame: AnyFrame, offset: number): void {
-    this.onTrace?.('in', frame)
-    switch (frame.kind) {
-      case 'handshake-request':
-        return this.onHandshakeRequest(frame)
-      case 'handshake-response':
-        if (frame.status === 200) {
-          this.open()
-          this.handshakeWaiter?.resolve()
-        } else {
-          const error = new StmpError('HANDSHAKE_REFUSED', `handshake refused: ${frame.status} ${frame.message}`, { status: frame.status })
-          this.closeError = error
-          this.handshakeWaiter?.reject(error)
-          this.transport.end()
-        }
-        return
-      case 'ping':
-        return this.onPing(frame.id)
-      case 'close':
-        return this.onClose(frame.status, frame.message)
-      default:
-        break
-    }
-    if (this.state !== 'open' && this.state !== 'closing') return
-    let message: MessageFrame | undefined
-    try {
-      message = this.reassembler.push(frame, offset)
-    } catch (err) {
-      if (err instanceof StmpProtocolError) return this.onProtocolError(err)
-      throw err
-    }
-    if (!message) return
-    if (message.kind === 'response') this.onResponse(message)
-    else if (message.kind === 'request') this.onIncomingRequest(message.id, message.action as string, message.payload)
-    else {
-      this.stats.pushesIn++
-      this.onPush?.({ id: message.id, action: message.action as string, payload: message.payload, format: this.lastFormat })
-    }
-  }
-
-  private onHandshakeRequest(frame: HandshakeRequestFrame): void {
-    const decision = this.onHandshake?.(frame) ?? { status: 200, message: 'OK' }
-    if (decision.status !== 200) return this.refuseHandshake(decision.status, decision.message)
-    this.answerHandshake(200, decision.message)
-    this.url = frame.url
-    this.headers = frame.headers
-    if (decision.contentType) this.contentType = decision.contentType
-    if (decision.serverLatency !== undefined) this.setServerLatency(decision.serverLatency)
-    this.open()
-  }
-
   /**
-   * Server on a stream, before the handshake is done: answers it with `status` (a 4xx or 5xx)
-   * and ends the connection (Close 1008 in the close info; no Close frame before a handshake).
+   * Server, before the negotiation is done: answers it with `status` (a 4xx or 5xx) and ends the
+   * connection (Close 1008 in the close info; no Close frame before a handshake).
    */
   refuseHandshake(status: number, message: string): void {
     if (this.state !== 'handshake' || this.options.role !== 'server') return
-    this.answerHandshake(status, message)
+    this.wire.refuse(status, message)
     this.closeInitiator = 'local'
     this.closeCode = 1008
     this.closeMessage = `handshake refused: ${status} ${message}`
@@ -439,60 +381,141 @@ export class Session {
     this.transport.end()
   }
 
-  private answerHandshake(status: number, message: string): void {
-    const answer = { kind: 'handshake-response' as const, status, message }
-    this.onTrace?.('out', answer)
-    this.writeRaw(stmpV3.encodeHandshakeResponse(answer))
+  /** Incoming#respond: the answer to a request from the peer (once; later calls are ignored by Incoming). */
+  answer(request: IncomingRequest, status: number, body: Buffer): void {
+    this.incoming--
+    this.sendResponse(request.id, status, body, request.meta, request.receivedAt)
+    if (this.paused) this.updateReading()
   }
 
-  private onIncomingRequest(id: number, action: string, payload: Buffer): void {
+  // ---- the wire's two sides: what it reports, and where it writes ----
+
+  private sink(): WireSink {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const session = this
+    return {
+      opened: (info) => this.onOpened(info),
+      refused: (status, message) => this.onRefused(status, message),
+      negotiate: (request) => this.onNegotiate(request),
+      request: (id, action, payload, meta) => this.onIncomingRequest(id, action, payload, meta),
+      response: (id, status, payload, meta) => this.onResponse(id, status, payload, meta),
+      push: (action, payload, meta) => this.onIncomingPush(action, payload, meta),
+      ping: (id) => this.onPing(id),
+      pong: (id) => this.onPong(id),
+      close: (code, message) => this.onClose(code, message),
+      event: (name, data) => this.onEvent?.(name, data),
+      error: (err) => this.onProtocolError(err),
+      trace: (direction, frame) => this.onTrace?.(direction, frame),
+      get tracing() { return session.onTrace !== undefined },
+    }
+  }
+
+  private output(): WireOutput {
+    return {
+      write: (bytes, text) => this.writeOut(bytes, text === true),
+      reserve: (size) => this.reserve(size),
+      get pool() { return pool },
+      parts: (parts) => {
+        this.fragments.push(parts)
+        this.scheduleFlush()
+      },
+    }
+  }
+
+  // ---- receiving ----
+
+  private onData(data: Buffer, text: boolean): void {
+    this.stats.bytesIn += data.length
+    if (this.state === 'closed') return
+    if (this.state === 'handshake') this.keepFirstBytes(data)
+    if (!this.stream) {
+      // WebSocket: one message at a time; what it makes goes out corked at the end of the tick.
+      this.wire.receive(data, text)
+      return
+    }
+    this.batching = true
+    this.batchTime = performance.now()
+    try {
+      this.wire.receive(data, text)
+    } finally {
+      this.batching = false
+    }
+    if (this.flushScheduled) this.flush()
+  }
+
+  private onOpened(info: { url?: string; headers?: Record<string, string>; contentType?: string; agreed?: Record<string, unknown> }): void {
+    if (this.state !== 'handshake') return
+    if (info.url !== undefined) this.url = info.url
+    if (info.headers) this.headers = info.headers
+    if (info.contentType) this.contentType = info.contentType
+    if (info.agreed) this.applyAgreed(info.agreed)
+    this.open()
+    this.handshakeWaiter?.resolve()
+  }
+
+  private onRefused(status: number, message: string): void {
+    const error = new StmpError('HANDSHAKE_REFUSED', `handshake refused: ${status} ${message}`, { status })
+    this.closeError = error
+    this.handshakeWaiter?.reject(error)
+    this.transport.end()
+  }
+
+  private onNegotiate(request: { url: string; headers: Record<string, string> }): NegotiationDecision {
+    const decision = this.onHandshake?.(request) ?? { status: 200, message: 'OK' }
+    if (decision.status !== 200) this.refuseHandshake(decision.status, decision.message)
+    return decision
+  }
+
+  private onIncomingRequest(id: number, action: string, payload: Buffer, meta: MessageMeta | undefined): void {
+    if (this.state !== 'open' && this.state !== 'closing') return
     this.stats.requestsIn++
     // After our Close we send nothing more (docs/protocol.md §8): a request that crossed it is
     // not run; the peer's pending request fails when the transport ends.
     if (this.closeSent) return
-    const format = this.lastFormat
     const receivedAt = this.now()
     if (!this.onRequest) {
-      this.sendResponse(id, 404, Buffer.from(`no handler for ${action}`), format, receivedAt)
+      this.sendResponse(id, 404, Buffer.from(`no handler for ${action}`), meta, receivedAt)
       return
     }
     this.incoming++
     if (this.incoming >= this.options.maxIncoming) this.updateReading()
-    this.onRequest(new Incoming(this, id, action, payload, format, receivedAt))
+    this.onRequest(new Incoming(this, id, action, payload, meta, receivedAt))
   }
 
-  /** Incoming#respond: the answer to a request from the peer (once; later calls are ignored by Incoming). */
-  answer(request: IncomingRequest, status: number, body: Buffer): void {
-    this.incoming--
-    this.sendResponse(request.id, status, body, request.format, request.receivedAt)
-    if (this.paused) this.updateReading()
+  private onIncomingPush(action: string, payload: Buffer, meta: MessageMeta | undefined): void {
+    if (this.state !== 'open' && this.state !== 'closing') return
+    this.stats.pushesIn++
+    this.onPush?.({ id: typeof meta?.id === 'number' ? meta.id : 0, action, payload, format: meta?.format ?? 'binary', meta })
   }
 
-  private onResponse(frame: MessageFrame & { kind: 'response' }): void {
+  private onResponse(id: number, status: number, payload: Buffer, meta: MessageMeta | undefined): void {
+    if (this.state !== 'open' && this.state !== 'closing') return
     this.stats.responsesIn++
-    const pending = this.pending.get(frame.id)
+    const pending = this.pending.get(id)
     // A response to a request that timed out (or never was) is dropped: its caller was told.
     if (!pending) return
-    this.pending.delete(frame.id)
+    this.pending.delete(id)
     pending.callback(null, {
-      id: frame.id, action: pending.action, status: frame.status as number, latency: frame.latency ?? null,
-      payload: frame.payload, elapsed: this.now() - pending.sentAt,
+      id, action: pending.action, status, latency: meta?.latency ?? null,
+      payload, elapsed: this.now() - pending.sentAt, meta,
     })
     this.drainWaiting()
   }
 
   private onPing(id: number): void {
+    // A dialect with no pong kind answers a Ping with a Ping of the same id (v3, wire notes §6).
+    if (this.pings.has(id)) return this.onPong(id)
+    if (this.state === 'open') this.wire.pong(id)
+  }
+
+  private onPong(id: number): void {
     const own = this.pings.get(id)
-    if (own) {
-      // A Ping that matches an outstanding one is its answer (wire notes §6: no pong kind).
-      this.pings.delete(id)
-      clearTimeout(own.timer)
-      const rtt = performance.now() - own.sentAt
-      this.stats.rtt = rtt
-      own.resolve(rtt)
-      return
-    }
-    if (this.state === 'open') this.sendFrame({ kind: 'ping', id }, this.outFormat())
+    if (!own) return
+    this.pings.delete(id)
+    clearTimeout(own.timer)
+    const rtt = performance.now() - own.sentAt
+    this.stats.rtt = rtt
+    own.resolve(rtt)
   }
 
   private onClose(code: number, message: string): void {
@@ -516,14 +539,14 @@ export class Session {
       return
     }
     this.flush()
-    this.transport.end(code, message)
+    this.transport.end(...this.wire.endArgs(code, message))
   }
 
-  private onProtocolError(err: StmpProtocolError): void {
+  private onProtocolError(err: StmpError & { closeCode: number; closeMessage(): string; kind?: string; messageId?: number }): void {
     this.closeError = err
     // An oversized request whose id is known gets a 413 before the close (wire notes §10).
     if (err.code === 'TOO_LARGE' && err.kind === 'request' && err.messageId !== undefined && this.state === 'open') {
-      this.sendResponse(err.messageId, 413, Buffer.from(err.message), this.lastFormat, performance.now())
+      this.sendResponse(err.messageId, 413, Buffer.from(err.message), undefined, performance.now())
     }
     void this.close(err.closeCode, err.closeMessage())
   }
@@ -562,7 +585,7 @@ export class Session {
       p.reject(reason)
     }
     this.pings.clear()
-    this.reassembler.clear()
+    this.wire.reset()
     this.resolveClosed({ code: this.closeCode, message: this.closeMessage, initiator: this.closeInitiator, error: this.closeError, remoteCode: this.remoteCode, remoteReason: this.remoteReason, unsent })
   }
 
@@ -599,27 +622,22 @@ export class Session {
     this.onOpen?.()
   }
 
-  private setServerLatency(on: boolean): void {
-    this.binaryMessageOptions.serverLatency = on
-    this.textMessageOptions.serverLatency = on
-    this.frameOptions.serverLatency = on
-    if (this.decoder) this.decoder.serverLatency = on
-  }
-
-  private outFormat(): Format {
-    return this.transport.framing === 'stream' ? 'binary' : this.lastFormat
+  private applyAgreed(agreed: Record<string, unknown>): void {
+    this.agreed = { ...this.agreed, ...agreed }
+    if (typeof agreed.serverLatency === 'boolean') this.serverLatencyOn = agreed.serverLatency
+    this.wire.configure?.(agreed)
   }
 
   private allocateId(): number {
-    // 1..65535, wrapping to 1 and skipping ids still waiting for a response (wire notes §6).
+    // 1..idSpace, wrapping to 1 and skipping ids still waiting for a response (wire notes §6).
     let id = this.nextMessageId
-    do id = (id % 0xffff) + 1
+    do id = (id % this.idSpace) + 1
     while (this.pending.has(id))
     this.nextMessageId = id
     return id
   }
 
-  private sendRequest(action: string, payload: Buffer, timeout: number | undefined, callback: ResponseCallback): void {
+  private sendRequest(action: string, payload: Buffer, timeout: number | undefined, meta: MessageMeta | undefined, callback: ResponseCallback): void {
     const id = this.allocateId()
     const ms = timeout ?? this.options.requestTimeout
     const sentAt = this.now()
@@ -627,7 +645,7 @@ export class Session {
     if (entry.deadline !== 0 && entry.deadline < this.deadlineAt) this.armDeadline(entry.deadline)
     this.pending.set(id, entry)
     this.stats.requestsOut++
-    this.sendMessage({ kind: 'request', id, action, payload, follow: false, fin: false }, this.outFormat())
+    this.wire.request(id, action, payload, meta)
   }
 
   /** The time of the batch being handled, else the clock. */
@@ -672,15 +690,15 @@ export class Session {
   private drainWaiting(): void {
     while (this.waiting.length > 0 && this.pending.size < this.options.maxInFlight && this.state === 'open') {
       const w = this.waiting.shift() as Waiting
-      this.sendRequest(w.action, w.payload, w.timeout, w.callback)
+      this.sendRequest(w.action, w.payload, w.timeout, w.meta, w.callback)
     }
   }
 
-  private sendResponse(id: number, status: number, payload: Buffer, format: Format, receivedAt: number): void {
+  private sendResponse(id: number, status: number, payload: Buffer, meta: MessageMeta | undefined, receivedAt: number): void {
     if (this.state === 'closed' || this.closeSent) return
     this.stats.responsesOut++
-    const latency = this.frameOptions.serverLatency ? Math.min(Math.round(performance.now() - receivedAt), 0xffff) : null
-    this.sendMessage({ kind: 'response', id, status, latency, payload, follow: false, fin: false }, format)
+    const out = this.serverLatencyOn ? { ...meta, latency: Math.round(performance.now() - receivedAt) } : meta
+    this.wire.response(id, status, payload, out)
   }
 
   /**
@@ -698,17 +716,12 @@ export class Session {
     }
     this.pendingClose = undefined
     this.closeSent = true
-    if (this.transport.framing === 'websocket') {
-      // The WebSocket close frame replaces the STMP Close frame (wire notes §6); ws sends it
-      // behind the messages already queued.
-      this.onTrace?.('out', { kind: 'close', status: code, message })
-      this.flush()
-      this.transport.end(code, message)
-    } else {
-      this.sendFrame({ kind: 'close', status: code, message: truncateUtf8(message, 1024) }, 'binary')
-      this.flush()
-      if (answer) this.transport.end(code, message)
-    }
+    const action = this.wire.close(code, message, answer)
+    this.flush()
+    // 'transport': the WebSocket close frame is the Close (ws sends it behind the messages
+    // queued); 'end': the dialect has no Close, the stream just ends; 'frame': the Close is out.
+    if (action === 'transport') this.transport.end(...this.wire.endArgs(code, message))
+    else if (action === 'end' || answer) this.transport.end(...this.wire.endArgs(code, message))
     // An answered Close ends here (the transport bounds its own end); ours waits for the peer's.
     if (answer) this.clearCloseTimer()
     else this.armCloseTimer()
@@ -731,45 +744,24 @@ export class Session {
     this.closeTimer = undefined
   }
 
-  /** Request, Push or Response: fragmented on a stream when over fragmentSize (wire notes §7). */
-  private sendMessage(frame: MessageFrame, format: Format): void {
-    if (this.transport.framing === 'stream' && frame.payload.length + 64 > this.options.fragmentSize) {
-      const parts = encodeFragmented(frame, this.frameOptions, this.options.fragmentSize)
-      if (parts.length > 1) {
-        this.onTrace?.('out', frame)
-        this.fragments.push(parts)
-        this.scheduleFlush()
-        return
-      }
+  /** WireOutput#write: stream bytes into the queue, or one WebSocket message (corked until the flush). */
+  private writeOut(bytes: Buffer, text: boolean): void {
+    if (this.stream) return this.writeRaw(bytes)
+    this.stats.bytesOut += bytes.length
+    if (!this.corked && this.transport.cork) {
+      this.corked = true
+      this.transport.cork()
+      this.scheduleFlush()
     }
-    this.sendFrame(frame, format)
+    this.transport.write(bytes, text)
   }
 
-  private sendFrame(frame: Frame, format: Format): void {
-    this.onTrace?.('out', frame)
-    // Text is WebSocket only (wire notes §1): its kept options object, no spread per frame.
-    const options = format === this.frameOptions.format ? this.frameOptions : this.textMessageOptions
-    if (this.transport.framing === 'stream') {
-      const body = stmpV3.bodySize(frame, options)
-      const size = stmpV3.lengthSize(body) + body
-      if (size <= POOLED_FRAME_MAX) return this.writePooled(frame, options, body, size)
-    }
-    const bytes = encodeFrame(frame, options)
-    if (this.transport.framing === 'websocket') {
-      this.stats.bytesOut += bytes.length
-      if (!this.corked && this.transport.cork) {
-        this.corked = true
-        this.transport.cork()
-        this.scheduleFlush()
-      }
-      this.transport.write(bytes, format === 'text')
-      return
-    }
-    this.writeRaw(bytes)
-  }
-
-  /** A small frame on a stream, encoded straight into the shared pool after this session's last one. */
-  private writePooled(frame: Frame, options: FrameOptions, body: number, size: number): void {
+  /**
+   * WireOutput#reserve: room for a small frame in the shared pool, after this session's last one
+   * (the wire writes it at once). A flush due happens before, never over a region not yet written.
+   */
+  private reserve(size: number): number {
+    if (this.queueBytes >= INLINE_FLUSH_BYTES) this.flush()
     if (poolUsed + size > POOL_SIZE) {
       pool = Buffer.allocUnsafeSlow(POOL_SIZE)
       poolUsed = 0
@@ -779,11 +771,12 @@ export class Session {
       this.openPool = pool
       this.openStart = poolUsed
     }
-    poolUsed = encodeFrameInto(frame, options, pool, poolUsed, body)
+    const pos = poolUsed
+    poolUsed += size
     this.openEnd = poolUsed
     this.queueBytes += size
-    if (this.queueBytes >= INLINE_FLUSH_BYTES) this.flush()
-    else this.scheduleFlush()
+    this.scheduleFlush()
+    return pos
   }
 
   /** Queues this session's open pool region (before anything else is queued, to keep the order). */
@@ -866,11 +859,11 @@ export class Session {
    */
   closedError(): StmpError {
     const peer = this.options.role === 'client' ? 'the server' : 'the client'
-    if (this.closeError instanceof StmpProtocolError) {
+    if (this.closeError instanceof WireError) {
       // Our decoder's finding: say whose bytes they were and what this side did about them.
       const e = this.closeError
       const seen = this.handshakeDone ? '' : `; ${this.firstBytesText()}`
-      return new StmpError(e.code, `${peer} sent bytes that are not STMP v3: ${e.closeMessage()} (this side closed with ${e.closeCode})${seen}`, { offset: e.offset, closeCode: e.closeCode })
+      return new StmpError(e.code, `${peer} sent bytes that are not ${this.dialect.title}: ${e.closeMessage()} (this side closed with ${e.closeCode})${seen}`, { offset: e.offset, closeCode: e.closeCode })
     }
     if (this.closeError) return this.closeError
     if (this.state === 'handshake') return new StmpError('CONNECTION_CLOSED', 'the handshake has not finished')
@@ -884,11 +877,21 @@ export class Session {
     const why = error ? `: ${error.code === 'ECONNRESET' ? 'connection reset by the peer' : error.message}` : ''
     const code = error?.code === 'ECONNRESET' ? 'CONNECTION_RESET' : 'CONNECTION_CLOSED'
     // A stream has no close codes of its own: 1006 is WebSocket's word for "no close frame".
-    if (this.transport.framing === 'stream') {
+    if (this.stream) {
       const seen = this.handshakeDone ? '' : `; ${this.firstBytesText()}`
       return new StmpError(code, `the connection ended without a Close from ${peer}${during}${why}${seen}`)
     }
     return new StmpError(code, `the connection dropped without a close frame (${this.closeCode}${this.closeMessage ? ` ${this.closeMessage}` : ''})${during}`)
+  }
+
+  /** The first bytes received before the negotiation finished (at most PREVIEW_BYTES), or none. */
+  get firstReceived(): Buffer {
+    return this.firstBytes
+  }
+
+  /** Whether the negotiation finished once. */
+  get opened(): boolean {
+    return this.handshakeDone
   }
 
   private keepFirstBytes(data: Buffer): void {
@@ -911,24 +914,22 @@ export class Session {
   }
 }
 
-function truncateUtf8(text: string, max: number): string {
-  let t = text
-  while (Buffer.byteLength(t) > max) t = t.slice(0, -1)
-  return t
-}
-
 /** A request from the peer, as handed to onRequest: one object per request, no closure. */
 class Incoming implements IncomingRequest {
   private answered = false
+
+  readonly format: Format
 
   constructor(
     private readonly session: Session,
     readonly id: number,
     readonly action: string,
     readonly payload: Buffer,
-    readonly format: Format,
+    readonly meta: MessageMeta | undefined,
     readonly receivedAt: number,
-  ) {}
+  ) {
+    this.format = meta?.format ?? 'binary'
+  }
 
   respond(status: number, payload: Buffer = EMPTY): void {
     if (this.answered) return
@@ -950,9 +951,13 @@ export function unsentError(unsent: number, consequence: string): StmpError {
  * reason starts with (`TOO_LARGE at byte 17: ...`, exit 5), TOO_LARGE for 1009, else
  * CONNECTION_CLOSED (exit 3). Never a status: a peer's Close is not an answer to a request.
  */
+/** Protocol error codes a peer's Close reason may start with (docs/exit-codes.md); a dialect's own codes come as `CODE at byte N`. */
+const WIRE_CODES = new Set(['BAD_LENGTH', 'TRUNCATED', 'SHORT_FRAME', 'RESERVED_BIT', 'BAD_KIND', 'NO_ACTION_END', 'EMPTY_ACTION', 'BAD_NUMBER', 'BAD_FRAGMENT', 'TOO_LARGE', 'BAD_UTF8'])
+
 export function peerCloseError(peer: string, code: number, reason: string, suffix = ''): StmpError {
-  const named = /^[A-Z_]+\b/.exec(reason)?.[0]
-  const wire = code !== 1000 && code !== 1001 && named !== undefined && Object.hasOwn(ProtocolErrorCode, named) ? named
+  const named = /^[A-Z][A-Z0-9_]+\b/.exec(reason)?.[0]
+  const coded = named !== undefined && (WIRE_CODES.has(named) || reason.startsWith(`${named} at byte `))
+  const wire = code !== 1000 && code !== 1001 && coded ? named
     : code === 1009 ? 'TOO_LARGE' : 'CONNECTION_CLOSED'
   return new StmpError(wire, `${peer} closed the connection (${code}${reason ? ` ${reason}` : ''})${suffix}`, { closeCode: code })
 }

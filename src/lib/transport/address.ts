@@ -21,6 +21,8 @@ export interface Address {
   /** The STMP path: the handshake URL's path on streams, the upgrade path on WebSocket. */
   path: string
   query: URLSearchParams
+  /** `NAME+scheme://...`: the dialect this address speaks (stmp-go+tcp://...); else the command's --dialect. */
+  dialect?: string
 }
 
 export function isStreamScheme(scheme: Scheme): boolean {
@@ -38,6 +40,9 @@ function bad(text: string, why: string): StmpError {
 export function parseAddress(text: string, options: { listening?: boolean } = {}): Address {
   const input = text.trim()
   if (input === '') throw bad(text, 'empty address')
+  // `NAME+scheme:` names the dialect of this one address (stmp-go+tcp://..., sockhop+unix:/x.sock).
+  const dialect = /^([a-z][a-z0-9-]*)\+(?=(tcp|tls|unix|ws|wss):)/i.exec(input)
+  if (dialect) return { ...parseAddress(input.slice(dialect[0].length), options), dialect: dialect[1].toLowerCase() }
   if (/^unix:/i.test(input)) return parseUnix(input, text)
   let withScheme = input
   const schemeMatch = /^([a-z][a-z0-9+.-]*):\/\//i.exec(input)

@@ -28,6 +28,8 @@ export interface DialOptions {
   /** Largest WebSocket message accepted (ws maxPayload). */
   maxMessageSize?: number
   perMessageDeflate?: boolean
+  /** WebSocket subprotocols offered in the upgrade (a dialect's, e.g. CAMP's `camp`). */
+  protocols?: string[]
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000
@@ -102,7 +104,7 @@ async function dialWebSocket(address: Address, options: DialOptions, timeout: nu
   const url = `${address.scheme}://${host}:${address.port}${handshakeUrl(address)}`
   // ws is imported here, not at start-up: a tcp, tls or unix client never loads it.
   const { WebSocket } = await import('ws')
-  const ws = new WebSocket(url, {
+  const ws = new WebSocket(url, options.protocols ?? [], {
     headers: options.headers,
     handshakeTimeout: timeout,
     maxPayload: options.maxMessageSize,
