@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { parseDuration, parseSize, parseTimeout } from '../lib/cli/units.js'
+import { parseOptions } from '../lib/cli/client-flags.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { DEFAULT_SERVE_URL, nextSignal, parentExited, startServe } from '../lib/server/serve.js'
@@ -27,6 +28,8 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
   static override flags = {
     routes: Flags.string({ summary: 'YAML or JSON routes file: per action a status, reply template, delay, pushes, broadcasts, rooms.', exclusive: ['handler'] }),
     handler: Flags.string({ summary: 'JavaScript or TypeScript module exporting Koa-like middleware (ctx, next).', exclusive: ['routes'] }),
+    dialect: Flags.string({ summary: 'Wire dialect of the listeners (default stmp-v3); a URL NAME+scheme:// names its own. `stmpcat dialects` lists them.', env: 'STMPCAT_DIALECT' }),
+    option: Flags.string({ char: 'O', summary: 'A dialect\'s own option KEY=VALUE (repeatable).', multiple: true, multipleNonGreedy: true }),
     token: Flags.string({ summary: 'Require "Authorization: Bearer TOKEN" in the handshake (else 401).' }),
     cert: Flags.string({ summary: 'PEM certificate for tls:// and wss:// listeners.' }),
     key: Flags.string({ summary: 'PEM private key for tls:// and wss:// listeners.' }),
@@ -51,6 +54,7 @@ SIGINT or SIGTERM stops accepting, lets handlers in flight finish (--drain-timeo
     const stopSignal = nextSignal()
     const running = await startServe({
       urls: argv as string[],
+      dialect: flags.dialect, dialectOptions: parseOptions(flags.option),
       cert: flags.cert, key: flags.key, routes: flags.routes, handler: flags.handler, token: flags.token,
       proto: flags.proto, importPaths: flags['import-path'],
       keepalive: parseDuration(flags.keepalive, 'keepalive'),

@@ -26,7 +26,7 @@ async function commands(): Promise<[string, { flags: Record<string, FlagDef>; ar
 describe('every command declares its flags and arguments for curl-style use', () => {
   it('each multiple-value flag takes one value per occurrence (multipleNonGreedy)', async () => {
     const list = await commands()
-    expect(list.map(([name]) => name)).toEqual(['bench', 'connect', 'decode', 'fetch', 'help', 'push', 'serve'])
+    expect(list.map(([name]) => name)).toEqual(['bench', 'connect', 'decode', 'dialects', 'fetch', 'help', 'push', 'serve'])
     const greedy = list.flatMap(([name, c]) => Object.entries(c.flags).filter(([, f]) => f.multiple && !f.multipleNonGreedy).map(([flag]) => `${name} --${flag}`))
     expect(greedy).toEqual([])
     // The rule covers something: the shared client flags and decode's filters are repeatable.
@@ -157,7 +157,7 @@ describe('help and mistyped commands (point 13)', { timeout: 120_000 }, () => {
     for (const args of [['help'], ['-h']]) {
       const run = await runCli(args)
       expect(run.code).toBe(0)
-      for (const name of ['bench', 'connect', 'decode', 'fetch', 'help', 'push', 'serve']) expect(run.stdout).toMatch(new RegExp(`^  ${name} `, 'm'))
+      for (const name of ['bench', 'connect', 'decode', 'dialects', 'fetch', 'help', 'push', 'serve']) expect(run.stdout).toMatch(new RegExp(`^  ${name} `, 'm'))
     }
   })
 
@@ -183,7 +183,7 @@ describe('help and mistyped commands (point 13)', { timeout: 120_000 }, () => {
     const error = JSON.parse(run.stdout).error as { code: string; message: string }
     expect(error.code).toBe('USAGE')
     expect(error.message).not.toMatch(/Did you mean/)
-    expect(error.message).toMatch(/bench, connect, decode, fetch, help, push, serve/)
+    expect(error.message).toMatch(/bench, connect, decode, dialects, fetch, help, push, serve/)
   })
 })
 

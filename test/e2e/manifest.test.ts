@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/cli.js'
 describe('oclif.manifest.json', () => {
   it('has every built command with exactly its flags and arguments', async () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as { commands: Record<string, { flags: object; args: object }> }
-    const names = ['bench', 'connect', 'decode', 'fetch', 'help', 'push', 'serve']
+    const names = ['bench', 'connect', 'decode', 'dialects', 'fetch', 'help', 'push', 'serve']
     expect(Object.keys(manifest.commands).sort()).toEqual(names)
     for (const name of names) {
       const command = (await import(join(ROOT, 'dist/commands', `${name}.js`))) as { default: { flags: object; args: object } }

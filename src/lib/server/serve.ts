@@ -4,7 +4,8 @@ import { readFileFlag } from '../cli/client-flags.js'
 import { DEFAULT_LIMITS } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { ProtoRegistry } from '../payload/index.js'
-import { type Session, StmpServer } from '../session/index.js'
+import { DEFAULT_DIALECT, loadDialect } from '../dialects/registry.js'
+import { type Session, StmpServer, checkDialectFlags } from '../session/index.js'
 import { type Address, type ServerTlsOptions, formatAddress, parseAddress } from '../transport/index.js'
 import { readControl } from './control.js'
 import { type Dispatcher, echoDispatcher } from './dispatcher.js'
@@ -18,6 +19,10 @@ export const DEFAULT_SERVE_URL = 'tcp://127.0.0.1:5000'
 
 export interface ServeConfig {
   urls: string[]
+  /** The dialect of listeners whose URL names none (NAME+scheme://); default stmp-v3. */
+  dialect?: string
+  /** `-O KEY=VALUE`: the dialect's own options. */
+  dialectOptions?: Record<string, string>
   cert?: string
   key?: string
   routes?: string
@@ -70,6 +75,14 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
   if (!(config.drainTimeout >= 0)) throw new StmpError('BAD_FLAG', '--drain-timeout must be 0 or more')
   if (!(config.maxFrameSize > 0) || !(config.maxMessageSize > 0)) throw new StmpError('BAD_FLAG', '--max-frame and --max-message must be more than 0')
   const addresses = (config.urls.length > 0 ? config.urls : [DEFAULT_SERVE_URL]).map((u) => parseAddress(u, { listening: true }))
+  for (const a of addresses) {
+    // Unknown dialects, and flags or options the dialect lacks, are usage errors before anything listens.
+    const dialect = await loadDialect(a.dialect ?? config.dialect ?? DEFAULT_DIALECT)
+    checkDialectFlags(dialect, config.token !== undefined ? ['token'] : [], Object.keys(config.dialectOptions ?? {}))
+    if (!(dialect.schemes as readonly string[]).includes(a.scheme)) {
+      throw new StmpError('BAD_URL', `${formatAddress(a)}: ${dialect.title} does not run over ${a.scheme}:// (it runs over ${dialect.schemes.map((x) => `${x}://`).join(', ')})`)
+    }
+  }
   const tls = loadTls(config, addresses)
   const protoRegistry = config.proto?.length ? ProtoRegistry.load(config.proto, config.importPaths ?? []) : undefined
   const values = new PayloadValues(protoRegistry)
@@ -85,6 +98,8 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
     chalk: io.chalk,
   }
   const server = new StmpServer({
+    dialect: config.dialect,
+    dialectOptions: config.dialectOptions,
     token: config.token,
     maxConnections: config.maxConnections,
     handshakeTimeout: config.handshakeTimeout,

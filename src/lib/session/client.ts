@@ -8,8 +8,10 @@ import { Session } from './session.js'
 export interface ConnectOptions extends Partial<SessionOptions>, DialOptions {
   /** The dialect (a name, or one loaded); an address's `NAME+scheme:` wins. Default stmp-v3. */
   dialect?: string | Dialect
-  /** The values of the dialect's own flags (see Dialect.flags). */
+  /** The values of the dialect's own flags (see Dialect.flags), and `-O KEY=VALUE` options. */
   dialectOptions?: DialectOptions
+  /** Command flags the user gave that only some dialects have: BAD_FLAG under one that lacks them. */
+  dialectFlags?: string[]
   /** MIME type of the payloads (stmp-v3: `stmp_content_type`; default application/json). */
   contentType?: string
   /** Credentials: stmp-v3 sends `Authorization: Bearer TOKEN`; other dialects their own way. */
@@ -37,6 +39,7 @@ export async function connect(target: string | Address, options: ConnectOptions 
   if (!(dialect.schemes as readonly string[]).includes(address.scheme)) {
     throw new StmpError('BAD_URL', `${dialect.title} does not run over ${address.scheme}:// (it runs over ${dialect.schemes.map((s) => `${s}://`).join(', ')})`)
   }
+  checkDialectFlags(dialect, options.dialectFlags ?? [], Object.keys(options.dialectOptions ?? {}), options.contentType)
   const dialectOptions: DialectOptions = {
     ...options.dialectOptions,
     contentType: options.contentType ?? options.dialectOptions?.contentType,
@@ -89,4 +92,20 @@ export async function recogniseDialect(server: Buffer, framing: 'stream' | 'webs
     }
   }
   return best
+}
+
+/**
+ * Flags and `-O` options the dialect does not have are refused (BAD_FLAG) before anything is
+ * dialled; so is a content type it cannot carry.
+ */
+export function checkDialectFlags(dialect: Dialect, flags: readonly string[], options: readonly string[], contentType?: string): void {
+  for (const f of flags) {
+    if (!dialect.flags.includes(f)) throw new StmpError('BAD_FLAG', `--${f} has no meaning in ${dialect.title} (--dialect ${dialect.name}); its own flags: ${dialect.flags.length > 0 ? dialect.flags.map((n) => `--${n}`).join(', ') : 'none'}`)
+  }
+  for (const o of options) {
+    if (!dialect.flags.includes(o)) throw new StmpError('BAD_FLAG', `-O ${o}=...: ${dialect.title} has no option ${o}${dialect.flags.length > 0 ? ` (it has: ${dialect.flags.join(', ')})` : ' (it has none)'}`)
+  }
+  if (contentType !== undefined && contentType !== 'application/json' && !dialect.contentTypes.includes(contentType)) {
+    throw new StmpError('BAD_FLAG', `${dialect.title} carries ${dialect.contentTypes.join(', ')}, not ${contentType}`)
+  }
 }

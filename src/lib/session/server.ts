@@ -88,10 +88,12 @@ export class StmpServer {
     session.onRequest = (request) => this.handle(request, session)
     session.onPush = (push) => this.options.onPush?.(push, session, this)
     session.onEvent = (name, data) => this.onEvent(name, data, session)
-    if (upgrade) {
-      // The upgrade was decided already (this.decide); what it agreed is read again here.
-      const d = dialect.decideUpgrade?.(upgrade, { scheme }) ?? { status: 200, message: 'OK' }
-      session.accept(upgrade.url, upgrade.headers, d)
+    if (upgrade || session.state === 'open') {
+      // The upgrade was decided already (this.decide); what it agreed is read again here. A
+      // dialect with no negotiation on a stream is open at once.
+      const request = upgrade ?? { url: '/', headers: {} }
+      const d = dialect.decideUpgrade?.(request, { scheme }) ?? { status: 200, message: 'OK' }
+      session.accept(request.url, request.headers, d)
       if (session.opened) this.options.onConnection?.(session)
       else this.whenOpen(session)
     } else {
