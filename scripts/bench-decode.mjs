@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dist = (p) => path.join(root, 'dist/lib', p)
-if (!existsSync(dist('capture/writer.js'))) {
+if (!existsSync(dist('capture/decoder.js'))) {
   console.error('bench-decode: run npm run build first')
   process.exit(2)
 }
@@ -56,7 +56,8 @@ if (against !== undefined && !existsSync(path.join(against, 'dist/lib/capture/de
 const TARGET_MBPS = 50
 const TARGET_RSS_MB = 200
 
-const { CaptureWriter, TcpConversation } = await import(dist('capture/writer.js'))
+// The test-only pcap writer (TypeScript: npm runs this script with --import tsx).
+const { CaptureWriter, TcpConversation } = await import(path.join(root, 'test/helpers/pcap-writer.ts'))
 const { encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } = await import(dist('codec/index.js'))
 
 const dir = mkdtempSync(path.join(tmpdir(), 'stmpcat-bench-decode-'))

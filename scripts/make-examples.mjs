@@ -5,10 +5,10 @@
  * traffic. No root and no tcpdump: each scenario starts `stmpcat serve` and runs the built
  * `stmpcat fetch` / `push` / `connect` through a recording TCP relay on 127.0.0.1, then writes
  * what went through the relay, byte for byte and in order, as a capture with the test-only
- * writer (src/lib/capture/writer.ts: consistent TCP sequence numbers, Ethernet link layer).
+ * writer (test/helpers/pcap-writer.ts, run with `node --import tsx`: consistent TCP sequence numbers, Ethernet link layer).
  * The server's port is written as 5001, the port the README examples use.
  *
- *   npm run build && node scripts/make-examples.mjs
+ *   npm run build && node --import tsx scripts/make-examples.mjs
  */
 import { spawn } from 'node:child_process'
 import { statSync, writeFileSync } from 'node:fs'
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const outDir = path.join(root, 'examples')
 const bin = path.join(root, 'bin/run.js')
-const { CaptureWriter, TcpConversation } = await import(path.join(root, 'dist/lib/capture/writer.js'))
+const { CaptureWriter, TcpConversation } = await import(path.join(root, 'test/helpers/pcap-writer.ts'))
 const SERVER_PORT = 5001
 
 function run(args, stdin, exitCodes = [0]) {

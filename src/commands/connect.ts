@@ -1,11 +1,13 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
-import { clientFlags, clientSetup } from '../lib/cli/client-flags.js'
-import { parseDuration, parseTimeout } from '../lib/cli/units.js'
+import { clientFlags } from '../lib/cli/client-flags.js'
+import { clientSetup } from '../lib/session/client-setup.js'
+import { parseDuration, parseTimeout } from '../lib/flag-values.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { traceSession } from '../lib/render/trace.js'
-import { DEFAULT_RECONNECT, Link, PipeRunner, type Session, connect } from '../lib/session/index.js'
+import { PipeRunner } from '../lib/connect/pipe.js'
+import { DEFAULT_RECONNECT, Link, type Session, connect } from '../lib/session/index.js'
 import { parseAddress } from '../lib/transport/index.js'
 
 export default class Connect extends StmpCommand {
@@ -53,7 +55,7 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     // A bad URL is a usage error (BAD_URL, exit 2) before anything is read or dialled.
     if (args.url !== undefined) parseAddress(args.url)
     if (flags.interactive ?? process.stdin.isTTY === true) {
-      const { runRepl } = await import('../lib/render/repl.js')
+      const { runRepl } = await import('../lib/connect/repl.js')
       this.setExitCode(await runRepl(args.url, { flags, reconnect, autoReply: flags['auto-reply'], verbose: flags.verbose }))
       return
     }

@@ -3,7 +3,7 @@ import { BYTE_INPUT_MODES, DEFAULT_DECODE_OPTIONS, decodeInput, summaryLine, typ
 import { FRAME_KINDS } from '../lib/capture/stmp.js'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { decodeCaptureCli, inputIsCapture } from '../lib/cli/decode-capture.js'
-import { parseSize } from '../lib/cli/units.js'
+import { parseSize } from '../lib/flag-values.js'
 import { ExitCode, StmpError } from '../lib/errors.js'
 import { readData } from '../lib/payload/data.js'
 import { chalkFor } from '../lib/render/colors.js'

@@ -1,8 +1,8 @@
-import { StmpServer, type RequestHandler } from '../../src/lib/session/server.js'
+import { StmpServer, type Handler } from '../../src/lib/session/server.js'
 import { parseAddress } from '../../src/lib/transport/index.js'
 
 /** An StmpServer on 127.0.0.1 port 0 in this process (echo unless a handler is given). */
-export async function startServer(handler?: RequestHandler, scheme: 'tcp' | 'ws' = 'tcp', token?: string): Promise<{ url: string; server: StmpServer; close(): Promise<void> }> {
+export async function startServer(handler?: Handler['request'], scheme: 'tcp' | 'ws' = 'tcp', token?: string): Promise<{ url: string; server: StmpServer; close(): Promise<void> }> {
   const server = new StmpServer({ handler, token })
   const listener = await server.listen(parseAddress(`${scheme}://127.0.0.1:0${scheme === 'ws' ? '/stmp' : ''}`, { listening: true }))
   const url = `${scheme}://127.0.0.1:${listener.address.port}${scheme === 'ws' ? '/stmp' : ''}`
@@ -20,7 +20,7 @@ export async function deadPort(): Promise<number> {
 }
 
 /** Every 50th request is held 200 ms (what `serve --routes` does with `delay: {time: 200ms, every: 50}`). */
-export function every50thDelayed(): RequestHandler {
+export function every50thDelayed(): Handler['request'] {
   let n = 0
   return (request) => {
     n++

@@ -4,7 +4,7 @@ import { formatIpv6, IpProtocol, TcpFlag } from '../../src/lib/capture/ip.js'
 import { LinkType } from '../../src/lib/capture/types.js'
 import {
   CaptureWriter, buildCapture, ipv4Packet, ipv6Bytes, ipv6FragmentHeader, ipv6Packet, tcpPacket, TcpConversation, type LinkOptions,
-} from '../../src/lib/capture/writer.js'
+} from '../helpers/pcap-writer.js'
 import { decodeBoth, ofType, streamOf } from './helpers.js'
 
 const REQUEST = Buffer.from('request bytes from the client')

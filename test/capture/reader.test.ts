@@ -4,7 +4,7 @@ import { StmpError, ExitCode } from '../../src/lib/errors.js'
 import { decodeCapture } from '../../src/lib/capture/decoder.js'
 import { CaptureReader, detectCaptureFormat } from '../../src/lib/capture/reader.js'
 import { LinkType, type CapturePacket } from '../../src/lib/capture/types.js'
-import { CaptureWriter, TcpConversation } from '../../src/lib/capture/writer.js'
+import { CaptureWriter, TcpConversation } from '../helpers/pcap-writer.js'
 import { ofType } from './helpers.js'
 
 function readAll(file: Buffer, chunkSize = file.length): CapturePacket[] {

@@ -6,7 +6,7 @@ import { CaptureDecoder } from '../../src/lib/capture/decoder.js'
 import { CaptureStmpDecoder } from '../../src/lib/capture/stmp.js'
 import { captureLine } from '../../src/lib/render/capture-ndjson.js'
 import { TcpFlag } from '../../src/lib/capture/ip.js'
-import { buildCapture, TcpConversation } from '../../src/lib/capture/writer.js'
+import { buildCapture, TcpConversation } from '../helpers/pcap-writer.js'
 import { encodeFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
 import { ROOT, runCli } from '../helpers/cli.js'
 

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
 import { createCaptureStream, decodeCapture } from '../../src/lib/capture/decoder.js'
 import { LinkType, type CaptureEvent } from '../../src/lib/capture/types.js'
-import { CaptureWriter, TcpConversation, writeCapture } from '../../src/lib/capture/writer.js'
+import { CaptureWriter, TcpConversation, writeCapture } from '../helpers/pcap-writer.js'
 import { comparable, ofType, streamOf } from './helpers.js'
 
 /** Capture chunks generated lazily: header, then the packets of `connections` conversations. */

@@ -4,7 +4,7 @@ import { decodeCapture } from '../../src/lib/capture/decoder.js'
 import { TcpFlag } from '../../src/lib/capture/ip.js'
 import { seqDistance } from '../../src/lib/capture/tcp.js'
 import { LinkType } from '../../src/lib/capture/types.js'
-import { buildCapture, TcpConversation, type TcpPacketOut } from '../../src/lib/capture/writer.js'
+import { buildCapture, TcpConversation, type TcpPacketOut } from '../helpers/pcap-writer.js'
 import { decodeBoth, ofType, streamOf } from './helpers.js'
 
 const CLIENT = { ip: '10.1.0.1', port: 51000 }

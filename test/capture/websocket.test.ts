@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { decodeCapture } from '../../src/lib/capture/decoder.js'
 import { LinkType, type CaptureEvent } from '../../src/lib/capture/types.js'
 import { parseDeflateExtension, WsOpcode } from '../../src/lib/capture/websocket.js'
-import { buildCapture, TcpConversation } from '../../src/lib/capture/writer.js'
+import { buildCapture, TcpConversation } from '../helpers/pcap-writer.js'
 import { MASK, decodeBoth, ofType, streamOf, upgradeRequest, upgradeResponse, wsFrame } from './helpers.js'
 
 const URL_PATH = '/stmp?stmp_version=3&stmp_server_latency=1'

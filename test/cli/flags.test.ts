@@ -1,7 +1,8 @@
+import { echoHandler } from '../../src/lib/session/server.js'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { parseDuration, parseTimeout } from '../../src/lib/cli/units.js'
+import { parseDuration, parseTimeout } from '../../src/lib/flag-values.js'
 import { ROOT, runCli, startServe } from '../helpers/cli.js'
 import { codeOf } from '../helpers/errors.js'
 import { startServer } from '../fetch/helpers.js'
@@ -54,7 +55,7 @@ describe('flags before the positional arguments (point 20)', { timeout: 120_000 
     const headers: (string | undefined)[] = []
     const { url } = await startServer('tcp://127.0.0.1:0', {
       onConnection: (s) => headers.push(s.headers['x-trace']),
-      onPush: (p) => pushes.push(`${p.action} ${p.payload.toString()}`),
+      handler: { ...echoHandler, push: (p) => { pushes.push(`${p.action} ${p.payload.toString()}`) } },
     })
     const run = await runCli(['push', '--proto', PROTO, '-H', 'X-Trace: 2', url, 'alert.raise', '{"n":2}'])
     expect([run.code, run.stderr]).toEqual([0, ''])

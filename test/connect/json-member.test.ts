@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { rawMember } from '../../src/lib/session/json-member.js'
+import { rawMember } from '../../src/lib/connect/json-member.js'
 
 describe('rawMember', () => {
   it('returns the source text of a top-level member', () => {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { CloseInfo, Session, StmpServer } from '../../src/lib/session/index.js'
 import { BIN } from '../helpers/cli.js'
 import { type DriverName, type PtyDriver, available, startPty } from '../helpers/pty.js'
-import { validateTarget } from '../../src/lib/render/repl.js'
+import { validateTarget } from '../../src/lib/connect/repl.js'
 import { startServer } from './helpers.js'
 import { tempDir } from '../helpers/tmp.js'
 

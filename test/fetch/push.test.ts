@@ -1,3 +1,4 @@
+import { echoHandler } from '../../src/lib/session/server.js'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Format } from '../../src/lib/codec/index.js'
@@ -14,7 +15,7 @@ describe('push', { timeout: 120_000 }, () => {
     const pushes: { action: string; payload: string; format: Format }[] = []
     const closes: number[] = []
     const { url } = await startServer(listen === 'unix' ? `unix:${join(tempDir(), 'p.sock')}` : listen, {
-      onPush: (p) => pushes.push({ action: p.action, payload: p.payload.toString(), format: p.format }),
+      handler: { ...echoHandler, push: (p) => { pushes.push({ action: p.action, payload: p.payload.toString(), format: p.format }) } },
       onDisconnect: (_s, info) => closes.push(info.code),
     })
     const run = await runCli(['push', url, 'chat.message', '-d', '@-', '--json', ...extra], { stdin: '{"text": "hi"}' })

@@ -15,8 +15,10 @@ describe('stdin is the payload only with -d @- (point 11)', { timeout: 120_000 }
   ])('%s URL with %j on stdin and no ACTION: USAGE, exit 2, nothing sent', async (command, stdin) => {
     const actions: string[] = []
     const { url, connections } = await startServer('tcp://127.0.0.1:0', {
-      handler: (r) => { actions.push(r.action); return { status: 200, payload: r.payload } },
-      onPush: (p) => actions.push(p.action),
+      handler: {
+        request: (r) => { actions.push(r.action); return { status: 200, payload: r.payload } },
+        push: (p) => { actions.push(p.action) },
+      },
     })
     const run = await runCli([command, url], { stdin })
     expect(run.code).toBe(2)

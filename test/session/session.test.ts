@@ -2,7 +2,7 @@ import net from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeFrame, encodeHandshakeRequest } from '../../src/lib/codec/index.js'
-import { StmpServer, connect, type Session } from '../../src/lib/session/index.js'
+import { StmpServer, connect, echoHandler, type Session } from '../../src/lib/session/index.js'
 import { formatAddress, parseAddress } from '../../src/lib/transport/index.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -38,7 +38,7 @@ describe.each(targets)('session over %s', (_name, listenUrl, options) => {
   it('echoes requests, answers pings, carries pushes both ways and closes with a code', async () => {
     const pushes: string[] = []
     const { url } = await start(listenUrl, {
-      onPush: (push, session) => session.push('push.back', push.payload),
+      handler: { ...echoHandler, push: (push, session) => { session.push('push.back', push.payload) } },
     })
     const c = await client(url, options)
     c.onPush = (p) => pushes.push(`${p.action} ${p.payload}`)

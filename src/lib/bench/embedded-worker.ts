@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads'
-import { StmpServer } from '../session/server.js'
+import { StmpServer, echoHandler } from '../session/server.js'
 import { parseAddress } from '../transport/index.js'
 
 /**
@@ -11,7 +11,7 @@ const port = parentPort
 if (port === null) throw new Error('embedded-worker must run in a worker thread')
 
 const server = new StmpServer({
-  onPush: (push, session) => session.push(push.action, push.payload),
+  handler: { ...echoHandler, push: (push, session) => { session.push(push.action, push.payload) } },
 })
 
 server.listen(parseAddress('tcp://127.0.0.1:0', { listening: true })).then(

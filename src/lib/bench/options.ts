@@ -1,5 +1,5 @@
-import { clientSetup, type ClientFlagValues } from '../cli/client-flags.js'
-import { parseDuration, parseSize } from '../cli/units.js'
+import { clientSetup, type ClientFlagValues } from '../session/client-setup.js'
+import { parseDuration, parseSize } from '../flag-values.js'
 import { StmpError } from '../errors.js'
 import { readData, type PayloadCodec } from '../payload/index.js'
 import type { Gates } from './gates.js'

@@ -5,7 +5,7 @@ import { chalkFor } from '../render/colors.js'
 import { traceSession } from '../render/trace.js'
 import { type Session, connect } from '../session/index.js'
 import { type Address, formatAddress, parseAddress } from '../transport/index.js'
-import { type ClientFlagValues, type ClientSetup, clientSetup } from './client-flags.js'
+import { type ClientFlagValues, type ClientSetup, clientSetup } from '../session/client-setup.js'
 
 /**
  * The steps fetch and push (and any one-shot client command) share: check the URL, the flags

@@ -3,7 +3,7 @@ import { extname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { StmpError } from '../errors.js'
 import type { HandlerResult, IncomingPush, IncomingRequest, Session, StmpServer } from '../session/index.js'
-import type { Dispatcher } from './dispatcher.js'
+import type { Handler } from '../session/server.js'
 import { type PayloadValues, isSuccess, statusMessage, targets } from './values.js'
 
 /**
@@ -159,7 +159,7 @@ export async function loadMiddleware(file: string): Promise<Middleware[]> {
   return chain as Middleware[]
 }
 
-export function middlewareDispatcher(middleware: Middleware[], values: PayloadValues): Dispatcher {
+export function middlewareHandler(middleware: Middleware[], values: PayloadValues): Handler {
   const run = compose(middleware)
   const context = (kind: 'request' | 'push', message: IncomingRequest | IncomingPush, session: Session, server: StmpServer) =>
     new Context(kind, message.id, message.action, message.payload, new Connection(session, server, values), new ServerApi(server, values), values)

@@ -1,5 +1,4 @@
 export * from './serve.js'
-export * from './dispatcher.js'
 export * from './routes.js'
 export * from './handler-module.js'
 export * from './template.js'

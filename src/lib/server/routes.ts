@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import YAML from 'yaml'
-import { parseDuration } from '../cli/units.js'
+import { parseDuration } from '../flag-values.js'
 import { StmpError } from '../errors.js'
 import type { HandlerResult, IncomingRequest, Session, StmpServer } from '../session/index.js'
-import type { Dispatcher } from './dispatcher.js'
+import type { Handler } from '../session/server.js'
 import { type Template, type TemplateScope, TemplateError, compileTemplate } from './template.js'
 import { type PayloadValues, isSuccess, statusMessage } from './values.js'
 
@@ -220,8 +220,8 @@ export function findRoute(table: RouteTable, action: string): Route | undefined 
   return table.exact.get(action) ?? table.patterns.find((p) => p.pattern.test(action))?.route ?? table.fallback
 }
 
-/** The dispatcher for a route table: requests get the route's answer, pushes its effects. */
-export function routesDispatcher(table: RouteTable, values: PayloadValues): Dispatcher {
+/** The handler for a route table: requests get the route's answer, pushes its effects. */
+export function routesHandler(table: RouteTable, values: PayloadValues): Handler {
   const scopeOf = (session: Session, action: string, id: number, payload: Buffer, role: 'request' | 'push'): TemplateScope => {
     let decoded: { value: unknown } | undefined
     return {

@@ -1,17 +1,16 @@
 import { createSecureContext } from 'node:tls'
 import type { ChalkInstance } from 'chalk'
-import { readFileFlag } from '../cli/client-flags.js'
+import { readFileFlag } from '../flag-values.js'
 import { DEFAULT_LIMITS } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { ProtoRegistry } from '../payload/index.js'
 import { DEFAULT_DIALECT, loadDialect } from '../dialects/registry.js'
-import { type Session, StmpServer, checkDialectFlags } from '../session/index.js'
+import { type Handler, type Session, StmpServer, checkDialectFlags, echoHandler } from '../session/index.js'
 import { type Address, type ServerTlsOptions, formatAddress, parseAddress } from '../transport/index.js'
 import { readControl } from './control.js'
-import { type Dispatcher, echoDispatcher } from './dispatcher.js'
-import { loadMiddleware, middlewareDispatcher } from './handler-module.js'
+import { loadMiddleware, middlewareHandler } from './handler-module.js'
 import { type Reporter, event, reportClose, reportError, reportOpen, reportStats, traceFrames } from './observe.js'
-import { loadRoutes, routesDispatcher } from './routes.js'
+import { loadRoutes, routesHandler } from './routes.js'
 import { PayloadValues } from './values.js'
 
 /** Where `serve` listens when given no URL: loopback only, the safe default for a mock server. */
@@ -86,9 +85,9 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
   const tls = loadTls(config, addresses)
   const protoRegistry = config.proto?.length ? ProtoRegistry.load(config.proto, config.importPaths ?? []) : undefined
   const values = new PayloadValues(protoRegistry)
-  let dispatcher: Dispatcher = echoDispatcher
-  if (config.routes) dispatcher = routesDispatcher(loadRoutes(config.routes), values)
-  else if (config.handler) dispatcher = middlewareDispatcher(await loadMiddleware(config.handler), values)
+  let handler: Handler = echoHandler
+  if (config.routes) handler = routesHandler(loadRoutes(config.routes), values)
+  else if (config.handler) handler = middlewareHandler(await loadMiddleware(config.handler), values)
 
   const opened = new OpenCount(() => { let n = 0; for (const s of server.sessions.values()) if (s.state === 'open') n++; return n })
   const reporter: Reporter = {
@@ -110,11 +109,13 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
       maxIncoming: config.maxInFlight,
       limits: { maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize, maxOpenMessages: DEFAULT_LIMITS.maxOpenMessages },
     },
-    handler: (request, session, srv) => limiterOf(session, config.maxInFlight).run(() => dispatcher.request(request, session, srv)),
-    onPush: (push, session, srv) => {
-      Promise.resolve(dispatcher.push?.(push, session, srv)).catch((err: unknown) => {
-        reportError(reporter, `#${session.id} push ${push.action}`, asStmpError(err), { connection: session.id, action: push.action })
-      })
+    handler: {
+      request: (request, session, srv) => limiterOf(session, config.maxInFlight).run(() => handler.request(request, session, srv)),
+      push: (push, session, srv) => {
+        Promise.resolve(handler.push?.(push, session, srv)).catch((err: unknown) => {
+          reportError(reporter, `#${session.id} push ${push.action}`, asStmpError(err), { connection: session.id, action: push.action })
+        })
+      },
     },
     onConnection: (session) => {
       opened.check()

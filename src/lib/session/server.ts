@@ -11,20 +11,28 @@ export interface HandlerResult {
   payload?: Buffer
 }
 
-export type RequestHandler = (request: IncomingRequest, session: Session, server: StmpServer) => HandlerResult | Promise<HandlerResult>
+/**
+ * What answers a server's requests and pushes: echo, a routes file (server/routes.ts), a handler
+ * module (server/handler-module.ts), or a test's own. Requests get a status and payload bytes;
+ * pushes get no answer. The one handler abstraction of the server side.
+ */
+export interface Handler {
+  request(request: IncomingRequest, session: Session, server: StmpServer): HandlerResult | Promise<HandlerResult>
+  push?(push: IncomingPush, session: Session, server: StmpServer): void | Promise<void>
+}
 
-/** The default handler: every request gets 200 with its own payload. */
-export const echoHandler: RequestHandler = (request) => ({ status: 200, payload: request.payload })
+/** The default: every request gets 200 with its own payload; pushes are not answered. */
+export const echoHandler: Handler = { request: (request) => ({ status: 200, payload: request.payload }) }
 
 export interface ServerOptions extends NegotiationPolicy {
   /** The dialect of listeners whose address names none (`NAME+scheme:`); default stmp-v3. */
   dialect?: string
   /** The values of the dialect's own flags, for every session. */
   dialectOptions?: DialectOptions
-  handler?: RequestHandler
+  /** Echo when absent; a bare function is `{ request: fn }`. */
+  handler?: Handler | Handler['request']
   /** A dialect event from a client beyond the core model; rooms (join, leave, broadcast) are kept here first. */
   onEvent?(name: string, data: Record<string, unknown>, session: Session, server: StmpServer): void
-  onPush?(push: IncomingPush, session: Session, server: StmpServer): void
   onConnection?(session: Session): void
   onDisconnect?(session: Session, info: CloseInfo): void
   /** Per-session options: limits, keepalive, pingTimeout, maxIncoming, ... */
@@ -55,7 +63,12 @@ export class StmpServer {
   private handling = 0
   private idle?: () => void
 
-  constructor(readonly options: ServerOptions = {}) {}
+  private readonly handler: Handler
+
+  constructor(readonly options: ServerOptions = {}) {
+    const h = options.handler
+    this.handler = h === undefined ? echoHandler : typeof h === 'function' ? { request: h } : h
+  }
 
   /** Listens on `address` in its dialect (`NAME+scheme:`), else the server's. */
   async listen(address: Address): Promise<Listener> {
@@ -86,7 +99,7 @@ export class StmpServer {
     const session = new Session(transport, { dialect, options: { token: this.options.token, ...this.options.dialectOptions } }, { ...this.options.session, role: 'server' })
     this.sessions.set(session.id, session)
     session.onRequest = (request) => this.handle(request, session)
-    session.onPush = (push) => this.options.onPush?.(push, session, this)
+    if (this.handler.push) session.onPush = (push) => this.push(push, session)
     session.onEvent = (name, data) => this.onEvent(name, data, session)
     if (upgrade || session.state === 'open') {
       // The upgrade was decided already (this.decide); what it agreed is read again here. A
@@ -140,14 +153,23 @@ export class StmpServer {
   }
 
   private handle(request: IncomingRequest, session: Session): void {
-    const handler = this.options.handler ?? echoHandler
     this.handling++
     try {
-      const result = handler(request, session, this)
+      const result = this.handler.request(request, session, this)
       if (result instanceof Promise) result.then((r) => this.done(request, r), (err: unknown) => this.done(request, failure(err)))
       else this.done(request, result)
     } catch (err) {
       this.done(request, failure(err))
+    }
+  }
+
+  /** A push to the handler; a failure in it is the handler's to report (serve logs it), never a crash. */
+  private push(push: IncomingPush, session: Session): void {
+    try {
+      const r = this.handler.push?.(push, session, this)
+      if (r instanceof Promise) r.catch(() => undefined)
+    } catch {
+      // The handler's own error: serve's handlers report their failures themselves.
     }
   }
 

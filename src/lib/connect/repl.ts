@@ -3,14 +3,14 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import readline from 'node:readline'
 import type { ChalkInstance } from 'chalk'
-import { type ClientFlagValues, clientSetup } from '../cli/client-flags.js'
+import { type ClientFlagValues, clientSetup } from '../session/client-setup.js'
 import { ExitCode, StmpError } from '../errors.js'
 import { type PayloadCodec, type ProtoFieldInfo, type ProtoMethodInfo, ProtoRegistry, ProtobufCodec } from '../payload/index.js'
 import { type IncomingRequest, Link, type ReconnectPolicy, type Session, connect } from '../session/index.js'
 import { parseAddress } from '../transport/index.js'
-import { chalkFor } from './colors.js'
-import { renderPayload } from './payload-output.js'
-import { statusText, traceSession } from './trace.js'
+import { chalkFor } from '../render/colors.js'
+import { renderPayload } from '../render/payload-output.js'
+import { statusText, traceSession } from '../render/trace.js'
 
 /**
  * `stmpcat connect` on a terminal: a prompt with line editing and history, requests, pushes,

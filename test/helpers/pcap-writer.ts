@@ -7,10 +7,10 @@
  */
 import { once } from 'node:events'
 import type { Writable } from 'node:stream'
-import { EtherType } from './linklayer.js'
-import { IpProtocol, TcpFlag } from './ip.js'
-import { BlockType } from './pcapng.js'
-import { LinkType, type Direction } from './types.js'
+import { EtherType } from '../../src/lib/capture/linklayer.js'
+import { IpProtocol, TcpFlag } from '../../src/lib/capture/ip.js'
+import { BlockType } from '../../src/lib/capture/pcapng.js'
+import { LinkType, type Direction } from '../../src/lib/capture/types.js'
 
 // ---------------------------------------------------------------------------------------------
 // Addresses and checksums

@@ -1,7 +1,8 @@
-import { StmpError } from '../errors.js'
+import { readFileSync } from 'node:fs'
+import { StmpError } from './errors.js'
 
 /**
- * Durations (`250ms`, `10s`, `2m`, `1h`, bare numbers are seconds) and sizes (`512`, `64k`,
+ * Flag values: durations (`250ms`, `10s`, `2m`, `1h`, bare numbers are seconds) and sizes (`512`, `64k`,
  * `16KiB`, `5MB`, `1m`) as flags take them. Bad values are usage errors (BAD_FLAG) naming the flag.
  *
  * One rule for durations in every command: a timeout, an interval or a delay
@@ -59,4 +60,13 @@ export function parseHeaders(values: string[] | undefined): Record<string, strin
     headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim()
   }
   return headers
+}
+
+/** A file named by a flag (`--cert`, `--ca`, ...), read whole; missing or unreadable is BAD_FILE naming the flag. */
+export function readFileFlag(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new StmpError('BAD_FILE', `--${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+  }
 }

@@ -3,8 +3,8 @@ import { fstatSync } from 'node:fs'
 import { ExitCode, StmpError } from '../errors.js'
 import { type PayloadCodec, decodePayload, toJsonSafe } from '../payload/index.js'
 import { rawMember } from './json-member.js'
-import type { Link, LinkEvents } from './reconnect.js'
-import type { IncomingRequest, ResponseInfo, Session } from './session.js'
+import type { Link, LinkEvents } from '../session/reconnect.js'
+import type { IncomingRequest, ResponseInfo, Session } from '../session/session.js'
 
 /**
  * `stmpcat connect` in a pipe: NDJSON (or `ACTION JSON`) lines in, one NDJSON line out per
