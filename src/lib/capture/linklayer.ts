@@ -20,9 +20,6 @@ export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, VLAN: 0x8100, QINQ: 0x88a
 const AF_INET = 2
 const AF_INET6 = new Set([10, 24, 28, 30])
 
-export function isSupportedLinkType(linkType: number): boolean {
-  return (Object.values(LinkType) as number[]).includes(linkType)
-}
 
 export function decodeLinkLayer(linkType: number, frame: Buffer): LinkResult {
   switch (linkType) {

@@ -44,6 +44,3 @@ export class StmpProtocolError extends WireError {
   }
 }
 
-export function isProtocolError(err: unknown): err is StmpProtocolError {
-  return err instanceof StmpProtocolError
-}

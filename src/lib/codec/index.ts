@@ -5,7 +5,7 @@
 export * from './types.js'
 export * from './errors.js'
 export { readLength, writeLength, lengthSize, LENGTH_INCOMPLETE, LENGTH_INVALID } from './varint.js'
-export { readTextNumber, writeTextNumber, textNumber } from './text-number.js'
+export { readTextNumber, writeTextNumber } from './text-number.js'
 export { headByte } from './binary.js'
 export { encodeHandshakeRequest, encodeHandshakeResponse, handshakeRequestText } from './handshake.js'
 export { stmpV3, type WireDialect } from './dialect.js'

@@ -27,6 +27,3 @@ export function writeTextNumber(buf: Uint8Array, pos: number, n: number): void {
   buf[pos + 2] = ALPHABET.charCodeAt((n << 2) & 63)
 }
 
-export function textNumber(n: number): string {
-  return ALPHABET[(n >> 10) & 63] + ALPHABET[(n >> 4) & 63] + ALPHABET[(n << 2) & 63]
-}

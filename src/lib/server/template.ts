@@ -51,10 +51,6 @@ export function compileTemplate(value: unknown): Template {
   return () => value
 }
 
-/** True when the template text names the request payload (the loader decodes only then). */
-export function mentionsPayload(value: unknown): boolean {
-  return JSON.stringify(value ?? null).match(/\{\{\s*payload\b/) !== null
-}
 
 function compileString(text: string): Template {
   const whole = WHOLE.exec(text)

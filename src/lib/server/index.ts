@@ -1,6 +1,0 @@
-export * from './serve.js'
-export * from './routes.js'
-export * from './handler-module.js'
-export * from './template.js'
-export * from './values.js'
-export * from './control.js'
