@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { IpProtocol, TcpFlag } from '../../src/lib/capture/ip.js'
 import type { WorkerFailure } from '../../src/lib/capture/parallel-batch.js'
-import { workerFailure } from '../../src/lib/capture/parallel.js'
+import { workerFailure } from '../../src/lib/render/capture-parallel.js'
 import { debugStack } from '../../src/lib/cli/base-command.js'
 import { buildCapture, ipv4Packet, TcpConversation, type TcpPacketOut } from '../helpers/pcap-writer.js'
 import { encodeFragmented, encodeFrame, encodeHandshakeRequest, encodeHandshakeResponse } from '../../src/lib/codec/index.js'
@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/tmp.js'
 import { MASK, upgradeRequest, upgradeResponse, wsFrame } from './helpers.js'
 
 /**
- * `decode --json --threads N` (src/lib/capture/parallel.ts) shares connections out to worker
+ * `decode --json --threads N` (src/lib/render/capture-parallel.ts) shares connections out to worker
  * threads and puts their lines back in capture order: its stdout, summary and exit code must be
  * those of the one-thread path, byte for byte, on every kind of capture.
  */
@@ -205,7 +205,7 @@ describe('decode --json --threads N: the same output as one thread', () => {
 
   it('a worker that fails: INTERNAL, with the stack from inside the worker for STMPCAT_DEBUG=1', async () => {
     // The built worker, as the CLI runs it, sent a batch whose record names an event it does not hold.
-    const worker = new Worker(join(ROOT, 'dist/lib/capture/parallel-worker.js'), { workerData: { options: {} } })
+    const worker = new Worker(join(ROOT, 'dist/lib/render/capture-parallel-worker.js'), { workerData: { options: {} } })
     try {
       const reply = new Promise<WorkerFailure>((resolve) => worker.once('message', resolve))
       worker.postMessage({ type: 'batch', records: 1, meta: Float64Array.of(1, 0, 0, 5, 0), times: new BigInt64Array(1), bytes: new Uint8Array(0), others: [] })

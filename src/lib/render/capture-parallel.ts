@@ -1,7 +1,7 @@
 /**
  * `decode --json` of a large capture on several cores. The main thread reads packets and
  * reassembles TCP and WebSocket (CaptureDecoder), then shares the connections out by id: some it
- * decodes itself, the rest go to worker threads (parallel-worker.ts); each side decodes STMP and
+ * decodes itself, the rest go to worker threads (capture-parallel-worker.ts); each side decodes STMP and
  * writes NDJSON lines for its connections, and the main thread puts all the lines back in capture
  * order. The output is the same bytes as the one-thread path (tested on every fixture capture).
  *
@@ -15,12 +15,12 @@
  */
 import { Worker } from 'node:worker_threads'
 import { deserializeError, StmpError, type SerializedError } from '../errors.js'
-import { CaptureNdjson, ChunkPool, OUT_CHUNK } from '../render/capture-ndjson.js'
-import { CaptureDecoder } from './decoder.js'
-import type { CaptureDecodeResult } from './decode-capture.js'
-import { BatchBuilder, portable, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from './parallel-batch.js'
-import { addSummary, CaptureStmpDecoder, type CaptureStmpOptions, type CaptureSummary } from './stmp.js'
-import type { CaptureEvent } from './types.js'
+import { CaptureNdjson, ChunkPool, OUT_CHUNK } from './capture-ndjson.js'
+import { CaptureDecoder } from '../capture/decoder.js'
+import type { CaptureDecodeResult } from '../capture/decode-capture.js'
+import { BatchBuilder, portable, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from '../capture/parallel-batch.js'
+import { addSummary, CaptureStmpDecoder, type CaptureStmpOptions, type CaptureSummary } from '../capture/stmp.js'
+import type { CaptureEvent } from '../capture/types.js'
 
 const MAX_IN_FLIGHT = 2
 /** Shares of the connections: the main thread also reads the capture and merges, so it takes fewer. */
@@ -99,7 +99,7 @@ class WorkerLane {
   summary: CaptureSummary | undefined
 
   constructor(data: DecodeWorkerData, onOutput: (output: BatchOutput) => void, onFailure: (err: StmpError) => void) {
-    this.worker = new Worker(new URL('./parallel-worker.js', import.meta.url), { workerData: data })
+    this.worker = new Worker(new URL('./capture-parallel-worker.js', import.meta.url), { workerData: data })
     this.worker.on('message', (msg: BatchOutput | WorkerFailure) => {
       if (msg.type === 'error') return onFailure(workerFailure(msg.error))
       this.inFlight--

@@ -5,9 +5,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { serializeError } from '../errors.js'
-import { CaptureNdjson, ChunkPool } from '../render/capture-ndjson.js'
-import { unpackBatch, type Batch, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from './parallel-batch.js'
-import { CaptureStmpDecoder } from './stmp.js'
+import { CaptureNdjson, ChunkPool } from './capture-ndjson.js'
+import { unpackBatch, type Batch, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from '../capture/parallel-batch.js'
+import { CaptureStmpDecoder } from '../capture/stmp.js'
 
 if (parentPort === null) throw new Error('the decode worker must run in a worker thread')
 const port = parentPort
