@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { BYTE_INPUT_MODES, DEFAULT_DECODE_OPTIONS, decodeInput, summaryLine, type DecodeSink } from '../lib/capture/decode-bytes.js'
 import { FRAME_KINDS } from '../lib/capture/stmp.js'
 import { StmpCommand } from '../lib/cli/base-command.js'
-import { decodeCaptureCli, inputIsCapture } from '../lib/cli/decode-capture.js'
+import { decodeCaptureCli, decodeCaptureDialects, decodeRoute, inputIsCapture } from '../lib/cli/decode-capture.js'
 import { parseSize } from '../lib/flag-values.js'
 import { ExitCode, StmpError } from '../lib/errors.js'
 import { readData } from '../lib/payload/data.js'
@@ -39,7 +39,8 @@ Exit status: 0 when the input is clean (a capture that stops inside a frame incl
     'server-latency': Flags.boolean({ default: false, description: 'Responses carry the latency field (stmp_server_latency=1)' }),
     handshake: Flags.option({ options: ['none', 'client', 'server'] as const, default: 'none' as const, description: "the stream starts with this side's handshake frame" })(),
     'max-frame': Flags.string({ default: '16MiB', description: 'largest frame accepted (bytes after LENGTH); larger frames are TOO_LARGE' }),
-    port: Flags.integer({ multiple: true, multipleNonGreedy: true, min: 1, max: 65535, helpGroup: 'CAPTURE', description: 'capture: connections on this port are STMP (repeatable); default: detect by handshake or WebSocket upgrade' }),
+    dialect: Flags.string({ env: 'STMPCAT_DIALECT', description: 'the dialect of the bytes (default stmp-v3; `stmpcat dialects` lists them); a capture in another dialect is decoded by its own capture decoder' }),
+    port: Flags.string({ multiple: true, multipleNonGreedy: true, helpGroup: 'CAPTURE', description: 'capture: connections on this port are STMP, or PORT=DIALECT (5101=stmp-go) in that dialect (repeatable); default: detect by handshake or WebSocket upgrade' }),
     messages: Flags.boolean({ default: false, helpGroup: 'CAPTURE', description: 'capture: join fragmented messages and print each once' }),
     action: Flags.string({ helpGroup: 'CAPTURE', description: 'capture: only frames of actions matching this glob (a response matches by its request)' }),
     kind: Flags.option({ options: FRAME_KINDS, multiple: true, multipleNonGreedy: true, delimiter: ',', helpGroup: 'CAPTURE', description: 'capture: only frames of these kinds' })(),
@@ -63,9 +64,16 @@ Exit status: 0 when the input is clean (a capture that stops inside a frame incl
     const file = args.file === undefined || args.file === '-' ? undefined : args.file
     const captureFlags = ['port', 'messages', 'action', 'kind', 'connection', 'status', 'threads', 'proto', 'import-path'] as const
     const detected = flags.input === 'auto' ? await inputIsCapture(file) : undefined
+    const route = await decodeRoute(flags.dialect, flags.port)
+    if ((flags.input === 'pcap' || detected?.capture === true) && route.dialects) {
+      const { errors } = await decodeCaptureDialects(file, { json: this.jsonEnabled(), ...route.dialects, serverPorts: route.ports, maxFrameSize: options.maxFrameSize }, detected?.stdin)
+      if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
+      return
+    }
+    if (route.dialects) throw new StmpError('BAD_FLAG', `--dialect ${flags.dialect ?? ''}: only pcap and pcapng input is decoded in dialects other than stmp-v3 so far`)
     if (flags.input === 'pcap' || detected?.capture === true) {
       const { errors } = await decodeCaptureCli(file, {
-        json: this.jsonEnabled(), threads: flags.threads, ports: flags.port, messages: flags.messages, serverLatency: flags['server-latency'], maxFrameSize: options.maxFrameSize,
+        json: this.jsonEnabled(), threads: flags.threads, ports: route.ports, messages: flags.messages, serverLatency: flags['server-latency'], maxFrameSize: options.maxFrameSize,
         filter: { action: flags.action, kinds: flags.kind, connection: flags.connection, status: flags.status },
         proto: flags.proto === undefined ? undefined : { files: flags.proto, importPaths: flags['import-path'] },
       }, detected?.stdin)

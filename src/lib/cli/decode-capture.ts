@@ -10,6 +10,11 @@ import { StmpError } from '../errors.js'
 import { chalkFor } from '../render/colors.js'
 import { CaptureNdjson, ChunkPool } from '../render/capture-ndjson.js'
 import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
+import { isoSecond, splitNs } from '../render/time.js'
+import { CaptureDecoder } from '../capture/decoder.js'
+import { DialectCaptureDecoder, frameJson } from '../capture/dialect.js'
+import { DEFAULT_DIALECT, loadAllDialects, loadDialect } from '../dialects/registry.js'
+import type { Dialect } from '../dialects/types.js'
 
 /**
  * `stmpcat decode` for pcap/pcapng input: where the input comes from, which renderer, the
@@ -167,4 +172,84 @@ function finish(result: CaptureDecodeResult): { errors: number } {
   process.stderr.write(`stmpcat decode: ${captureSummaryLine(result.summary, result.format, result.bytes)}\n`)
   if (result.fatal !== undefined) throw result.fatal
   return { errors: result.summary.errors }
+}
+
+/**
+ * `decode --dialect NAME` (a dialect other than stmp-v3) or `--port N=NAME`: the capture's
+ * connections through the dialects' own capture decoders (capture/dialect.ts), one NDJSON line
+ * (`--json`) or one text line per frame and per error, and on stderr which dialect each
+ * connection was read in and why.
+ */
+export async function decodeCaptureDialects(
+  file: string | undefined,
+  options: { json: boolean; dialect?: Dialect; ports?: Map<number, Dialect>; serverPorts?: number[]; maxFrameSize: number },
+  stdin: Readable = process.stdin,
+): Promise<{ errors: number }> {
+  const source = file === undefined ? stdin : createReadStream(file, { highWaterMark: READ_CHUNK })
+  if (file !== undefined) {
+    await new Promise<void>((resolve, reject) => {
+      source.once('readable', () => resolve())
+      source.once('error', (err: Error) => reject(badFile(file, err)))
+    })
+  }
+  const stdout = process.stdout
+  const chalk = chalkFor(stdout)
+  const candidates = (await loadAllDialects()).filter((d) => d.capture !== undefined)
+  const decoder = new DialectCaptureDecoder({ dialect: options.dialect, ports: options.ports, candidates }, (line) => {
+    const { second, micros } = splitNs(line.time)
+    const time = `${isoSecond(second)}.${String(micros).padStart(6, '0')}Z`
+    if (options.json) {
+      const body = line.frame ? frameJson(line.frame) : { error: line.error!.code, message: line.error!.message, offset: line.error!.offset }
+      stdout.write(`${JSON.stringify({ time, connection: line.connection, direction: line.direction, dialect: line.dialect, ...body })}\n`)
+      return
+    }
+    const arrow = line.direction === 'client' ? '->' : '<-'
+    if (line.error) {
+      stdout.write(`${time} ${line.connection} ${arrow} ${chalk.red(`${line.error.code}: ${line.error.message}`)} (byte ${line.error.offset})\n`)
+      return
+    }
+    const { kind, offset: _o, length: _l, ...rest } = frameJson(line.frame!)
+    stdout.write(`${time} ${line.connection} ${arrow} ${chalk.bold(String(kind))} ${Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}\n`)
+  }, (connection, dialect, how) => {
+    process.stderr.write(`stmpcat decode: ${connection}: ${dialect} (${how})\n`)
+  })
+  const capture = new CaptureDecoder((event) => decoder.event(event), { maxMessageBytes: options.maxFrameSize, serverPorts: options.serverPorts })
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      capture.write(chunk)
+      if (capture.hasFailed) break
+      if (stdout.writableNeedDrain) await new Promise<void>((resolve) => stdout.once('drain', () => resolve()))
+    }
+  } catch (err) {
+    throw readFailure(file ?? 'stdin', err)
+  }
+  capture.end()
+  decoder.end()
+  const unknown = decoder.unknown > 0 ? `, ${decoder.unknown} connection${decoder.unknown === 1 ? '' : 's'} no dialect recognised` : ''
+  process.stderr.write(`stmpcat decode: ${capture.stats.packets} packets, ${decoder.frames} frames, ${decoder.errors} errors${unknown}\n`)
+  return { errors: decoder.errors }
+}
+
+/**
+ * `--dialect` and `--port N[=NAME]` as decode's capture path needs them: `dialects` is set when
+ * a dialect other than stmp-v3 is named (then capture/dialect.ts decodes); `ports` are all the
+ * port numbers (the server side of connections picked up mid-stream).
+ */
+export async function decodeRoute(dialect: string | undefined, portFlags: string[] | undefined): Promise<{ ports?: number[]; dialects?: { dialect?: Dialect; ports?: Map<number, Dialect> } }> {
+  const ports: number[] = []
+  const named = new Map<number, Dialect>()
+  for (const text of portFlags ?? []) {
+    const m = /^(\d{1,5})(?:=(.+))?$/.exec(text)
+    const port = m ? Number(m[1]) : Number.NaN
+    if (!m || port < 1 || port > 65535) throw new StmpError('BAD_FLAG', `--port ${JSON.stringify(text)}: expected a port 1-65535, or PORT=DIALECT (e.g. 5101=stmp-go)`)
+    ports.push(port)
+    if (m[2] !== undefined) named.set(port, await loadDialect(m[2]))
+  }
+  const chosen = dialect === undefined ? undefined : await loadDialect(dialect)
+  const other = (d: Dialect | undefined) => d !== undefined && d.name !== DEFAULT_DIALECT
+  if (!other(chosen) && ![...named.values()].some(other)) return { ports: ports.length ? ports : undefined }
+  for (const d of [chosen, ...named.values()]) {
+    if (d && !d.capture) throw new StmpError('BAD_FLAG', `--dialect ${d.name}: ${d.title} cannot be read from captures yet`)
+  }
+  return { ports: ports.length ? ports : undefined, dialects: { dialect: chosen, ports: named.size ? named : undefined } }
 }
