@@ -120,17 +120,7 @@ function stdoutWritev(): ((chunks: Uint8Array[]) => void) | undefined {
  * Throws BAD_CAPTURE / BAD_FILE.
  */
 export async function decodeCaptureCli(file: string | undefined, options: CaptureCliOptions, stdin: Readable = process.stdin): Promise<{ errors: number }> {
-  let source: Readable
-  if (file === undefined) {
-    source = stdin
-  } else {
-    source = createReadStream(file, { highWaterMark: READ_CHUNK })
-    // Surface open errors (ENOENT, EACCES, a directory) as BAD_FILE before any output.
-    await new Promise<void>((resolve, reject) => {
-      source.once('readable', () => resolve())
-      source.once('error', (err) => reject(badFile(file, err)))
-    })
-  }
+  const source = await openSource(file, stdin)
   const stdout = process.stdout
   // Not events.once: its 'error' listener would turn a closed stdout (EPIPE) into a read failure
   // here; bin/run.js stops the command quietly instead (docs/exit-codes.md).
@@ -185,13 +175,7 @@ export async function decodeCaptureDialects(
   options: { json: boolean; dialect?: Dialect; ports?: Map<number, Dialect>; serverPorts?: number[]; maxFrameSize: number },
   stdin: Readable = process.stdin,
 ): Promise<{ errors: number }> {
-  const source = file === undefined ? stdin : createReadStream(file, { highWaterMark: READ_CHUNK })
-  if (file !== undefined) {
-    await new Promise<void>((resolve, reject) => {
-      source.once('readable', () => resolve())
-      source.once('error', (err: Error) => reject(badFile(file, err)))
-    })
-  }
+  const source = await openSource(file, stdin)
   const stdout = process.stdout
   const chalk = chalkFor(stdout)
   const candidates = (await loadAllDialects()).filter((d) => d.capture !== undefined)
@@ -252,4 +236,15 @@ export async function decodeRoute(dialect: string | undefined, portFlags: string
     if (d && !d.capture) throw new StmpError('BAD_FLAG', `--dialect ${d.name}: ${d.title} cannot be read from captures yet`)
   }
   return { ports: ports.length ? ports : undefined, dialects: { dialect: chosen, ports: named.size ? named : undefined } }
+}
+
+/** FILE in chunks (or stdin); open errors (ENOENT, EACCES, a directory) are BAD_FILE before any output. */
+async function openSource(file: string | undefined, stdin: Readable): Promise<Readable> {
+  if (file === undefined) return stdin
+  const source = createReadStream(file, { highWaterMark: READ_CHUNK })
+  await new Promise<void>((resolve, reject) => {
+    source.once('readable', () => resolve())
+    source.once('error', (err) => reject(badFile(file, err)))
+  })
+  return source
 }
