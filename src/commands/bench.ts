@@ -36,7 +36,8 @@ exit 130 after Ctrl-C (SIGINT), which stops the load and still prints the report
     'payload-size': Flags.string({ description: 'request payload of this many bytes (e.g. 1k), valid in the content type' }),
     push: Flags.boolean({ description: 'send Push frames as fast as the socket takes them (push throughput)', default: false }),
     workers: Flags.string({ char: 'w', description: 'worker threads sharing the connections (histograms merged)', default: String(BENCH_DEFAULTS.workers) }),
-    format: Flags.string({ summary: 'WebSocket message format: binary or text.', default: 'binary' }),
+    // No oclif `options`: a bad value is BAD_FLAG (lib/bench/options.ts); no default, so a dialect without formats can refuse it.
+    format: Flags.string({ summary: 'WebSocket message format: binary or text (stmp-v3; default binary).' }),
     out: Flags.string({ description: 'also write the JSON result to this file' }),
     compare: Flags.string({ description: 'a previous --json/--out result: print each figure beside it with the change' }),
     histogram: Flags.boolean({ description: 'add a bar chart of the latency distribution', default: false }),

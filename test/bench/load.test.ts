@@ -3,7 +3,7 @@ import { MAX_RECONNECT_FAILURES } from '../../src/lib/bench/load.js'
 import { runBench, type BenchSettings } from '../../src/lib/bench/run.js'
 import { buildResult } from '../../src/lib/bench/result.js'
 import { StmpError } from '../../src/lib/errors.js'
-import { StmpServer } from '../../src/lib/session/server.js'
+import { StmpServer, echoHandler } from '../../src/lib/session/server.js'
 import { parseAddress } from '../../src/lib/transport/index.js'
 import { tempDir, testCertificate } from '../fetch/helpers.js'
 import { deadPort, every50thDelayed, startServer } from './helpers.js'
@@ -18,7 +18,8 @@ function settings(target: string, over: Partial<BenchSettings> = {}): BenchSetti
   return {
     target, connections: 2, pipelining: 1, durationMs: 500, amount: null, rate: null, warmupMs: 0, timeoutMs: 2000,
     connectTimeoutMs: 2000, action: 'test.echo', payload: Buffer.from('{"a":1}'), contentType: 'application/json',
-    format: 'binary', serverLatency: false, tls: { ca: [], insecure: false }, headers: {}, push: false, workers: 1, ...over,
+    format: 'binary', serverLatency: false, tls: { ca: [], insecure: false }, headers: {}, push: false, workers: 1,
+    dialect: 'stmp-v3', dialectOptions: {}, dialectFlags: [], ...over,
   }
 }
 
@@ -34,6 +35,21 @@ async function server(...args: Parameters<typeof startServer>) {
 }
 
 describe('bench load runner', () => {
+  it('another dialect goes through its Wire: ndjson against a StmpServer in ndjson, every request answered', async () => {
+    const echo = new StmpServer({ dialect: 'ndjson', handler: echoHandler })
+    const listener = await echo.listen(parseAddress('tcp://127.0.0.1:0', { listening: true }))
+    closers.push(() => echo.close(100))
+    const run = await runBench(settings(`tcp://127.0.0.1:${listener.address.port}`, { dialect: 'ndjson', amount: 2000, durationMs: null, pipelining: 4 }))
+    const r = buildResult(run, 'test')
+    expect(r.settings.dialect).toBe('ndjson')
+    expect(r.totals.sent).toBe(2000)
+    expect(r.totals.responses).toBe(2000)
+    expect(r.totals.errors).toBe(0)
+    expect(run.histogram.totalCount).toBe(2000)
+    // ndjson lines: {"id":N,"action":"test.echo","payload":{"a":1}}\n is more than 40 bytes each.
+    expect(r.totals.bytesOut).toBeGreaterThan(2000 * 40)
+  })
+
   it('closed model: every request is answered, one latency per response, bytes counted', async () => {
     const { url } = await server()
     const run = await runBench(settings(url, { connections: 3, pipelining: 4 }))

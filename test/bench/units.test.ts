@@ -59,7 +59,9 @@ describe('bench flags', () => {
     writeFileSync(join(dir, 'req.json'), '{"n": 1}')
     const s = (await resolveSettings(undefined, flags({ data: `@${join(dir, 'req.json')}`, token: 't0k', header: ['X-A: 1'] }))).settings
     expect(JSON.parse(s.payload.toString())).toEqual({ n: 1 })
-    expect(s.headers).toEqual({ 'X-A': '1', Authorization: 'Bearer t0k' })
+    expect(s.headers).toEqual({ 'X-A': '1' })
+    // The dialect sends the token its own way (stmp-v3: Authorization: Bearer, in the handshake).
+    expect(s.token).toBe('t0k')
     expect(s.contentType).toBe('application/json')
   })
 
@@ -95,6 +97,7 @@ describe('bench workers split', () => {
     const plans = plansFor({
       target: null, connections: 5, pipelining: 1, durationMs: null, amount: 1001, rate: 500, warmupMs: 0, timeoutMs: 1000,
       connectTimeoutMs: 1000, action: 'a', payload: Buffer.alloc(0), contentType: 'application/json', format: 'binary', serverLatency: false, tls: { ca: [], insecure: false }, headers: {}, push: false, workers: 2,
+      dialect: 'stmp-v3', dialectOptions: {}, dialectFlags: [],
     }, 'tcp://127.0.0.1:1')
     expect(plans.map((p) => p.connections)).toEqual([3, 2])
     expect(plans.reduce((a, p) => a + (p.amount ?? 0), 0)).toBe(1001)

@@ -1,4 +1,4 @@
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import { StmpServer, echoHandler } from '../session/server.js'
 import { parseAddress } from '../transport/index.js'
 
@@ -10,11 +10,14 @@ import { parseAddress } from '../transport/index.js'
 const port = parentPort
 if (port === null) throw new Error('embedded-worker must run in a worker thread')
 
+const { dialect, scheme } = (workerData ?? {}) as { dialect?: string; scheme?: string }
+
 const server = new StmpServer({
+  dialect,
   handler: { ...echoHandler, push: (push, session) => { session.push(push.action, push.payload) } },
 })
 
-server.listen(parseAddress('tcp://127.0.0.1:0', { listening: true })).then(
+server.listen(parseAddress(`${scheme ?? 'tcp'}://127.0.0.1:0`, { listening: true })).then(
   (listener) => port.postMessage({ type: 'listening', port: listener.address.port }),
   (err: unknown) => port.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
 )

@@ -1,19 +1,21 @@
 import { performance } from 'node:perf_hooks'
 import type { Histogram } from 'hdr-histogram-js'
-import {
-  StreamDecoder, decodeMessage, encodeFrame, encodeHandshakeRequest, lengthSize, writeTextNumber,
-  type AnyFrame, type Frame, type FrameOptions,
-} from '../codec/index.js'
+import type { Dialect, RequestTemplate } from '../dialects/types.js'
 import { StmpError } from '../errors.js'
-import { dial, handshakeUrl, isStreamScheme, parseAddress, type Address, type Transport } from '../transport/index.js'
+import { type ConnectOptions, connect, dialectFor } from '../session/client.js'
+import { DEFAULT_SESSION_OPTIONS } from '../session/options.js'
+import type { CloseInfo, Session } from '../session/session.js'
+import { isStreamScheme, parseAddress } from '../transport/index.js'
 import { clampMicros, encodeHistogram, latencyHistogram } from './histogram.js'
 import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
 
 /**
  * The load generator's hot path (style.md: "The load generator does nothing per response").
  *
- * Request bytes are built once per connection; a send patches the 2-byte MESSAGE ID in place
- * (wire notes §5). A response costs one ring lookup by id, one `performance.now()`, one
+ * Each connection is a client Session in the run's dialect (LoadConnection below). With the
+ * dialect's request template (Dialect.template) the request bytes are built once per connection
+ * and a send copies them and patches the id; responses are found by the template's scanner.
+ * Without one, a send goes through the dialect's Wire. Either way a response costs one ring lookup by id, one `performance.now()`, one
  * comparison with `--timeout` (a later answer is a timeout), one `recordValue` and two counters;
  * no closures, no JSON, no Map. Requests are timed from their
  * send time, or with `--rate` from their intended send time on the fixed schedule, so a stalled
@@ -24,10 +26,10 @@ import type { ErrorKinds, LoadPlan, RunnerReport, TickSample } from './types.js'
 const FREE = -1
 /** Ids run 1..65535 and wrap to 1 (wire notes §6). */
 const MAX_ID = 65535
-/** Per-slot copies of the request frame up to this many bytes per connection; above, a shared payload. */
-const MAX_FRAME_COPY_BYTES = 8 * 1024 * 1024
 /** Pushes per write in `--push` mode (one buffer, one syscall). */
 const PUSH_BATCH = 64
+/** Push mode stops writing while this many bytes wait in the transport (goes on at drain). */
+const PUSH_HIGH_WATER = 1024 * 1024
 const RECONNECT_DELAY_MS = 200
 /** Failed redials in a row before a connection gives up (10 x 200 ms). */
 export const MAX_RECONNECT_FAILURES = 10
@@ -38,16 +40,6 @@ export function nextPow2(n: number): number {
   let p = 1
   while (p < n) p <<= 1
   return p
-}
-
-/** The address with the connection options of wire notes §8 added to its query. */
-export function benchAddress(text: string, contentType: string, serverLatency = false): Address {
-  const address = parseAddress(text)
-  const query = new URLSearchParams(address.query)
-  if (!query.has('stmp_version')) query.set('stmp_version', '3')
-  if (!query.has('stmp_content_type')) query.set('stmp_content_type', contentType)
-  if (serverLatency) query.set('stmp_server_latency', '1')
-  return { ...address, query }
 }
 
 export class LoadRunner {
@@ -86,11 +78,8 @@ export class LoadRunner {
   /** performance.now() when sending stopped (at most the end of `-d`); the schedule's due count ends here. */
   private stopAt?: number
 
-  /** Where to dial (WebSocket: with the connection options in the upgrade URL). */
-  readonly address: Address
-  /** The stream handshake URL: path and query with the connection options (wire notes §8). */
-  readonly handshakeUrl: string
-  readonly frameOptions: FrameOptions
+  /** The run's dialect (loaded by connect()). */
+  dialect?: Dialect
   readonly connections: LoadConnection[] = []
   private scheduler?: RateScheduler
   private sweepTimer?: NodeJS.Timeout
@@ -108,20 +97,34 @@ export class LoadRunner {
 
   constructor(readonly plan: LoadPlan, private readonly onTick: (sample: TickSample) => void = () => undefined) {
     this.timeoutMs = plan.timeoutMs
-    const withOptions = benchAddress(plan.address, plan.contentType, plan.serverLatency)
-    const websocket = !isStreamScheme(withOptions.scheme)
-    // Streams carry the options in the STMP handshake; the dialled address stays as given.
-    this.address = websocket ? withOptions : parseAddress(plan.address)
-    this.handshakeUrl = handshakeUrl(withOptions)
-    if (!websocket && plan.format === 'text') {
+    if (isStreamScheme(parseAddress(plan.address).scheme) && plan.format === 'text') {
       throw new StmpError('BAD_FLAG', '--format text needs a WebSocket target (stream transports are binary only, docs/protocol.md §1)')
     }
-    this.frameOptions = { format: websocket ? plan.format : 'binary', framing: websocket ? 'websocket' : 'stream', serverLatency: plan.serverLatency }
     for (let i = 0; i < plan.connections; i++) this.connections.push(new LoadConnection(this))
+  }
+
+  /** What every connection dials with: the client options of fetch and connect, in the run's dialect. */
+  connectOptions(): ConnectOptions {
+    const plan = this.plan
+    return {
+      dialect: this.dialect ?? plan.dialect,
+      dialectOptions: plan.dialectOptions,
+      dialectFlags: plan.dialectFlags,
+      contentType: plan.contentType,
+      format: plan.format,
+      serverLatency: plan.serverLatency,
+      headers: plan.headers,
+      token: plan.token,
+      timeout: plan.connectTimeoutMs,
+      tls: { ca: plan.tls.ca.length > 0 ? plan.tls.ca.map((pem) => Buffer.from(pem, 'utf8')) : undefined, insecure: plan.tls.insecure },
+      // bench keeps its own send times and timeouts; the session only answers what the peer asks.
+      keepalive: 0,
+    }
   }
 
   /** Opens every connection. All failing throws the first error (CONNECT_FAILED, HANDSHAKE_REFUSED, TIMEOUT). */
   async connect(): Promise<void> {
+    this.dialect ??= await dialectFor(parseAddress(this.plan.address), this.plan.dialect)
     const results = await Promise.allSettled(this.connections.map((c) => c.open()))
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed.length === results.length) {
@@ -432,6 +435,13 @@ class RateScheduler {
 
 type ConnState = 'idle' | 'handshake' | 'open' | 'closed'
 
+/**
+ * One load connection: a client Session (session/client.ts `connect`: the dialect's negotiation,
+ * ping answers, server requests, close and protocol errors exist once, there) with bench's own
+ * id ring on top. With the dialect's request template a send is a copy and an id patch, and
+ * responses are found by the template's scanner; without one, a send is Wire.request and an
+ * answer comes from the Wire (Session.attachLoad).
+ */
 export class LoadConnection {
   state: ConnState = 'idle'
   inflight = 0
@@ -442,29 +452,14 @@ export class LoadConnection {
   /** The id of the last measured request the sweep timed out in each slot (0: none), to count its response as late. */
   private readonly lateId: Uint16Array
   private readonly mask: number
+  /** Ids run 1..maxId (65,535, or the dialect's id space if smaller). */
+  private maxId = MAX_ID
   private nextId = 1
-  private transport?: Transport
-  private decoder?: StreamDecoder
-  private readonly websocket: boolean
-  private readonly text: boolean
-  /** Stream: one frame per slot (patched in place: a slot's bytes are not queued while it is busy). */
-  private readonly frames: Buffer[] = []
-  /** Stream with a large payload: per-slot head + id + action, and this shared PAYLOAD. */
-  private readonly sharedPayload?: Buffer
-  /** WebSocket: one frame, patched per send (ws copies while masking). */
-  private readonly frame: Buffer
-  private readonly frameBytes: number
-  private readonly idOffset: number
-  /** Writes made while one chunk of responses is handled go out in one writev. */
-  private batch: Buffer[] | null = null
-  private readonly batchList: Buffer[] = []
-  private failure: 'reset' | 'protocol' = 'reset'
+  private session?: Session
+  private template?: RequestTemplate
+  private readonly payload: Buffer
   private reconnectTimer?: NodeJS.Timeout
   private pushWaiting = false
-  private openResolve?: () => void
-  private openReject?: (err: unknown) => void
-  /** Status of fragmented responses whose last frame has not arrived (rare path). */
-  private fragmentStatus?: Map<number, number>
   reconnectFailures = 0
   /** Redialling failed MAX_RECONNECT_FAILURES times in a row: this connection is out of the run. */
   gaveUp = false
@@ -476,71 +471,32 @@ export class LoadConnection {
     this.sendTime = new Float64Array(ringSize).fill(FREE)
     this.slotId = new Uint16Array(ringSize)
     this.lateId = new Uint16Array(ringSize)
-    this.websocket = runner.frameOptions.framing === 'websocket'
-    this.text = runner.frameOptions.format === 'text'
-    const payload = Buffer.from(plan.payload.buffer, plan.payload.byteOffset, plan.payload.byteLength)
-    const frame: Frame = { kind: plan.push ? 'push' : 'request', id: 0, action: plan.action, payload, follow: false, fin: false }
-    const template = encodeFrame(frame, runner.frameOptions)
-    this.frame = template
-    this.frameBytes = template.length
-    const body = template.length - (this.websocket ? 0 : lengthSize(template.length))
-    this.idOffset = this.websocket ? 1 : template.length - body + 1
-    if (!this.websocket && !plan.push) {
-      if (template.length * ringSize <= MAX_FRAME_COPY_BYTES) {
-        const all = Buffer.allocUnsafe(template.length * ringSize)
-        for (let s = 0; s < ringSize; s++) {
-          template.copy(all, s * template.length)
-          this.frames.push(all.subarray(s * template.length, (s + 1) * template.length))
-        }
-      } else {
-        const headSize = template.length - payload.length
-        this.sharedPayload = template.subarray(headSize)
-        for (let s = 0; s < ringSize; s++) this.frames.push(Buffer.from(template.subarray(0, headSize)))
-      }
-    }
+    this.payload = Buffer.from(plan.payload.buffer, plan.payload.byteOffset, plan.payload.byteLength)
   }
 
-  /** Dials, and on stream transports sends the STMP handshake and waits for its answer (§8). */
+  /** Dials and negotiates in the run's dialect (CONNECT_FAILED, HANDSHAKE_REFUSED, HANDSHAKE_TIMEOUT, ...). */
   async open(): Promise<void> {
     const r = this.runner
     this.state = 'handshake'
-    const transport = await dial(r.address, {
-      headers: this.websocket ? r.plan.headers : undefined,
-      timeout: r.plan.connectTimeoutMs,
-      tls: { ca: r.plan.tls.ca.length > 0 ? r.plan.tls.ca.map((pem) => Buffer.from(pem, 'utf8')) : undefined, insecure: r.plan.tls.insecure },
-    }).catch((err: unknown) => {
+    const session = await connect(r.plan.address, r.connectOptions()).catch((err: unknown) => {
       this.state = 'closed'
       throw err
     })
-    this.transport = transport
-    this.failure = 'reset'
+    this.session = session
+    this.maxId = Math.min(MAX_ID, session.dialect.idSpace)
     this.nextId = 1
     this.lateId.fill(0)
-    this.decoder = this.websocket ? undefined : new StreamDecoder(this.onFrame, this.onProtocolError, { handshake: 'server', serverLatency: r.plan.serverLatency })
-    transport.attach({ onData: this.onData, onDrain: this.onDrain, onClose: this.onClose })
-    if (this.websocket) {
-      this.state = 'open'
-      return
-    }
-    await new Promise<void>((resolve, reject) => {
-      // Cleared when the handshake settles: left armed, it cut every connection connectTimeoutMs
-      // after it opened (the requests in flight then counted as resets).
-      const timer = setTimeout(() => {
-        if (this.openReject) this.rejectOpen(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer from ${transport.remote} within ${r.plan.connectTimeoutMs} ms`))
-      }, r.plan.connectTimeoutMs)
-      timer.unref()
-      this.openResolve = () => { clearTimeout(timer); resolve() }
-      this.openReject = (err: unknown) => { clearTimeout(timer); reject(err) }
-      transport.write(encodeHandshakeRequest({ url: r.handshakeUrl, headers: r.plan.headers }))
+    const plan = r.plan
+    this.template = r.dialect?.template?.build(plan.action, this.payload, {
+      framing: session.transport.framing,
+      kind: plan.push ? 'push' : 'request',
+      options: { format: plan.format, serverLatency: session.serverLatency, contentType: plan.contentType },
+      fragmentSize: DEFAULT_SESSION_OPTIONS.fragmentSize,
     })
-  }
-
-  private rejectOpen(err: unknown): void {
-    const reject = this.openReject
-    this.openResolve = this.openReject = undefined
-    this.state = 'closed'
-    this.transport?.destroy()
-    reject?.(err)
+    session.onPush = this.onPush
+    session.attachLoad({ answer: this.onAnswer, received: this.onReceived, drained: this.onDrain, template: plan.push ? undefined : this.template })
+    void session.closed.then((info) => this.onClose(info))
+    this.state = session.state === 'open' ? 'open' : 'closed'
   }
 
   /** Closed model: fill the pipeline. Push mode: start pumping. */
@@ -557,42 +513,25 @@ export class LoadConnection {
   send(t: number): void {
     const mask = this.mask
     const sendTime = this.sendTime
+    const maxId = this.maxId
     let id = this.nextId
-    while (sendTime[id & mask] !== FREE) id = id === MAX_ID ? 1 : id + 1
-    this.nextId = id === MAX_ID ? 1 : id + 1
+    while (sendTime[id & mask] !== FREE) id = id === maxId ? 1 : id + 1
+    this.nextId = id === maxId ? 1 : id + 1
     const slot = id & mask
     sendTime[slot] = t
     this.slotId[slot] = id
     this.inflight++
     const r = this.runner
     r.inflight++
-    const transport = this.transport as Transport
-    if (this.websocket) {
-      const f = this.frame
-      if (this.text) writeTextNumber(f, 1, id)
-      else {
-        f[1] = id >> 8
-        f[2] = id & 0xff
-      }
-      transport.write(f, this.text)
-    } else {
-      const f = this.frames[slot]
-      f[this.idOffset] = id >> 8
-      f[this.idOffset + 1] = id & 0xff
-      if (this.batch !== null) {
-        this.batch.push(f)
-        if (this.sharedPayload !== undefined) this.batch.push(this.sharedPayload)
-      } else if (this.sharedPayload !== undefined) {
-        transport.writev([f, this.sharedPayload])
-      } else {
-        transport.write(f)
-      }
-    }
-    if (t >= r.measureStart) r.countSend(this.frameBytes)
+    const session = this.session as Session
+    const before = session.bytesQueued
+    if (this.template !== undefined) session.writeTemplate(this.template, id)
+    else session.sendWithId(id, r.plan.action, this.payload)
+    if (t >= r.measureStart) r.countSend(session.bytesQueued - before)
   }
 
-  /** One response (or the last frame of a fragmented one) for `id`. */
-  private complete(id: number, status: number): void {
+  /** One response for `id` (from the template's scanner or the Wire). */
+  private readonly onAnswer = (id: number, status: number): void => {
     const slot = id & this.mask
     const t = this.sendTime[slot]
     const r = this.runner
@@ -622,121 +561,14 @@ export class LoadConnection {
     r.onFree(this, now)
   }
 
-  private readonly onData = (data: Buffer, text: boolean): void => {
+  private readonly onPush = (): void => {
+    if (this.runner.measuring) this.runner.pushesReceived++
+  }
+
+  private readonly onReceived = (bytes: number): void => {
     const r = this.runner
     // Bytes received during the measured time (by arrival, as bytes out count by send time).
-    if (r.measuring || performance.now() >= r.measureStart) r.bytesIn += data.length
-    if (this.websocket) {
-      let frame: Frame
-      try {
-        frame = decodeMessage(data, { format: text ? 'text' : 'binary', serverLatency: r.plan.serverLatency })
-      } catch (err) {
-        this.onProtocolError(err)
-        return
-      }
-      this.onFrame(frame)
-      return
-    }
-    const list = this.batchList
-    this.batch = list
-    const decoder = this.decoder as StreamDecoder
-    let pos = 0
-    if (this.state === 'open' && decoder.buffered === 0 && !decoder.failed) {
-      pos = this.fastResponses(data)
-      // The decoder takes over at the first frame the fast path leaves; its offsets stay exact.
-      decoder.offset += pos
-    }
-    if (pos < data.length) decoder.write(pos === 0 ? data : data.subarray(pos))
-    this.batch = null
-    if (list.length === 1) this.transport?.write(list[0])
-    else if (list.length > 1) this.transport?.writev(list)
-    list.length = 0
-  }
-
-  /**
-   * The common case without a frame object: whole, unfragmented Response frames (head 0x30,
-   * wire notes §3) with a 1-byte LENGTH at the start of a chunk. Returns where it stopped: at
-   * the first frame that is anything else (ping, push, close, fragment, longer, split across
-   * chunks), which the StreamDecoder then decodes and checks as usual.
-   */
-  private fastResponses(data: Buffer): number {
-    const end = data.length
-    const need = this.runner.frameOptions.serverLatency ? 7 : 5
-    let pos = 0
-    while (pos < end) {
-      const length = data[pos]
-      if (length >= 0x80 || length < need || pos + 1 + length > end || data[pos + 1] !== 0x30) return pos
-      this.complete((data[pos + 2] << 8) | data[pos + 3], (data[pos + 4] << 8) | data[pos + 5])
-      pos += 1 + length
-    }
-    return pos
-  }
-
-  private readonly onFrame = (frame: AnyFrame): void => {
-    if (frame.kind === 'response') {
-      if (!frame.follow && !frame.fin) {
-        this.complete(frame.id, frame.status as number)
-        return
-      }
-      // Fragmented response (wire notes §7): the status is in the first frame.
-      this.fragmentStatus ??= new Map()
-      if (!frame.follow) this.fragmentStatus.set(frame.id, frame.status as number)
-      else if (!frame.fin) {
-        const status = this.fragmentStatus.get(frame.id) ?? 0
-        this.fragmentStatus.delete(frame.id)
-        this.complete(frame.id, status)
-      }
-      return
-    }
-    this.otherFrame(frame)
-  }
-
-  private otherFrame(frame: AnyFrame): void {
-    const r = this.runner
-    switch (frame.kind) {
-      case 'handshake-response':
-        if (frame.status === 200) {
-          this.state = 'open'
-          const resolve = this.openResolve
-          this.openResolve = this.openReject = undefined
-          resolve?.()
-        } else {
-          this.rejectOpen(new StmpError('HANDSHAKE_REFUSED', `handshake refused: ${frame.status} ${frame.message}`, { status: frame.status }))
-        }
-        return
-      case 'push':
-        if (r.measuring && !frame.follow) r.pushesReceived++
-        return
-      case 'ping':
-        // We never ping, so every Ping is the peer's and gets the same id back (wire notes §6).
-        this.transport?.write(encodeFrame({ kind: 'ping', id: frame.id }, r.frameOptions), this.text)
-        return
-      case 'close':
-        // The server is closing: what is in flight is lost (counted when the transport closes).
-        this.transport?.end()
-        return
-      case 'request':
-        // A Request from the server: the bench client has no handlers.
-        this.transport?.write(encodeFrame({ kind: 'response', id: frame.id, status: 404, payload: Buffer.from('no handler', 'utf8'), follow: false, fin: false }, r.frameOptions), this.text)
-        return
-      default:
-        // A handshake request or a response already handled: nothing to do.
-    }
-  }
-
-  private readonly onProtocolError = (err: unknown): void => {
-    this.failure = 'protocol'
-    if (this.state === 'handshake') {
-      this.rejectOpen(err)
-      return
-    }
-    // Wire notes §10: Close 1002, then close; requests in flight are counted as protocol errors.
-    const message = err instanceof Error ? err.message : String(err)
-    if (this.websocket) this.transport?.end(1002, message)
-    else {
-      this.transport?.write(encodeFrame({ kind: 'close', status: 1002, message: message.slice(0, 200) }, this.runner.frameOptions))
-      this.transport?.destroy()
-    }
+    if (r.measuring || performance.now() >= r.measureStart) r.bytesIn += bytes
   }
 
   private readonly onDrain = (): void => {
@@ -746,14 +578,13 @@ export class LoadConnection {
     }
   }
 
-  private readonly onClose = (): void => {
+  private onClose(info: CloseInfo): void {
     const wasOpen = this.state === 'open'
-    if (this.state === 'handshake') {
-      this.rejectOpen(new StmpError('CONNECTION_CLOSED', 'the server closed the connection during the handshake'))
-    }
     this.state = 'closed'
     const r = this.runner
     if (r.finished) return
+    // A protocol error (the peer's bytes broke the dialect) or the connection just went.
+    const failure = info.error !== undefined && info.initiator === 'local' ? 'protocol' : 'reset'
     // Every request still waiting is an error of its kind (wire notes §10: nothing lost silently).
     const now = performance.now()
     let lost = 0
@@ -762,7 +593,7 @@ export class LoadConnection {
       if (t === FREE) continue
       this.sendTime[s] = FREE
       lost++
-      if (t >= r.measureStart) r.kinds[this.failure]++
+      if (t >= r.measureStart) r.kinds[failure]++
     }
     this.inflight = 0
     r.inflight -= lost
@@ -832,43 +663,24 @@ export class LoadConnection {
     this.inflight = 0
   }
 
-  /** Push mode: write batches of Push frames while the socket takes them (honours drain). */
+  /** Push mode: batches of pushes while the transport takes them (stops at the high-water mark, goes on at drain). */
   private pump(): void {
     const r = this.runner
-    const transport = this.transport
+    const session = this.session
     let batches = 0
-    while (r.sending && this.state === 'open' && transport !== undefined) {
+    while (r.sending && this.state === 'open' && session !== undefined && session.state === 'open') {
       const measured = performance.now() >= r.measureStart
-      let ok = true
-      if (this.websocket) {
-        const f = this.frame
-        for (let i = 0; i < PUSH_BATCH; i++) {
-          const id = this.takePushId()
-          if (this.text) writeTextNumber(f, 1, id)
-          else {
-            f[1] = id >> 8
-            f[2] = id & 0xff
-          }
-          ok = transport.write(f, this.text)
-        }
-      } else {
-        // One buffer per batch: queued bytes are never patched afterwards.
-        const size = this.frameBytes
-        const buf = Buffer.allocUnsafe(size * PUSH_BATCH)
-        for (let i = 0; i < PUSH_BATCH; i++) {
-          const at = i * size
-          this.frame.copy(buf, at)
-          const id = this.takePushId()
-          buf[at + this.idOffset] = id >> 8
-          buf[at + this.idOffset + 1] = id & 0xff
-        }
-        ok = transport.write(buf)
+      const before = session.bytesQueued
+      for (let i = 0; i < PUSH_BATCH; i++) {
+        if (this.template !== undefined) session.writeTemplate(this.template, this.takePushId())
+        else session.push(r.plan.action, this.payload)
       }
       if (measured) {
         r.pushesSent += PUSH_BATCH
-        for (let i = 0; i < PUSH_BATCH; i++) r.countSend(this.frameBytes)
+        const bytes = session.bytesQueued - before
+        for (let i = 0; i < PUSH_BATCH; i++) r.countSend(i === 0 ? bytes : 0)
       }
-      if (!ok) {
+      if (session.transport.bufferedAmount >= PUSH_HIGH_WATER) {
         this.pushWaiting = true
         return
       }
@@ -883,21 +695,17 @@ export class LoadConnection {
   /** Pushes carry the sender's counter, for tracing only (wire notes §6). */
   private takePushId(): number {
     const id = this.nextId
-    this.nextId = id === MAX_ID ? 1 : id + 1
+    this.nextId = id === this.maxId ? 1 : id + 1
     return id
   }
 
   close(): void {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = undefined
-    const t = this.transport
-    if (t === undefined || this.state === 'closed') return
+    const session = this.session
+    if (session === undefined || this.state === 'closed') return
     this.state = 'closed'
-    // Wire notes §6: the closing side sends Close (WebSocket: the WebSocket close frame).
-    if (this.websocket) t.end(1000, 'bench done')
-    else {
-      t.write(encodeFrame({ kind: 'close', status: 1000, message: '' }, this.runner.frameOptions))
-      t.end()
-    }
+    // The dialect's close (v3: the Close frame, or the WebSocket close frame).
+    void session.close(1000, 'bench done')
   }
 }

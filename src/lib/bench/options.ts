@@ -1,4 +1,6 @@
+import { checkDialectFlags, dialectFor } from '../session/client.js'
 import { clientSetup, type ClientFlagValues } from '../session/client-setup.js'
+import { parseAddress } from '../transport/index.js'
 import { parseDuration, parseSize } from '../flag-values.js'
 import { StmpError } from '../errors.js'
 import { readData, type PayloadCodec } from '../payload/index.js'
@@ -80,7 +82,8 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
   const timeoutMs = client.timeout
   if (timeoutMs < 1 || timeoutMs > BENCH_LIMITS.maxTimeoutMs) throw bad(`--timeout must be from 1ms to ${BENCH_LIMITS.maxTimeoutMs / 1000}s (latency is recorded up to 60 s)`)
   if (flags.push && rate !== undefined) throw bad('--push sends as fast as the socket takes it; --rate applies to requests only')
-  if (flags.format !== 'binary' && flags.format !== 'text') throw bad('--format must be binary or text')
+  const format = flags.format ?? 'binary'
+  if (format !== 'binary' && format !== 'text') throw bad('--format must be binary or text')
   if (flags.action === '' || flags.action.includes('\n')) throw bad('--action must be non-empty and hold no newline (docs/protocol.md §4)')
   const maxErrorRate = numberFlag('max-error-rate', flags['max-error-rate'])
   if (maxErrorRate !== undefined && !(maxErrorRate >= 0 && maxErrorRate <= 1)) throw bad('--max-error-rate is a fraction from 0 to 1 (e.g. 0.01 for 1%)')
@@ -90,7 +93,12 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
   if (minRps !== undefined && !(minRps >= 0)) throw bad('--min-rps must be 0 or more')
 
   const headers = { ...client.options.headers }
-  if (client.options.token !== undefined) headers.Authorization = `Bearer ${client.options.token}`
+  // A flag or -O option the dialect lacks is BAD_FLAG before anything is dialled or started.
+  const dialect = await dialectFor(target !== undefined ? parseAddress(target) : {}, client.options.dialect)
+  const dialectFlags = client.options.dialectFlags ?? []
+  checkDialectFlags(dialect, dialectFlags, Object.keys(client.options.dialectOptions ?? {}), client.codec.contentType)
+  if (flags.push && !dialect.features.pushes) throw bad(`--push: ${dialect.title} has no pushes`)
+  if (!flags.push && !dialect.features.requests) throw bad(`${dialect.title} has no requests: try --push`)
   const codec = client.codec
   const payload = await buildPayload(codec, flags)
   const tls = client.options.tls
@@ -109,12 +117,16 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
       action: flags.action,
       payload,
       contentType: codec.contentType,
-      format: flags.format as 'binary' | 'text',
+      format,
       serverLatency: flags['server-latency'],
       tls: { ca: (tls?.ca ?? []).map((b) => b.toString('utf8')), insecure: tls?.insecure === true },
       headers,
+      token: client.options.token,
       push: flags.push,
       workers,
+      dialect: dialect.name,
+      dialectOptions: (client.options.dialectOptions ?? {}) as Record<string, string>,
+      dialectFlags,
     },
     gates: { maxP99Ms: maxP99, maxErrorRate, minRps },
   }

@@ -56,6 +56,8 @@ export interface BenchResult {
     timeoutMs: number
     workers: number
     action: string
+    /** The wire dialect every connection spoke. */
+    dialect: string
     contentType: string
     format: 'binary' | 'text'
     payloadBytes: number
@@ -159,10 +161,11 @@ export function buildResult(run: BenchRun, version: string): BenchResult {
       timeoutMs: settings.timeoutMs,
       workers: settings.workers,
       action: settings.action,
+      dialect: run.dialect,
       contentType: settings.contentType,
       format: settings.format,
       payloadBytes: settings.payload.length,
-      headerNames: Object.keys(settings.headers),
+      headerNames: [...Object.keys(settings.headers), ...(settings.token !== undefined ? ['Authorization'] : [])],
     },
     elapsedMs: Math.round(totals.elapsedMs * 1000) / 1000,
     end: { reason, early: run.interrupted || run.endedEarly, connectionsLost: totals.connectionsLost },

@@ -29,6 +29,8 @@ export interface BenchRun {
   settings: BenchSettings
   targetUrl: string
   embedded: boolean
+  /** The wire dialect of the run. */
+  dialect: string
   startedAt: Date
   histogram: Histogram
   totals: Omit<RunnerReport, 'histogram' | 'byStatus' | 'kinds' | 'due' | 'endedEarly' | 'interrupted'> & { due: number | null }
@@ -91,6 +93,10 @@ export function plansFor(settings: BenchSettings, url: string): LoadPlan[] {
     serverLatency: settings.serverLatency,
     tls: settings.tls,
     push: settings.push,
+    dialect: settings.dialect,
+    dialectOptions: settings.dialectOptions,
+    dialectFlags: settings.dialectFlags,
+    token: settings.token,
   }))
 }
 
@@ -107,7 +113,7 @@ export async function runBench(settings: BenchSettings, hooks: BenchHooks = {}, 
   // A function, not a narrowed property: the signal changes while this awaits.
   const aborted = () => signal?.aborted === true
   if (aborted()) throw interruptedBeforeLoad()
-  const embedded: EmbeddedServer | undefined = settings.target === null ? await startEmbeddedServer() : undefined
+  const embedded: EmbeddedServer | undefined = settings.target === null ? await startEmbeddedServer(settings.dialect) : undefined
   try {
     if (aborted()) throw interruptedBeforeLoad()
     const url = settings.target ?? (embedded as EmbeddedServer).url
@@ -154,7 +160,7 @@ export async function runBench(settings: BenchSettings, hooks: BenchHooks = {}, 
     const full = reported.findIndex((n) => n !== settings.workers)
     const seconds = full < 0 ? reported.length : full
     for (const key of Object.keys(series) as (keyof Series)[]) series[key] = Array.from({ length: seconds }, (_, i) => series[key][i] ?? 0)
-    return { settings, targetUrl: url, embedded: embedded !== undefined, startedAt, series, cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 }, ...merge(reports) }
+    return { settings, targetUrl: url, embedded: embedded !== undefined, dialect: settings.dialect, startedAt, series, cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 }, ...merge(reports) }
   } finally {
     await embedded?.close()
   }

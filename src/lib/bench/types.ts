@@ -32,6 +32,14 @@ export interface LoadPlan {
   tls: { ca: string[]; insecure: boolean }
   /** Send Push frames as fast as the socket takes them instead of requests. */
   push: boolean
+  /** The wire dialect (`--dialect`; an address `NAME+scheme:` wins). */
+  dialect: string
+  /** `-O KEY=VALUE`: the dialect's own options. */
+  dialectOptions: Record<string, string>
+  /** Flags given that only some dialects have (refused under one that lacks them). */
+  dialectFlags: string[]
+  /** `--token`: each dialect sends it its own way (stmp-v3: Authorization: Bearer). */
+  token?: string
 }
 
 /** Error kinds (requests that got no response, and failed connection attempts). */

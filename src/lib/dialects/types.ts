@@ -227,6 +227,13 @@ export interface Wire {
   command?(name: string, args: Record<string, unknown>): void
   /** Drops open fragment state (the connection ended). */
   reset(): void
+  /**
+   * Streams, with a TemplateSupport: bytes of a partial frame the Wire holds (bench's scanner
+   * runs only at a frame boundary, when this is 0; a Wire that stopped decoding says > 0).
+   */
+  readonly buffered?: number
+  /** Streams: `bytes` were consumed by the template's scanner before receive() (keeps error offsets exact). */
+  skipped?(bytes: number): void
   /** Changes what was negotiated after the start (v3's server latency). */
   configure?(agreed: Record<string, unknown>): void
 }
@@ -269,22 +276,38 @@ export interface DecodedFrame extends TraceFrame {
 }
 
 /**
- * bench's fast path: a request encoded once, patched per send with its id, and responses found
- * in the received bytes without decoding them into objects.
+ * bench's fast path: a request (or push) encoded once, patched per send with its id, and
+ * responses found in the received bytes without decoding them into objects. A dialect without
+ * it is benchmarked through its Wire (Wire.request per send, sink.response per answer).
  */
 export interface TemplateSupport {
-  /** Encodes a request for `action`/`payload` with a placeholder id, once per connection. */
-  build(action: string, payload: Buffer, context: { framing: 'stream' | 'websocket'; options: DialectOptions }): RequestTemplate | undefined
+  /**
+   * Encodes a request (or, `kind: 'push'`, a push) for `action`/`payload` with a placeholder id,
+   * once per connection after its negotiation (`options` hold what was agreed). Undefined: no
+   * template for this message (one the dialect would fragment, say): bench uses the Wire.
+   */
+  build(action: string, payload: Buffer, context: TemplateContext): RequestTemplate | undefined
+}
+
+export interface TemplateContext {
+  framing: 'stream' | 'websocket'
+  kind: 'request' | 'push'
+  options: DialectOptions
+  /** The session's fragment size (a dialect that fragments returns no template above it). */
+  fragmentSize: number
 }
 
 export interface RequestTemplate {
   readonly bytes: Buffer
-  /** Writes `id` into a copy of `bytes` at `pos` of `into`. */
-  patch(into: Buffer, pos: number, id: number): void
+  /** A WebSocket text message (false: binary, and always on streams). */
+  readonly text: boolean
+  /** Writes `id` into a copy of `bytes` that starts at `pos` of `frame` (the rest is left as it is). */
+  patch(frame: Buffer, pos: number, id: number): void
   /**
-   * Scans received bytes (from a stream) for whole responses: calls `onResponse(id, status)` for
-   * each and returns how many bytes were consumed; any other frame stops the scan (returns its
-   * start) so the Wire handles it. -1: not a dialect frame here (the Wire handles the rest).
+   * Scans received stream bytes from `start` for whole responses: calls `onResponse(id, status)`
+   * for each and returns where it stopped: at the first byte of anything else (another kind, a
+   * frame split across chunks, a fragment), which the Wire then decodes as usual. Only called
+   * when the Wire holds no partial frame (Wire.buffered is 0).
    */
   scan(data: Buffer, start: number, end: number, onResponse: (id: number, status: number) => void): number
 }

@@ -1,4 +1,4 @@
-import type { Dialect, DialectOptions, MessageMeta, NegotiationDecision, TraceFrame, Wire, WireOutput, WireSink } from '../dialects/types.js'
+import type { Dialect, DialectOptions, MessageMeta, NegotiationDecision, RequestTemplate, TraceFrame, Wire, WireOutput, WireSink } from '../dialects/types.js'
 import { StmpError, WireError } from '../errors.js'
 import type { Transport, TransportCloseInfo } from '../transport/index.js'
 import { IdMap } from './id-map.js'
@@ -110,6 +110,8 @@ interface Waiting {
 const PREVIEW_BYTES = 64
 /** Past this many queued bytes a flush happens inline instead of at the end of the tick. */
 const INLINE_FLUSH_BYTES = 32 * 1024
+/** Template frames up to this size go into the shared pool (as a Wire's small frames do). */
+const POOLED_TEMPLATE_MAX = 4 * 1024
 const EMPTY = Buffer.alloc(0)
 /**
  * Small frames are encoded into a pool shared by every session of the process (as Buffer.allocUnsafe
@@ -125,6 +127,22 @@ export interface SessionDialect {
   dialect: Dialect
   /** The values of the dialect's own flags (content type, format, token, headers, ...). */
   options?: DialectOptions
+}
+
+/**
+ * A load generator's hold on a session (bench): it allocates the ids of its requests itself and
+ * keeps their send times, so the session keeps no pending entry, timer or callback for them.
+ * Handshake, ping answers, server requests, close and protocol errors stay the session's.
+ */
+export interface LoadHooks {
+  /** The response to a request sent with sendWithId() or writeTemplate(). */
+  answer(id: number, status: number): void
+  /** Bytes read from the transport (before anything is decoded). */
+  received?(bytes: number): void
+  /** The transport drained (for a sender that stopped at the high-water mark). */
+  drained?(): void
+  /** The dialect's request template: its scanner finds responses in stream bytes before the Wire decodes the rest. */
+  template?: RequestTemplate
 }
 
 export class Session {
@@ -217,6 +235,7 @@ export class Session {
   /** The first bytes received before the handshake finished (up to PREVIEW_BYTES), for errors. */
   private firstBytes = EMPTY
   private firstBytesTotal = 0
+  private load?: LoadHooks
 
   constructor(readonly transport: Transport, dialect: SessionDialect, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
@@ -328,6 +347,49 @@ export class Session {
     this.wire.command(name, args)
   }
 
+  /**
+   * Hands this session's responses to a load generator (LoadHooks): from now on every response
+   * goes to `hooks.answer`, and requests are sent with sendWithId() / writeTemplate().
+   */
+  attachLoad(hooks: LoadHooks): void {
+    this.load = hooks
+  }
+
+  /** A request with the caller's id through the Wire (LoadHooks: the answer goes to `answer`). */
+  sendWithId(id: number, action: string, payload: Buffer): void {
+    this.stats.requestsOut++
+    this.wire.request(id, action, payload)
+  }
+
+  /** A template's frame with `id` patched in, into the write queue (bench's fast path). */
+  writeTemplate(template: RequestTemplate, id: number): void {
+    const bytes = template.bytes
+    if (this.stream && bytes.length <= POOLED_TEMPLATE_MAX) {
+      const pos = this.reserve(bytes.length)
+      bytes.copy(pool, pos)
+      template.patch(pool, pos, id)
+      return
+    }
+    // A WebSocket message is framed (and masked into a copy) at once; a large stream frame
+    // waits in the queue, so it gets its own copy.
+    const frame = this.stream ? Buffer.from(bytes) : (this.templateFrame?.[0] === bytes ? this.templateFrame[1] : this.templateCopy(bytes))
+    template.patch(frame, 0, id)
+    this.writeOut(frame, template.text)
+  }
+
+  private templateFrame?: [Buffer, Buffer]
+
+  private templateCopy(bytes: Buffer): Buffer {
+    const copy = Buffer.from(bytes)
+    this.templateFrame = [bytes, copy]
+    return copy
+  }
+
+  /** Bytes this session has written or queued (a load generator counts a send by the difference). */
+  get bytesQueued(): number {
+    return this.stats.bytesOut + this.queueBytes
+  }
+
   /** Pings the peer; resolves with the round trip in ms. No answer in pingTimeout closes. */
   ping(): Promise<number> {
     return new Promise<number>((resolve, reject) => {
@@ -426,6 +488,7 @@ export class Session {
 
   private onData(data: Buffer, text: boolean): void {
     this.stats.bytesIn += data.length
+    this.load?.received?.(data.length)
     if (this.state === 'closed') return
     if (this.state === 'handshake') this.keepFirstBytes(data)
     if (!this.stream) {
@@ -436,7 +499,15 @@ export class Session {
     this.batching = true
     this.batchTime = performance.now()
     try {
-      this.wire.receive(data, text)
+      const template = this.load?.template
+      if (template !== undefined && this.state === 'open' && this.wire.buffered === 0) {
+        // bench: whole responses found without decoding; the Wire takes over at anything else.
+        const pos = template.scan(data, 0, data.length, this.load!.answer)
+        if (pos > 0) this.wire.skipped?.(pos)
+        if (pos < data.length) this.wire.receive(pos === 0 ? data : data.subarray(pos), text)
+      } else {
+        this.wire.receive(data, text)
+      }
     } finally {
       this.batching = false
     }
@@ -491,6 +562,7 @@ export class Session {
   private onResponse(id: number, status: number, payload: Buffer, meta: MessageMeta | undefined): void {
     if (this.state !== 'open' && this.state !== 'closing') return
     this.stats.responsesIn++
+    if (this.load !== undefined) return this.load.answer(id, status)
     const pending = this.pending.get(id)
     // A response to a request that timed out (or never was) is dropped: its caller was told.
     if (!pending) return
@@ -602,6 +674,7 @@ export class Session {
   }
 
   private onDrain(): void {
+    this.load?.drained?.()
     this.updateReading()
     if (this.fragments.length > 0) this.scheduleFlush()
     // Bytes moved: a close waiting behind them waits on.

@@ -1,5 +1,6 @@
 import type { Dialect } from '../types.js'
 import { CONTENT_TYPES, clientQuery, decideHandshake } from './negotiation.js'
+import { template } from './template.js'
 import { StmpV3Wire } from './wire.js'
 
 /** STMP v3 (docs/protocol.md): the default dialect. */
@@ -18,4 +19,5 @@ export const dialect: Dialect = {
   open: (context) => new StmpV3Wire(context),
   upgrade: clientQuery,
   decideUpgrade: (request, policy) => decideHandshake(request.url, request.headers, policy),
+  template,
 }

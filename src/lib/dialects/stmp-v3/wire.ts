@@ -170,6 +170,16 @@ export class StmpV3Wire implements Wire {
     this.reassembler.clear()
   }
 
+  /** Bytes of a partial frame held (a decoder that gave up counts as holding some). */
+  get buffered(): number {
+    if (!this.decoder) return 0
+    return this.decoder.failed ? 1 : this.decoder.buffered
+  }
+
+  skipped(bytes: number): void {
+    if (this.decoder) this.decoder.offset += bytes
+  }
+
   private format(meta?: MessageMeta): Format {
     if (this.stream) return 'binary'
     return (meta?.format as Format | undefined) ?? this.lastFormat
