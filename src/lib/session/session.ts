@@ -236,6 +236,8 @@ export class Session {
   private firstBytes = EMPTY
   private firstBytesTotal = 0
   private load?: LoadHooks
+  /** Our Close was the stream's end (the dialect has no Close message). */
+  private closeByEnd = false
 
   constructor(readonly transport: Transport, dialect: SessionDialect, options: Partial<SessionOptions> = {}) {
     this.options = { ...DEFAULT_SESSION_OPTIONS, ...options, limits: { ...DEFAULT_SESSION_OPTIONS.limits, ...options.limits } }
@@ -630,6 +632,10 @@ export class Session {
     if (info.code !== undefined && info.code !== 1006) {
       this.remoteCode = info.code
       this.remoteReason = info.reason ?? ''
+    } else if (this.closeByEnd && info.error === undefined && this.remoteCode === undefined) {
+      // A dialect without a Close message: the peer ending its side after ours is its answer.
+      this.remoteCode = this.closeCode
+      this.remoteReason = ''
     }
     if (info.code !== undefined && this.closeInitiator !== 'local') {
       // WebSocket: the close frame carried the peer's code and reason.
@@ -790,6 +796,7 @@ export class Session {
     this.pendingClose = undefined
     this.closeSent = true
     const action = this.wire.close(code, message, answer)
+    this.closeByEnd = action === 'end'
     this.flush()
     // 'transport': the WebSocket close frame is the Close (ws sends it behind the messages
     // queued); 'end': the dialect has no Close, the stream just ends; 'frame': the Close is out.

@@ -1,0 +1,103 @@
+import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { runCli, startServe, type ServeProcess } from '../../helpers/cli.js'
+
+/**
+ * The sockhop dialect (src/lib/dialects/sockhop/) against the real library, sockhop 1.8.4 from
+ * npm: its server answers stmpcat's fetch and push; its client gets its callbacks from
+ * `stmpcat serve --dialect sockhop`; a capture of it decodes.
+ */
+const require = createRequire(import.meta.url)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Sockhop = require('sockhop') as {
+  server: new (o: { port: number; address?: string }) => SockhopServer
+  client: new (o: { port: number; address?: string }) => SockhopClient
+}
+interface SockhopServer {
+  on(e: 'receive', f: (data: unknown, meta: { type: string; callback?: (o: unknown) => void }) => void): void
+  listen(): Promise<unknown>
+  close(): Promise<unknown>
+}
+interface SockhopClient {
+  connect(): Promise<unknown>
+  send(o: unknown, cb?: (data: unknown, meta: { type: string }) => void): Promise<unknown>
+  ping(ms: number): void
+  disconnect(): Promise<unknown>
+  on(e: 'disconnect', f: () => void): void
+}
+
+/** Sockhop takes port 0 as its default 50000: a port the OS just handed out instead. */
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const { port } = s.address() as AddressInfo
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+describe('--dialect sockhop against sockhop 1.8.4', () => {
+  const closers: (() => Promise<unknown>)[] = []
+  afterAll(async () => { for (const c of closers) await c() })
+
+  it('fetch gets the answer of a real Sockhop server\'s callback; push arrives as a send without one', async () => {
+    const port = await freePort()
+    const server = new Sockhop.server({ port, address: '127.0.0.1' })
+    const got: [string, unknown][] = []
+    server.on('receive', (data, meta) => {
+      if (meta.callback) meta.callback({ ok: true, echo: data })
+      else got.push([meta.type, data])
+    })
+    await server.listen()
+    closers.push(() => server.close())
+    const f = await runCli(['fetch', '--dialect', 'sockhop', `tcp://127.0.0.1:${port}`, 'Object', '{"q":42}'])
+    expect(f.stderr).toBe('')
+    expect(f.code).toBe(0)
+    expect(JSON.parse(f.stdout)).toEqual({ ok: true, echo: { q: 42 } })
+    const p = await runCli(['push', '--dialect', 'sockhop', `tcp://127.0.0.1:${port}`, 'Widget', '{"w":1}'])
+    expect(p.stderr).toBe('')
+    expect(p.code).toBe(0)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(got).toEqual([['Widget', { w: 1 }]])
+  })
+
+  describe('a real Sockhop client against stmpcat serve --dialect sockhop', () => {
+    let serve: ServeProcess
+    afterAll(async () => { await serve?.stop() })
+
+    it('gets each callback answered with the echo, and its pings answered (not dropped)', async () => {
+      serve = await startServe(['tcp://127.0.0.1:0', '--dialect', 'sockhop'], 1)
+      const port = Number(new URL(serve.urls[0]).port)
+      const client = new Sockhop.client({ port, address: '127.0.0.1' })
+      let dropped = false
+      client.on('disconnect', () => { dropped = true })
+      await client.connect()
+      const answers = await Promise.all([1, 2, 3].map((n) => new Promise<[unknown, string]>((resolve) => {
+        void client.send({ n }, (data, meta) => resolve([data, meta.type]))
+      })))
+      expect(answers).toEqual([[{ n: 1 }, 'Object'], [{ n: 2 }, 'Object'], [{ n: 3 }, 'Object']])
+      // Sockhop drops a peer after 4 unanswered pings: at 50 ms that is 200 ms.
+      client.ping(50)
+      await new Promise((r) => setTimeout(r, 600))
+      expect(dropped).toBe(false)
+      client.ping(0)
+      await client.disconnect()
+    })
+  })
+
+  it('decode of a Sockhop 1.8.4 capture: every line once, callbacks with their request\'s uuid, no errors', async () => {
+    const pcap = fileURLToPath(new URL('../../fixtures/sockhop/sockhop-tcp-echo.pcap', import.meta.url))
+    const r = await runCli(['decode', pcap, '--dialect', 'sockhop', '--json'])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toHaveLength(8)
+    expect(lines.every((l) => l.dialect === 'sockhop' && l.error === undefined)).toBe(true)
+    const requests = lines.filter((l) => l.kind === 'request')
+    const responses = lines.filter((l) => l.kind === 'response')
+    expect(requests).toHaveLength(2)
+    expect(responses.map((l) => l.callbackId)).toEqual(requests.map((l) => l.uuid))
+    expect(r.stderr).toMatch(/8 frames, 0 errors/)
+  })
+})
