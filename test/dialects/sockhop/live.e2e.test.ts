@@ -11,7 +11,6 @@ import { runCli, startServe, type ServeProcess } from '../../helpers/cli.js'
  * `stmpcat serve --dialect sockhop`; a capture of it decodes.
  */
 const require = createRequire(import.meta.url)
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const Sockhop = require('sockhop') as {
   server: new (o: { port: number; address?: string }) => SockhopServer
   client: new (o: { port: number; address?: string }) => SockhopClient
