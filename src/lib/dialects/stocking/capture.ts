@@ -61,6 +61,8 @@ type Fields = { kind: string; [field: string]: unknown }
 export function frameOf(text: string, from: 'client' | 'server'): Fields {
   const m = splitMessage(text)
   const id = /^[1-9]\d{0,8}$/.test(m.ccode) ? Number(m.ccode) : undefined
+  // The server reads every message as type,ccode,content; only its own Connect, pong and Close are shorter.
+  if (from === 'client' && m.parts !== 3) throw codedError('BAD_MESSAGE', `${JSON.stringify(text.slice(0, 60))}: fewer than two commas (a Stocking server drops the connection)`)
   switch (m.type) {
     case TYPE.connect:
       return { kind: 'connect' }
@@ -71,11 +73,7 @@ export function frameOf(text: string, from: 'client' | 'server'): Fields {
     default:
       break
   }
-  if (m.parts !== 3) {
-    const e = new Error(`${JSON.stringify(text.slice(0, 60))}: fewer than two commas (a Stocking server drops the connection)`) as Error & { code: string }
-    e.code = 'BAD_MESSAGE'
-    throw e
-  }
+  if (m.parts !== 3) throw codedError('BAD_MESSAGE', `${JSON.stringify(text.slice(0, 60))}: a message of type ${JSON.stringify(m.type)} is type,ccode,content`)
   switch (m.type) {
     case TYPE.error:
       return { kind: 'error', ccode: m.ccode, message: m.content }
@@ -122,4 +120,8 @@ function lenientRequest(content: string): { route: string; payload: Buffer; drop
     const o = value as Record<string, unknown>
     return { route: typeof o.e === 'string' ? o.e : '', payload: Buffer.from(JSON.stringify(o.p ?? null), 'utf8'), dropped: code }
   }
+}
+
+function codedError(code: string, message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code })
 }
