@@ -21,7 +21,7 @@ export const dialect: Dialect = {
     { wire: 'c -1', status: 200, name: 'success' },
     { wire: '(empty content)', status: 200, name: 'success, nothing returned' },
     { wire: 'c 0', status: 500, name: 'error (the default RouterError code)' },
-    { wire: 'c 400..599', status: 400, name: 'that status (stmpcat to stmpcat; 400 stands for each)' },
+    { wire: 'c 404 (any of 400..599)', status: 404, name: 'that status (two stmpcat ends keep 4xx/5xx)' },
     { wire: 'c other', status: 500, name: 'error (a RouterError with its own code)' },
     { wire: '1,<ccode>,<text>', status: 500, name: 'Error message for a pending callback code' },
   ],
