@@ -58,3 +58,22 @@ describe('stocking codec on the real transcript', () => {
     expect(codeOf(204)).toBe(-1)
   })
 })
+
+describe('stocking decoding never throws anything but a coded error', () => {
+  it('frameOf (decode) and the server\'s read, on random messages built from Stocking-like parts', async () => {
+    const fc = (await import('fast-check')).default
+    await import('../../helpers/fast-check-size.js')
+    const { frameOf } = await import('../../../src/lib/dialects/stocking/capture.js')
+    const part = fc.oneof(fc.constantFrom('0', '1', '2', '3', '4', '5', '6', '', ',', '{"e":"a","p":', '{"c":-1,"p":', '}', 'null', '"s"', '[1]'), fc.string())
+    const message = fc.array(part, { maxLength: 8 }).map((parts) => parts.join(''))
+    fc.assert(fc.property(message, fc.constantFrom('client' as const, 'server' as const), (text, from) => {
+      for (const read of [() => frameOf(text, from), () => { const s = strictSplit(text); if (s.type === '4') decodeRequestBody(s.content) }]) {
+        try {
+          read()
+        } catch (err) {
+          expect((err as { code?: unknown }).code).toMatch(/^[A-Z][A-Z_]+$/)
+        }
+      }
+    }))
+  })
+})
