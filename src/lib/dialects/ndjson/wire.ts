@@ -1,5 +1,6 @@
 import type { CloseAction, MessageMeta, TraceFrame, Wire, WireContext } from '../types.js'
-import { LineSplitter, type NdjsonMessage, decodeMessage, encodeMessage } from './codec.js'
+import { LineSplitter } from '../../codec/lines.js'
+import { type NdjsonMessage, decodeMessage, encodeMessage } from './codec.js'
 
 /**
  * The ndjson dialect on one connection: no negotiation (open at once), one JSON line per

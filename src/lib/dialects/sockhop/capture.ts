@@ -1,5 +1,6 @@
 import type { CaptureDecoder, CaptureSupport, DecodedFrame, SniffInput } from '../types.js'
-import { Lines, decodeEnvelope } from './codec.js'
+import { LineSplitter } from '../../codec/lines.js'
+import { decodeEnvelope } from './codec.js'
 import { traceOf } from './wire.js'
 
 const MAX_LINE = 16 * 1024 * 1024
@@ -27,18 +28,13 @@ export const capture: CaptureSupport = {
   decoder() {
     const decoder: CaptureDecoder = {
       write(data, offset) {
-        if (lines.offset === 0 && offset > 0) lines.offset = offset
-        try {
-          lines.write(data)
-        } catch (err) {
-          decoder.onError?.({ code: (err as { code?: string }).code ?? 'BAD_MESSAGE', message: (err as Error).message, offset: lines.offset })
-        }
+        lines.feed(data, offset, decoder.onError)
       },
       end(reason) {
-        if (lines.buffered > 0) decoder.onError?.({ code: 'TRUNCATED', message: `${lines.buffered} bytes of a line without its newline (${reason === 'close' ? 'the connection closed' : 'the capture ended'})`, offset: lines.offset })
+        lines.end(reason, decoder.onError)
       },
     }
-    const lines = new Lines(Buffer.from('\n'), MAX_LINE, (line, offset) => {
+    const lines = new LineSplitter(MAX_LINE, (line, offset) => {
       try {
         decoder.onFrame?.({ ...(traceOf(decodeEnvelope(line, offset)) as DecodedFrame), offset, length: line.length + 1 })
       } catch (err) {

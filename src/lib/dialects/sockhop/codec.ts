@@ -62,35 +62,3 @@ export function dataValue(payload: Buffer): unknown {
 }
 
 export const uuid = (): string => randomUUID()
-
-/**
- * Splits a byte stream at a terminator: calls `onLine(line, offset)` for each whole line. A line
- * longer than `maxLine` is TOO_LARGE.
- */
-export class Lines {
-  offset = 0
-  private held = Buffer.alloc(0)
-
-  constructor(private readonly terminator: Buffer, private readonly maxLine: number, private readonly onLine: (line: Buffer, offset: number) => void) {}
-
-  get buffered(): number {
-    return this.held.length
-  }
-
-  write(chunk: Buffer): void {
-    let buf = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk
-    let start = 0
-    const t = this.terminator
-    for (let at = buf.indexOf(t); at !== -1; at = buf.indexOf(t, start)) {
-      const line = buf.subarray(start, at)
-      const lineOffset = this.offset
-      this.offset += line.length + t.length
-      start = at + t.length
-      if (line.length > this.maxLine) throw new WireError('TOO_LARGE', `a line of ${line.length} bytes is over the ${this.maxLine}-byte limit`, lineOffset)
-      if (line.length > 0) this.onLine(line, lineOffset)
-    }
-    buf = buf.subarray(start)
-    if (buf.length > this.maxLine) throw new WireError('TOO_LARGE', `a line of more than ${this.maxLine} bytes (no terminator yet)`, this.offset)
-    this.held = Buffer.from(buf)
-  }
-}

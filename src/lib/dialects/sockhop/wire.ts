@@ -1,5 +1,6 @@
 import type { CloseAction, TraceFrame, Wire, WireContext } from '../types.js'
-import { Lines, dataBytes, dataValue, decodeEnvelope, encodeEnvelope, typeOf, uuid, type Envelope } from './codec.js'
+import { LineSplitter } from '../../codec/lines.js'
+import { dataBytes, dataValue, decodeEnvelope, encodeEnvelope, typeOf, uuid, type Envelope } from './codec.js'
 
 const PING = 'SockhopPing'
 const PONG = 'SockhopPong'
@@ -12,7 +13,7 @@ const AUTO_TYPES = new Set(['', '-', 'auto'])
  */
 export class SockhopWire implements Wire {
   readonly initial = 'open' as const
-  private readonly lines: Lines
+  private readonly lines: LineSplitter
   private readonly terminator: string
   /** Our requests: session id -> uuid, and back. */
   private readonly outgoing = new Map<string, number>()
@@ -27,7 +28,7 @@ export class SockhopWire implements Wire {
   constructor(private readonly ctx: WireContext) {
     const t = ctx.options.terminator
     this.terminator = typeof t === 'string' && t !== '' ? t.replace(/\\n/g, '\n').replace(/\\r/g, '\r').replace(/\\0/g, '\0') : '\n'
-    this.lines = new Lines(Buffer.from(this.terminator, 'utf8'), ctx.limits.maxFrameSize, (line, offset) => this.onLine(line, offset))
+    this.lines = new LineSplitter(ctx.limits.maxFrameSize, (line, offset) => this.onLine(line, offset), this.terminator)
   }
 
   start(): void {}
