@@ -723,8 +723,16 @@ export class Session {
     const entry: Pending = { action, sentAt, deadline: ms > 0 ? sentAt + ms : 0, callback }
     if (entry.deadline !== 0 && entry.deadline < this.deadlineAt) this.armDeadline(entry.deadline)
     this.pending.set(id, entry)
+    try {
+      this.wire.request(id, action, payload, meta)
+    } catch (err) {
+      // The dialect refused the message (a payload it cannot carry, say): nothing was sent, so
+      // nothing waits for an answer; the caller hears why.
+      this.pending.delete(id)
+      process.nextTick(callback, err)
+      return
+    }
     this.stats.requestsOut++
-    this.wire.request(id, action, payload, meta)
   }
 
   /** The time of the batch being handled, else the clock. */
