@@ -246,7 +246,19 @@ export interface CaptureSupport {
    */
   sniff(first: SniffInput): 0 | 1 | 2
   /** A decoder for one direction of one connection. */
-  decoder(context: { direction: 'client' | 'server'; framing: 'stream' | 'websocket'; upgrade?: { url: string; headers: Record<string, string> } }): CaptureDecoder
+  decoder(context: CaptureDecoderContext): CaptureDecoder
+}
+
+export interface CaptureDecoderContext {
+  direction: 'client' | 'server'
+  framing: 'stream' | 'websocket'
+  upgrade?: { url: string; headers: Record<string, string> }
+  /**
+   * One object per connection, the same for both directions' decoders: a dialect where one side's
+   * frames say how to read the other's (STMP v3's handshake URL turns on latency in Responses)
+   * keeps that here. The client's first bytes are written before the server's answer to them.
+   */
+  shared?: Record<string, unknown>
 }
 
 export interface SniffInput {
