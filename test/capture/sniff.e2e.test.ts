@@ -71,6 +71,19 @@ describe('decode with no flag: each connection sniffed', () => {
     expect(two.stdout).toBe(one.stdout)
   })
 
+  it('--port 7001=stocking: the rest sniffed on the dialects\' path, STMP v3 through its own CaptureSupport', async () => {
+    const r = await runCli(['decode', file, '--port', '7001=stocking', '--json'])
+    expect(r.code).toBe(0)
+    const lines = parse(r.stdout)
+    const v3 = lines.filter((l) => l.dialect === 'stmp-v3')
+    expect(v3.map((l) => [l.direction, l.kind])).toEqual([['client', 'handshake-request'], ['server', 'handshake-response'], ['client', 'request'], ['server', 'response']])
+    expect(v3[2]).toMatchObject({ id: 1, action: 'echo', payload: { a: 1 } })
+    expect(v3[3]).toMatchObject({ id: 1, status: 200, payload: { a: 1 } })
+    expect(r.stderr).toContain('10.0.0.1:40001 -> 10.0.0.2:7000: stmp-v3 (sniffed)')
+    expect(r.stderr).toContain('10.0.0.1:40002 -> 10.0.0.2:7000: sockhop (sniffed)')
+    expect(r.stderr).toContain('127.0.0.1:40004 -> 127.0.0.1:7001: stocking (--port)')
+  })
+
   it('--dialect stmp-v3 reads only as v3 (nothing sniffed): the other connections are skipped', async () => {
     const r = await runCli(['decode', file, '--dialect', 'stmp-v3', '--json'])
     const lines = parse(r.stdout)
