@@ -72,7 +72,10 @@ describe('serve --dialect stocking (echo)', () => {
     const b = await runCli(['fetch', '--dialect', 'stocking', url, 'user.get', '{"id":7}', '--json'])
     expect(b.code).toBe(0)
     expect(JSON.parse(b.stdout)).toMatchObject({ status: 200, action: 'user.get', payload: { id: 7 } })
-    expect(frames(serve).find((f) => f.kind === 'request' && f.action === 'route')).toMatchObject({ direction: 'in', payload: { x: 1 } })
+    // --log keeps the dialect's own fields: the callback code the request came with, and the answer's.
+    const request = frames(serve).find((f) => f.kind === 'request' && f.action === 'route')
+    expect(request).toMatchObject({ direction: 'in', payload: { x: 1 }, ccode: expect.stringMatching(/^\d+$/) })
+    expect(frames(serve).find((f) => f.kind === 'response' && f.direction === 'out' && f.action === 'route')).toMatchObject({ ccode: request?.ccode })
   })
 
   it('a payload the real server would hang up on is refused before it is sent: BAD_PAYLOAD, exit 2', async () => {
