@@ -38,6 +38,15 @@ export interface Dialect {
   readonly statuses?: readonly StatusMapping[]
   /** Content types (payload codecs) the dialect can carry; the first is the default. */
   readonly contentTypes: readonly string[]
+  /**
+   * Server rooms, for a dialect with rooms on the wire: `own(n)` names the room each connection
+   * joins when it opens (`n` counts the server's connections from 1: Stocking's per-client
+   * channel, so `5,2,...` reaches client 2 only); with `missing` the server hands a broadcast to a
+   * room nobody is in back to the sender's Wire as `command('room-missing', { room })` (Stocking's
+   * `1,0,Channel "x" not found`). Without them, rooms are created by joining and a broadcast to an
+   * empty one reaches nobody.
+   */
+  readonly rooms?: { own?: (n: number) => string; missing?: boolean }
   /** The per-connection object. */
   open(context: WireContext): Wire
   /**

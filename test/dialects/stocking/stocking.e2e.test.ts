@@ -156,6 +156,31 @@ describe('serve --dialect stocking (echo)', () => {
   })
 })
 
+describe('serve --dialect stocking: each client\'s own channel, and a broadcast to none', () => {
+  let serve: ServeProcess
+  beforeAll(async () => {
+    serve = await startServe(['--dialect', 'stocking', 'ws://127.0.0.1:0/ws'])
+  }, 30_000)
+  afterAll(async () => { await serve?.stop() })
+
+  it('client n is in channel "n" (5,2,... reaches client 2 only); 5,nochan,... is answered 1,0,Channel "nochan" not found', async () => {
+    const one = await RawClient.open(serve.urls[0])
+    await one.messages(1)
+    const two = await RawClient.open(serve.urls[0])
+    await two.messages(1)
+    const three = await RawClient.open(serve.urls[0])
+    await three.messages(1)
+    one.send('5,2,a direct message')
+    one.send('5,nochan,hello?')
+    one.send('3,,')
+    expect(await one.messages(3)).toEqual(['0', '1,0,Channel "nochan" not found', '3'])
+    expect(await two.messages(2)).toEqual(['0', '5,2,a direct message'])
+    await new Promise((r) => setTimeout(r, 100))
+    expect(three.received).toEqual(['0'])
+    for (const c of [one, two, three]) c.ws.close()
+  })
+})
+
 describe('serve --dialect stocking --routes: statuses on the wire', () => {
   let serve: ServeProcess
   let url: string
