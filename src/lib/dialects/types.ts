@@ -57,6 +57,11 @@ export interface Dialect {
   upgrade?(options: DialectOptions, query: URLSearchParams): UpgradeRequest
   /** Server on WebSocket: accept or refuse an upgrade before it completes (status 200 accepts). */
   decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
+  /**
+   * Checks the values of the dialect's own options (`-O KEY=VALUE`, its flags) before anything is
+   * dialled or bound: throws BAD_FLAG (exit 2) on one it cannot use.
+   */
+  checkOptions?(options: DialectOptions): void
   /** Reading captures: sniffing and a pure decoder per connection direction. */
   readonly capture?: CaptureSupport
   /** bench's fast path: optional. Without it bench goes through Session.call(). */
