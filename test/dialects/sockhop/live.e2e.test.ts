@@ -3,7 +3,9 @@ import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { runCli, startServe, type ServeProcess } from '../../helpers/cli.js'
+import { join } from 'node:path'
+import { runCli, spawnCli, startServe, type ServeProcess } from '../../helpers/cli.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 /**
  * The sockhop dialect (src/lib/dialects/sockhop/) against the real library, sockhop 1.8.4 from
@@ -12,8 +14,8 @@ import { runCli, startServe, type ServeProcess } from '../../helpers/cli.js'
  */
 const require = createRequire(import.meta.url)
 const Sockhop = require('sockhop') as {
-  server: new (o: { port: number; address?: string }) => SockhopServer
-  client: new (o: { port: number; address?: string }) => SockhopClient
+  server: new (o: { port?: number; address?: string; path?: string }) => SockhopServer
+  client: new (o: { port?: number; address?: string; path?: string }) => SockhopClient
 }
 interface SockhopServer {
   on(e: 'receive', f: (data: unknown, meta: { type: string; callback?: (o: unknown) => void }) => void): void
@@ -98,5 +100,72 @@ describe('--dialect sockhop against sockhop 1.8.4', () => {
     expect(requests).toHaveLength(2)
     expect(responses.map((l) => l.callbackId)).toEqual(requests.map((l) => l.uuid))
     expect(r.stderr).toMatch(/8 frames, 0 errors/)
+  })
+
+  /** A real Sockhop server whose every callback answers {ok, echo}. */
+  async function echoServer(o: { port?: number; address?: string; path?: string }): Promise<SockhopServer> {
+    const server = new Sockhop.server(o)
+    server.on('receive', (data, meta) => meta.callback?.({ ok: true, echo: data }))
+    await server.listen()
+    closers.push(() => server.close())
+    return server
+  }
+
+  it('over a Unix socket both ways: fetch from a real Sockhop server; a real Sockhop client against serve', async () => {
+    const dir = tempDir('stmpcat-sockhop-unix-')
+    await echoServer({ path: join(dir, 'real.sock') })
+    const f = await runCli(['fetch', '--dialect', 'sockhop', `unix:${join(dir, 'real.sock')}`, 'Object', '{"q":7}'])
+    expect(f.stderr).toBe('')
+    expect(f.code).toBe(0)
+    expect(JSON.parse(f.stdout)).toEqual({ ok: true, echo: { q: 7 } })
+    const serve = await startServe([`unix:${join(dir, 'serve.sock')}`, '--dialect', 'sockhop'], 1)
+    try {
+      const client = new Sockhop.client({ path: join(dir, 'serve.sock') })
+      await client.connect()
+      const answer = await new Promise<unknown>((resolve) => { void client.send(['x', 1], (data) => resolve(data)) })
+      expect(answer).toEqual(['x', 1])
+      await client.disconnect()
+    } finally {
+      await serve.stop()
+    }
+  })
+
+  it('connect --reconnect against a real Sockhop server that restarts: the line after the restart is answered by the new one', async () => {
+    const port = await freePort()
+    const first = await echoServer({ port, address: '127.0.0.1' })
+    const child = spawnCli(['connect', '--dialect', 'sockhop', `tcp://127.0.0.1:${port}`, '--reconnect', '--reconnect-delay', '50ms'])
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+    const until = async (re: RegExp) => {
+      const deadline = Date.now() + 8000
+      while (!re.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+    }
+    child.stdin.write('{"action":"Object","payload":{"n":1}}\n')
+    await until(/"n":1/)
+    await first.close()
+    await until(/"kind":"disconnect"/)
+    const second = new Sockhop.server({ port, address: '127.0.0.1' })
+    second.on('receive', (data, meta) => meta.callback?.({ second: true, echo: data }))
+    await second.listen()
+    closers.push(() => second.close())
+    await until(/"kind":"connect"/)
+    child.stdin.end('{"action":"Object","payload":{"n":2}}\n')
+    expect(await exited).toBe(0)
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.filter((l) => l.status === 200).map((l) => l.payload)).toEqual([{ ok: true, echo: { n: 1 } }, { second: true, echo: { n: 2 } }])
+    expect(lines.map((l) => l.kind).filter(Boolean)).toEqual(expect.arrayContaining(['disconnect', 'connect']))
+  })
+
+  it('bench against a real Sockhop server: every callback answered, no errors', async () => {
+    const port = await freePort()
+    await echoServer({ port, address: '127.0.0.1' })
+    const r = await runCli(['bench', '--dialect', 'sockhop', `tcp://127.0.0.1:${port}`, '-d', '1s', '-c', '4', '--json'])
+    expect(r.code).toBe(0)
+    const result = JSON.parse(r.stdout) as { totals: { sent: number; responses: number; ok: number; errors: number }; passed: boolean }
+    expect(result.totals.responses).toBeGreaterThan(100)
+    expect(result.totals.ok).toBe(result.totals.responses)
+    expect(result.totals.errors).toBe(0)
+    expect(result.passed).toBe(true)
   })
 })
