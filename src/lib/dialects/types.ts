@@ -223,6 +223,8 @@ export interface Wire {
   close(code: number, message: string, answer: boolean): CloseAction
   /** Arguments for transport.end() (the WebSocket close code and reason; none on streams). */
   endArgs(code: number, message: string): [code?: number, reason?: string]
+  /** The WebSocket close code the peer sent, in stmpcat close codes (a dialect with its own, e.g. CAMP's 4000-4002). */
+  closeCodeIn?(code: number): number
   /** A dialect command beyond the core model (join/leave a room, broadcast, send a typed buffer). */
   command?(name: string, args: Record<string, unknown>): void
   /** Drops open fragment state (the connection ended). */

@@ -625,8 +625,10 @@ export class Session {
     void this.close(err.closeCode, err.closeMessage())
   }
 
-  private onTransportClose(info: TransportCloseInfo): void {
+  private onTransportClose(closed: TransportCloseInfo): void {
     if (this.state === 'closed') return
+    // A dialect with close codes of its own (CAMP's 4000-4002) gives them in stmpcat's.
+    const info = closed.code !== undefined && this.wire.closeCodeIn ? { ...closed, code: this.wire.closeCodeIn(closed.code) } : closed
     this.state = 'closed'
     this.transportError = info.error
     if (info.code !== undefined && info.code !== 1006) {
