@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { StmpError, WireError } from '../../errors.js'
-import type { CloseAction, MessageMeta, TraceFrame, Wire, WireContext } from '../types.js'
+import type { CloseAction, TraceFrame, Wire, WireContext } from '../types.js'
 import {
   BEHAVIOUR, CAMP_VERSION, CLOSE, FEATURE_TRANSACTIONS, type Frame, MAX_PAYLOAD, campCloseCode, decodeFrame, encodeFrame,
   parseSid, stmpCloseCode,
@@ -24,8 +24,8 @@ interface Unacked {
   sentAt: number
   /** The session id of a request: its ACK is the response. */
   id?: number
-  /** Our BYE: its ACK lets the close go on. */
-  bye?: boolean
+  /** Our BYE: its ACK lets the close go on (with its reason). */
+  bye?: string
 }
 
 /** A transaction the peer is sending (TX_START .. TX_FINISH). */
@@ -115,7 +115,7 @@ export class CampWire implements Wire {
 
   private onFrame(f: Frame): void {
     const sink = this.ctx.sink
-    if (sink.tracing) sink.trace('in', traceOf(f))
+    if (sink.tracing && f.kind !== 'utf8' && f.kind !== 'binary') sink.trace('in', traceOf(f))
     switch (f.kind) {
       case 'ack':
         return this.onAck(f.acked)
@@ -144,8 +144,10 @@ export class CampWire implements Wire {
         if (this.server) {
           const id = this.incomingId()
           this.incoming.set(id, f.kind)
+          if (sink.tracing) sink.trace('in', dataTrace(f, 'request', id))
           return sink.request(id, f.kind, f.payload, { format: 'binary', type: f.kind, ack: f.ack })
         }
+        if (sink.tracing) sink.trace('in', dataTrace(f, 'push', 0))
         return sink.push(f.kind, f.payload, { format: 'binary', type: f.kind, ack: f.ack })
       default:
         return this.onTransaction(f)
@@ -161,7 +163,7 @@ export class CampWire implements Wire {
     if (this.unacked.size === 0) this.clearAckTimer()
     if (entry.id !== undefined) return this.ctx.sink.response(entry.id, 200, EMPTY, { format: 'binary', type: 'ack', ack: acked })
     // Our BYE was acknowledged: the close goes on (the peer closes the WebSocket with 4000 too).
-    if (entry.bye) this.ctx.sink.close(1000, 'BYE acknowledged')
+    if (entry.bye !== undefined) this.ctx.sink.close(1000, entry.bye)
   }
 
   private onTransaction(f: Extract<Frame, { kind: `tx-${string}` }>): void {
@@ -260,7 +262,8 @@ export class CampWire implements Wire {
       return 'transport'
     }
     const ack = this.takeAck()
-    this.send({ kind: 'bye', sid: this.sid, ack, reason: truncateUtf8(message || 'disconnect', MAX_PAYLOAD) }, { kind: 'bye', sentAt: performance.now(), bye: !this.server })
+    const reason = truncateUtf8(message || 'disconnect', MAX_PAYLOAD)
+    this.send({ kind: 'bye', sid: this.sid, ack, reason }, { kind: 'bye', sentAt: performance.now(), bye: this.server ? undefined : reason })
     return this.server ? 'transport' : 'frame'
   }
 
@@ -344,7 +347,7 @@ export class CampWire implements Wire {
 
   private send(f: Frame, track?: Unacked, id?: number): void {
     if (track !== undefined && 'ack' in f) this.track(f.ack, track)
-    if (this.ctx.sink.tracing) this.ctx.sink.trace('out', traceOf(f, id))
+    if (this.ctx.sink.tracing) this.ctx.sink.trace('out', f.kind === 'utf8' || f.kind === 'binary' ? dataTrace(f, id !== undefined ? 'request' : 'push', id ?? 0) : traceOf(f))
     this.ctx.out.write(encodeFrame(f), false)
   }
 
@@ -387,7 +390,7 @@ export class CampWire implements Wire {
     const sink = this.ctx.sink
     sink.event('ack-timeout', { ack, kind: e.kind, ms: Math.round(performance.now() - e.sentAt), count: this.ackTimeouts })
     if (e.id !== undefined) sink.response(e.id, 504, Buffer.from(`${e.kind} frame (ack ${ack}): ${why}`, 'utf8'), { format: 'binary', type: 'ack-timeout', ack })
-    else if (e.bye) sink.close(1000, `BYE not acknowledged: ${why}`)
+    else if (e.bye !== undefined) sink.close(1000, e.bye)
   }
 
   private incomingId(): number {
@@ -423,12 +426,12 @@ export function chunkOffset(offset: bigint, bytesBefore: number, chunksBefore: n
 }
 
 /** A frame for traces (-v, --log): its kind and fields, numbers as numbers, the sid in hex. */
-export function traceOf(f: Frame, id?: number): TraceFrame & Record<string, unknown> {
+export function traceOf(f: Frame): TraceFrame & Record<string, unknown> {
   const sid = f.sid.toString(16).padStart(16, '0')
   switch (f.kind) {
     case 'utf8':
     case 'binary':
-      return { kind: id !== undefined ? 'request' : f.kind, ...(id !== undefined ? { id, action: f.kind } : {}), type: f.kind, ack: f.ack, payload: f.payload, sid }
+      return { kind: f.kind, ack: f.ack, payload: f.payload, sid }
     case 'endpoint-info':
       return { kind: f.kind, ack: f.ack, version: f.version, flags: Number(f.flags & 0xffffffffn), sid }
     case 'tx-start':
@@ -442,6 +445,11 @@ export function traceOf(f: Frame, id?: number): TraceFrame & Record<string, unkn
       return { ...rest, sid }
     }
   }
+}
+
+/** A data frame as the session's traces show messages: a request (its ACK answers it) or a push, action utf8/binary. */
+function dataTrace(f: Extract<Frame, { kind: 'utf8' | 'binary' }>, kind: 'request' | 'push', id: number): TraceFrame & Record<string, unknown> {
+  return { kind, id, action: f.kind, payload: f.payload, follow: false, fin: false, ack: f.ack, sid: f.sid.toString(16).padStart(16, '0') }
 }
 
 function truncateUtf8(text: string, max: number): string {
