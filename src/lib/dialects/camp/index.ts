@@ -3,7 +3,7 @@ import { StmpError } from '../../errors.js'
 import type { Dialect, DialectOptions, NegotiationDecision, NegotiationPolicy, UpgradeRequest } from '../types.js'
 import { capture } from './capture.js'
 import { newSid, parseSid } from './codec.js'
-import { CampWire } from './wire.js'
+import { CampWire, liveSids } from './wire.js'
 
 /**
  * CAMP, the Cryo Application Messaging Protocol (Ranchonyx/CAMP-Protocol 1.1.4, CAMP-Server
@@ -24,7 +24,7 @@ export const dialect: Dialect = {
   statuses: [
     { wire: 'ACK of the data frame', status: 200, name: 'received (CAMP has no answers: the ACK is the response)' },
     { wire: 'no ACK within ack-timeout', status: 504, name: 'unacknowledged (CAMP-Server\'s stat-ack-timeout)' },
-    { wire: 'ERROR frame (a stmpcat server, for a non-2xx handler answer)', status: 500, name: 'the handler failed (the client sees an ERROR frame, not a status)' },
+    { wire: 'ERROR frame', status: 500, name: 'what a stmpcat server sends for a non-2xx handler answer (a client reports it as the event error)' },
   ],
   contentTypes: ['application/json', 'text/plain', 'application/octet-stream', 'application/msgpack', 'application/protobuf'],
   open: (context) => new CampWire(context),
@@ -68,6 +68,7 @@ export function decideCampUpgrade(request: { url: string }, policy: NegotiationP
   if (sidText === null) return { status: 401, message: 'Upgrade request refused: no SID supplied (query x-CAMP-sid)' }
   const sid = parseSid(sidText)
   if (sid === undefined) return { status: 401, message: `Upgrade request refused: x-CAMP-sid ${JSON.stringify(sidText.slice(0, 40))} is not a decimal unsigned 64-bit integer` }
+  if (liveSids.has(sid)) return { status: 401, message: `Upgrade request refused: the session ${sid} already exists` }
   if (policy.token !== undefined && authorization.slice(7) !== policy.token) return { status: 401, message: 'Upgrade request refused: invalid bearer token in authorization query' }
   return { status: 200, message: 'OK', agreed: { sid: sid.toString() } }
 }

@@ -12,6 +12,11 @@ export const DEFAULT_ACK_TIMEOUT = 2500
 export const MAX_UNACKED = 65_536
 /** Transactions from the peer open at once, at most. */
 export const MAX_OPEN_TRANSACTIONS = 1024
+/**
+ * Session ids of the server connections open in this process: CAMP-Server refuses an upgrade
+ * whose sid already has a session (401), and so does decideUpgrade (index.ts).
+ */
+export const liveSids = new Set<bigint>()
 /** Ids of pings from the peer: above the session's own ping ids (1..0xffff), never mistaken for them. */
 const PEER_PING_BASE = 0x10000
 const EMPTY = Buffer.alloc(0)
@@ -81,6 +86,8 @@ export class CampWire implements Wire {
   private peer?: { version: number; flags: bigint }
   private readonly transactions = new Map<number, Incoming>()
   private nextTxId = 0
+  /** This server connection's sid is in liveSids. */
+  private registered = false
   /** Frames given up on (no ACK in time), RTT of the last ACK (ms). */
   ackTimeouts = 0
   rtt: number | null = null
@@ -99,6 +106,10 @@ export class CampWire implements Wire {
   accepted(request: { url: string }): void {
     const sid = parseSid(new URLSearchParams(request.url.split('?')[1] ?? '').get('x-CAMP-sid'))
     if (sid !== undefined) this.sid = sid
+    if (this.server && sid !== undefined) {
+      liveSids.add(sid)
+      this.registered = true
+    }
     this.send({ kind: 'endpoint-info', sid: this.sid, ack: this.takeAck(), version: CAMP_VERSION, flags: FEATURE_TRANSACTIONS }, { kind: 'endpoint-info', sentAt: performance.now() })
   }
 
@@ -303,6 +314,8 @@ export class CampWire implements Wire {
   }
 
   reset(): void {
+    if (this.registered) liveSids.delete(this.sid)
+    this.registered = false
     this.clearAckTimer()
     this.unacked.clear()
     this.incoming.clear()
