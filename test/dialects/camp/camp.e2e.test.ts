@@ -1,7 +1,9 @@
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { type ServeProcess, runCli, startServe } from '../../helpers/cli.js'
+import { tempDir } from '../../helpers/tmp.js'
 import { FIXTURES, loggedFrames } from './transcript.js'
 
 /**
@@ -90,6 +92,21 @@ describe('serve --dialect camp --token T (echo)', () => {
     const lines = c.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines.filter((l) => l.status === 200)).toHaveLength(2)
     expect(lines.filter((l) => l.kind === 'push').map((l) => [l.action, l.payload])).toEqual([['utf8', { a: 1 }], ['binary', { b: 2 }]])
+  })
+
+  it('push --file sends the file as a transaction named ACTION: TX_START with its size, 64 KiB chunks at true offsets, TX_FINISH', async () => {
+    const file = join(tempDir(), 'blob.bin')
+    writeFileSync(file, Buffer.alloc(150_000, 7))
+    const r = await runCli(['push', '--dialect', 'camp', '--token', 'T', url, 'blob', '--file', file])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const tx = frames(serve).filter((f) => String(f.kind).startsWith('tx-') && f.direction === 'in')
+    expect(tx.map((f) => [f.kind, f.offset ?? f.size ?? '', f.length ?? f.name ?? ''])).toEqual([
+      ['tx-start', 150_000, 'blob'], ['tx-chunk', 0, 65_536], ['tx-chunk', 65_536, 65_536], ['tx-chunk', 131_072, 18_928], ['tx-finish', '', ''],
+    ])
+    const nope = await runCli(['push', url, 'blob', '--file', file])
+    expect(nope.code).toBe(2)
+    expect(nope.stderr).toMatch(/BAD_FLAG: --file: STMP v3 has no transactions/)
   })
 
   it('the real client\'s frames (camp.log) get the real server\'s answers, byte for byte', async () => {

@@ -450,7 +450,8 @@ export function traceOf(f: Frame): TraceFrame & Record<string, unknown> {
     case 'tx-start':
       return { kind: f.kind, ack: f.ack, txId: f.txId, size: Number(f.size), behaviour: f.behaviour === BEHAVIOUR.PULL ? 'pull' : 'push', name: f.name, sid }
     case 'tx-chunk':
-      return { kind: f.kind, txId: f.txId, offset: Number(f.offset), length: f.payload.length, payload: f.payload, sid }
+      // The length only: a trace (serve --log) of a large transaction does not hold its data.
+      return { kind: f.kind, txId: f.txId, offset: Number(f.offset), length: f.payload.length, sid }
     case 'tx-fetch':
       return { kind: f.kind, ack: f.ack, txId: f.txId, start: Number(f.start), end: Number(f.end), sid }
     default: {
