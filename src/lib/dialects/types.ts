@@ -141,6 +141,8 @@ export interface WireOutput {
   readonly pool: Buffer
   /** A large message in pieces: they go out one per flush, behind what is queued, before a Close. */
   parts(parts: Buffer[]): void
+  /** Bytes written and not yet taken by the kernel (the session's queue and the transport's buffer): a dialect's own backpressure. */
+  readonly buffered: number
 }
 
 /** Extra data of a message beyond the core model, shown in traces and --json. */
@@ -225,6 +227,8 @@ export interface Wire {
   endArgs(code: number, message: string): [code?: number, reason?: string]
   /** The WebSocket close code the peer sent, in stmpcat close codes (a dialect with its own, e.g. CAMP's 4000-4002). */
   closeCodeIn?(code: number): number
+  /** The transport drained (a dialect that queues its own frames sends more). */
+  drained?(): void
   /** A dialect command beyond the core model (join/leave a room, broadcast, send a typed buffer). */
   command?(name: string, args: Record<string, unknown>): void
   /** Drops open fragment state (the connection ended). */

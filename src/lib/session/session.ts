@@ -475,8 +475,11 @@ export class Session {
   }
 
   private output(): WireOutput {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const session = this
     return {
       write: (bytes, text) => this.writeOut(bytes, text === true),
+      get buffered() { return session.queueBytes + session.transport.bufferedAmount },
       reserve: (size) => this.reserve(size),
       get pool() { return pool },
       parts: (parts) => {
@@ -683,6 +686,7 @@ export class Session {
 
   private onDrain(): void {
     this.load?.drained?.()
+    this.wire.drained?.()
     this.updateReading()
     if (this.fragments.length > 0) this.scheduleFlush()
     // Bytes moved: a close waiting behind them waits on.
