@@ -46,6 +46,8 @@ export interface Dialect {
    * and the query the address already has. Throws BAD_FLAG on options it cannot use.
    */
   upgrade?(options: DialectOptions, query: URLSearchParams): UpgradeRequest
+  /** Checks the values of the dialect's options before a server listens (throws BAD_FLAG), so a bad one is a usage error, not a failure per connection. */
+  checkOptions?(options: DialectOptions): void
   /** Server on WebSocket: accept or refuse an upgrade before it completes (status 200 accepts). */
   decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
   /** Reading captures: sniffing and a pure decoder per connection direction. */
