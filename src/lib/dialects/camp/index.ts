@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { StmpError } from '../../errors.js'
 import type { Dialect, DialectOptions, NegotiationDecision, NegotiationPolicy, UpgradeRequest } from '../types.js'
+import { BACKPRESSURE_FLAGS, backpressureOptions } from './backpressure.js'
 import { capture } from './capture.js'
 import { newSid, parseSid } from './codec.js'
 import { CampWire, liveSids } from './wire.js'
@@ -19,7 +20,7 @@ export const dialect: Dialect = {
     requests: true, pushes: true, ping: true, headers: false, rooms: false, acks: true,
     transactions: true, typedBuffers: false, fragmentation: false, textFormat: false,
   },
-  flags: ['token', 'sid', 'ack-timeout'],
+  flags: ['token', 'sid', 'ack-timeout', ...BACKPRESSURE_FLAGS],
   idSpace: 0xffff,
   statuses: [
     { wire: 'ACK of the data frame', status: 200, name: 'received (CAMP has no answers: the ACK is the response)' },
@@ -28,6 +29,7 @@ export const dialect: Dialect = {
   ],
   contentTypes: ['application/json', 'text/plain', 'application/octet-stream', 'application/msgpack', 'application/protobuf'],
   open: (context) => new CampWire(context),
+  checkOptions: (options) => { checkCampOptions(options) },
   upgrade: campUpgrade,
   decideUpgrade: decideCampUpgrade,
   capture,
@@ -40,12 +42,8 @@ export const dialect: Dialect = {
 export function campUpgrade(options: DialectOptions, query: URLSearchParams): UpgradeRequest {
   const out: Record<string, string> = {}
   if (!query.has('authorization')) out.authorization = `Bearer ${options.token ?? ''}`
-  if (options['ack-timeout'] !== undefined) {
-    const t = Number(options['ack-timeout'])
-    if (!Number.isInteger(t) || t < 1) throw new StmpError('BAD_FLAG', `-O ack-timeout=${String(options['ack-timeout'])}: expected milliseconds, an integer of at least 1`)
-  }
+  checkCampOptions(options)
   if (options.sid !== undefined) {
-    if (parseSid(String(options.sid)) === undefined) throw new StmpError('BAD_FLAG', `-O sid=${String(options.sid)}: a CAMP session id is a decimal unsigned 64-bit integer`)
     out['x-CAMP-sid'] = String(options.sid)
   } else if (parseSid(query.get('x-CAMP-sid')) === undefined) {
     out['x-CAMP-sid'] = newSid(randomBytes).toString()
@@ -71,4 +69,16 @@ export function decideCampUpgrade(request: { url: string }, policy: NegotiationP
   if (liveSids.has(sid)) return { status: 401, message: `Upgrade request refused: the session ${sid} already exists` }
   if (policy.token !== undefined && authorization.slice(7) !== policy.token) return { status: 401, message: 'Upgrade request refused: invalid bearer token in authorization query' }
   return { status: 200, message: 'OK', agreed: { sid: sid.toString() } }
+}
+
+/** `-O ack-timeout`, `-O sid` and the backpressure options (BAD_FLAG on a bad value). */
+export function checkCampOptions(options: DialectOptions): void {
+  if (options['ack-timeout'] !== undefined) {
+    const t = Number(options['ack-timeout'])
+    if (!Number.isInteger(t) || t < 1) throw new StmpError('BAD_FLAG', `-O ack-timeout=${String(options['ack-timeout'])}: expected milliseconds, an integer of at least 1`)
+  }
+  if (options.sid !== undefined && parseSid(String(options.sid)) === undefined) {
+    throw new StmpError('BAD_FLAG', `-O sid=${String(options.sid)}: a CAMP session id is a decimal unsigned 64-bit integer`)
+  }
+  backpressureOptions(options)
 }

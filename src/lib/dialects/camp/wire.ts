@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { StmpError, WireError } from '../../errors.js'
 import type { CloseAction, TraceFrame, Wire, WireContext } from '../types.js'
+import { type Queued, SendQueue, backpressureOptions } from './backpressure.js'
 import {
   BEHAVIOUR, CAMP_VERSION, CLOSE, FEATURE_TRANSACTIONS, type Frame, MAX_PAYLOAD, campCloseCode, decodeFrame, encodeFrame,
   parseSid, stmpCloseCode,
@@ -92,8 +93,14 @@ export class CampWire implements Wire {
   ackTimeouts = 0
   rtt: number | null = null
 
+  /** The send queue of `-O backpressure=...` and its water marks (undefined: frames go straight out). */
+  readonly queue?: SendQueue
+  private retryTimer?: NodeJS.Timeout
+
   constructor(private readonly ctx: WireContext) {
     this.server = ctx.role === 'server'
+    const bp = backpressureOptions(ctx.options)
+    if (bp !== undefined) this.queue = new SendQueue(bp, (b) => ctx.out.write(b, false), () => ctx.out.buffered, (item, why) => this.onDropped(item, why))
     const t = Number(ctx.options['ack-timeout'] ?? DEFAULT_ACK_TIMEOUT)
     this.ackTimeout = Number.isFinite(t) && t > 0 ? t : DEFAULT_ACK_TIMEOUT
     const sid = typeof ctx.options.sid === 'string' ? parseSid(ctx.options.sid) : undefined
@@ -250,7 +257,34 @@ export class CampWire implements Wire {
   }
 
   push(_id: number, action: string, payload: Buffer): void {
-    this.sendData(action, payload)
+    this.sendData(action, payload, undefined, action)
+  }
+
+  /** The transport drained: queued frames go on. */
+  drained(): void {
+    if (this.queue !== undefined) this.flushQueue()
+  }
+
+  private flushQueue(): void {
+    const q = this.queue as SendQueue
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    // As CAMP-Server's try_flush: while frames wait, look again every 5 ms (and at every drain).
+    if (q.flush()) {
+      this.retryTimer = setTimeout(() => this.flushQueue(), 5)
+      this.retryTimer.unref()
+    }
+  }
+
+  private onDropped(item: Queued, why: string): void {
+    const sink = this.ctx.sink
+    let id: number | undefined
+    if (item.ack !== undefined) {
+      id = this.unacked.get(item.ack)?.id
+      this.unacked.delete(item.ack)
+    }
+    sink.event('dropped', { kind: item.kind, ...(item.ack !== undefined ? { ack: item.ack } : {}), ...(item.key !== undefined ? { key: item.key } : {}), why, count: (this.queue as SendQueue).dropped })
+    if (id !== undefined) sink.response(id, 503, Buffer.from(`${item.kind} frame (ack ${item.ack}) dropped: ${why}`, 'utf8'), { format: 'binary', type: 'dropped' })
   }
 
   ping(id: number): void {
@@ -268,6 +302,8 @@ export class CampWire implements Wire {
    * answer to the peer's BYE, is the WebSocket close frame alone (endArgs: 4000-4002).
    */
   close(code: number, message: string, answer: boolean): CloseAction {
+    // Nothing queued is lost to the close: it all goes out before the BYE (or the close frame).
+    this.queue?.drain()
     if (answer || (code !== 1000 && code !== 1001)) {
       this.trace('out', { kind: 'close', status: campCloseCode(code, this.ctx.role), message })
       return 'transport'
@@ -314,6 +350,9 @@ export class CampWire implements Wire {
   }
 
   reset(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    this.queue?.clear()
     if (this.registered) liveSids.delete(this.sid)
     this.registered = false
     this.clearAckTimer()
@@ -337,7 +376,7 @@ export class CampWire implements Wire {
     return textual && isUtf8(payload) ? 'utf8' : 'binary'
   }
 
-  private sendData(action: string, payload: Buffer, id?: number): void {
+  private sendData(action: string, payload: Buffer, id?: number, key?: string): void {
     if (payload.length > MAX_PAYLOAD) {
       throw new StmpError('BAD_PAYLOAD', `a CAMP data frame carries at most ${MAX_PAYLOAD} bytes (CAMP_MAX_PAYLOAD); this payload is ${payload.length} (send it as a transaction: tx-send)`)
     }
@@ -345,7 +384,7 @@ export class CampWire implements Wire {
     const ack = this.takeAck()
     // camp-protocol's Utf8DataFrame writes "null" for an empty text.
     const body = kind === 'utf8' && payload.length === 0 ? NULL_TEXT : payload
-    this.send({ kind, sid: this.sid, ack, payload: body }, { kind, sentAt: performance.now(), id }, id)
+    this.send({ kind, sid: this.sid, ack, payload: body }, { kind, sentAt: performance.now(), id }, id, key)
   }
 
   private takeAck(): number {
@@ -358,10 +397,13 @@ export class CampWire implements Wire {
     this.send({ kind: 'ack', sid: this.sid, acked: n })
   }
 
-  private send(f: Frame, track?: Unacked, id?: number): void {
+  private send(f: Frame, track?: Unacked, id?: number, key?: string): void {
     if (track !== undefined && 'ack' in f) this.track(f.ack, track)
     if (this.ctx.sink.tracing) this.ctx.sink.trace('out', f.kind === 'utf8' || f.kind === 'binary' ? dataTrace(f, id !== undefined ? 'request' : 'push', id ?? 0) : traceOf(f))
-    this.ctx.out.write(encodeFrame(f), false)
+    if (this.queue === undefined) return this.ctx.out.write(encodeFrame(f), false)
+    const keep = f.kind.startsWith('tx-') || f.kind === 'bye' || f.kind === 'endpoint-info'
+    this.queue.enqueue({ bytes: encodeFrame(f), keep, key, ack: track !== undefined && 'ack' in f ? f.ack : undefined, kind: f.kind })
+    if (this.queue.waiting && this.retryTimer === undefined) this.flushQueue()
   }
 
   private track(ack: number, entry: Unacked): void {
