@@ -170,6 +170,33 @@ describe('serve --dialect camp --token T (echo)', () => {
   })
 })
 
+describe('serve --dialect camp --log -O ack-timeout=200: the dialect\'s events', () => {
+  let serve: ServeProcess
+  let url: string
+
+  beforeAll(async () => {
+    serve = await startServe(['--dialect', 'camp', 'ws://127.0.0.1:0/', '--log', '-O', 'ack-timeout=200'])
+    url = serve.urls[0]
+  }, 30_000)
+  afterAll(async () => { await serve?.stop() })
+
+  it('the client\'s ENDPOINT_INFO, and the echo a raw client never acknowledges as ack-timeout (CAMP\'s stat-ack-timeout)', async () => {
+    const raw = await RawClient.open(url, 'authorization=Bearer%20x&x-CAMP-sid=11')
+    await raw.messages(1)
+    raw.send('000000000000000bff00000000000000010000000000000001')
+    raw.send(`000000000000000bfa00000001${hex('"ping me"')}`)
+    await raw.messages(4)
+    // Neither the ENDPOINT_INFO (ack 0) nor the echo (ack 1) is acknowledged by this client.
+    await new Promise((r) => setTimeout(r, 600))
+    raw.ws.close()
+    const events = serve.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'dialect')
+    expect(events).toContainEqual(expect.objectContaining({ name: 'endpoint-info', version: 1, flags: 1, transactions: true }))
+    const timeouts = events.filter((e) => e.name === 'ack-timeout')
+    expect(timeouts.map((e) => [e.ack, e.kind])).toEqual([[0, 'endpoint-info'], [1, 'utf8']])
+    expect(timeouts.at(-1)).toMatchObject({ count: 2 })
+  })
+})
+
 describe('serve --dialect camp: keepalive pings, bench', () => {
   let serve: ServeProcess
   let url: string
