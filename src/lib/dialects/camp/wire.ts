@@ -87,6 +87,8 @@ export class CampWire implements Wire {
   private peer?: { version: number; flags: bigint }
   private readonly transactions = new Map<number, Incoming>()
   private nextTxId = 0
+  /** Bytes of unfinished transactions kept in memory, all together. */
+  private keptBytes = 0
   /** This server connection's sid is in liveSids. */
   private registered = false
   /** Frames given up on (no ACK in time), RTT of the last ACK (ms). */
@@ -200,6 +202,8 @@ export class CampWire implements Wire {
         if (this.transactions.size >= MAX_OPEN_TRANSACTIONS && !this.transactions.has(f.txId)) {
           throw new WireError('TOO_MANY_TRANSACTIONS', `more than ${MAX_OPEN_TRANSACTIONS} transactions from the peer open at once`, 13, { closeCode: 1008 })
         }
+        const old = this.transactions.get(f.txId)
+        if (old !== undefined) this.forget(old)
         this.transactions.set(f.txId, { name: f.name, size: f.size, behaviour: f.behaviour, bytes: 0, chunks: 0, offByOne: 0, misplaced: 0, parts: [] })
         return sink.event('tx-start', { txId: f.txId, name: f.name, size: Number(f.size), behaviour: f.behaviour === BEHAVIOUR.PULL ? 'pull' : 'push' })
       }
@@ -212,8 +216,11 @@ export class CampWire implements Wire {
         tx.bytes += f.payload.length
         tx.chunks++
         if (tx.parts !== null) {
-          if (tx.bytes <= this.ctx.limits.maxMessageSize) tx.parts.push(f.payload)
-          else tx.parts = null
+          // Kept while this transaction, and all kept together, fit in the message limit.
+          if (tx.bytes <= this.ctx.limits.maxMessageSize && this.keptBytes + f.payload.length <= this.ctx.limits.maxMessageSize) {
+            tx.parts.push(f.payload)
+            this.keptBytes += f.payload.length
+          } else this.forget(tx)
         }
         return sink.event('tx-chunk', { txId: f.txId, name: tx.name, offset: Number(f.offset), length: f.payload.length, received: tx.bytes, ...(offset !== 'exact' ? { quirk: offset } : {}) })
       }
@@ -222,18 +229,30 @@ export class CampWire implements Wire {
         const tx = this.transactions.get(f.txId)
         if (tx === undefined) return sink.event('tx-finish', { txId: f.txId, unknown: true })
         this.transactions.delete(f.txId)
-        sink.event('tx-finish', { txId: f.txId, name: tx.name, bytes: tx.bytes, chunks: tx.chunks, offByOne: tx.offByOne, misplaced: tx.misplaced, kept: tx.parts !== null })
-        if (tx.parts !== null) sink.push(`tx:${tx.name}`, Buffer.concat(tx.parts), { format: 'binary', type: 'transaction', txId: f.txId, chunks: tx.chunks, offByOne: tx.offByOne })
+        const parts = tx.parts
+        this.forget(tx)
+        sink.event('tx-finish', { txId: f.txId, name: tx.name, bytes: tx.bytes, chunks: tx.chunks, offByOne: tx.offByOne, misplaced: tx.misplaced, kept: parts !== null })
+        if (parts !== null) sink.push(`tx:${tx.name}`, Buffer.concat(parts), { format: 'binary', type: 'transaction', txId: f.txId, chunks: tx.chunks, offByOne: tx.offByOne })
         return
       }
       case 'tx-fetch':
         this.ack(f.ack)
         return sink.event('tx-fetch', { txId: f.txId, start: Number(f.start), end: Number(f.end) })
-      case 'tx-cancel':
+      case 'tx-cancel': {
         this.ack(f.ack)
+        const tx = this.transactions.get(f.txId)
+        if (tx !== undefined) this.forget(tx)
         this.transactions.delete(f.txId)
         return sink.event('tx-cancel', { txId: f.txId })
+      }
     }
+  }
+
+  /** Stops keeping a transaction's data (it is delivered as events only). */
+  private forget(tx: Incoming): void {
+    if (tx.parts === null) return
+    for (const p of tx.parts) this.keptBytes -= p.length
+    tx.parts = null
   }
 
   // ---- sending ----
@@ -359,6 +378,7 @@ export class CampWire implements Wire {
     this.unacked.clear()
     this.incoming.clear()
     this.transactions.clear()
+    this.keptBytes = 0
     this.pings.length = 0
   }
 
