@@ -59,7 +59,8 @@ export interface Dialect {
   decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
   /**
    * Checks the values of the dialect's own options (`-O KEY=VALUE`, its flags) before anything is
-   * dialled or bound: throws BAD_FLAG (exit 2) on one it cannot use.
+   * dialled or bound (clients: checkDialectFlags; servers: StmpServer.listen): throws BAD_FLAG
+   * (exit 2) on one it cannot use, so a bad value is a usage error, not a failure per connection.
    */
   checkOptions?(options: DialectOptions): void
   /** Reading captures: sniffing and a pure decoder per connection direction. */
@@ -155,6 +156,8 @@ export interface WireOutput {
   readonly pool: Buffer
   /** A large message in pieces: they go out one per flush, behind what is queued, before a Close. */
   parts(parts: Buffer[]): void
+  /** Bytes written and not yet taken by the kernel (the session's queue and the transport's buffer): a dialect's own backpressure. */
+  readonly buffered: number
 }
 
 /** Extra data of a message beyond the core model, shown in traces and --json. */
@@ -237,6 +240,10 @@ export interface Wire {
   close(code: number, message: string, answer: boolean): CloseAction
   /** Arguments for transport.end() (the WebSocket close code and reason; none on streams). */
   endArgs(code: number, message: string): [code?: number, reason?: string]
+  /** The WebSocket close code the peer sent, in stmpcat close codes (a dialect with its own, e.g. CAMP's 4000-4002). */
+  closeCodeIn?(code: number): number
+  /** The transport drained (a dialect that queues its own frames sends more). */
+  drained?(): void
   /** A dialect command beyond the core model (join/leave a room, broadcast, send a typed buffer). */
   command?(name: string, args: Record<string, unknown>): void
   /** Drops open fragment state (the connection ended). */

@@ -130,6 +130,10 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
         void session.closed.then(() => clearInterval(timer))
       }
     },
+    // --log: a dialect's own events (CAMP's ack timeouts, drops, transactions; rooms), bytes as hex.
+    onEvent: config.log ? (name, data, session) => {
+      reporter.json(event('dialect', { connection: session.id, name, ...Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : v])) }))
+    } : undefined,
     onDisconnect: (session, info) => {
       if (config.stats) reportStats(reporter, session, true)
       reportClose(reporter, session, info)

@@ -78,6 +78,7 @@ export class StmpServer {
     if (!(dialect.schemes as readonly string[]).includes(address.scheme)) {
       throw new StmpError('BAD_URL', `${dialect.title} does not run over ${address.scheme}:// (it runs over ${dialect.schemes.map((s) => `${s}://`).join(', ')})`)
     }
+    dialect.checkOptions?.({ token: this.options.token, ...this.options.dialectOptions })
     const listener = await listen(address, {
       tls: this.options.tls,
       maxMessageSize: this.options.session?.limits?.maxMessageSize,
