@@ -19,11 +19,13 @@ const Sockhop = require('sockhop') as {
 }
 interface SockhopServer {
   on(e: 'receive', f: (data: unknown, meta: { type: string; callback?: (o: unknown) => void }) => void): void
+  on(e: 'request', f: (req: { data: unknown; type: string }, res: { write(d: unknown): Promise<unknown>; send(d: unknown): Promise<unknown>; end(): Promise<unknown> }) => void): void
   listen(): Promise<unknown>
   close(): Promise<unknown>
 }
 interface SockhopClient {
   connect(): Promise<unknown>
+  request(o: unknown): Promise<{ all(): Promise<{ data: unknown; type: string }[]> }>
   send(o: unknown, cb?: (data: unknown, meta: { type: string }) => void): Promise<unknown>
   ping(ms: number): void
   disconnect(): Promise<unknown>
@@ -97,7 +99,9 @@ describe('--dialect sockhop against sockhop 1.8.4', () => {
     expect(lines.every((l) => l.dialect === 'sockhop' && l.error === undefined)).toBe(true)
     const requests = lines.filter((l) => l.kind === 'request')
     const responses = lines.filter((l) => l.kind === 'response')
-    expect(requests).toHaveLength(2)
+    // Two sends with a callback and one SockhopRequest stream (answered by its packets).
+    expect(requests).toHaveLength(3)
+    expect(requests.filter((l) => l.stream === true)).toHaveLength(1)
     expect(responses.map((l) => l.callbackId)).toEqual(requests.map((l) => l.uuid))
     expect(r.stderr).toMatch(/8 frames, 0 errors/)
   })
@@ -167,5 +171,35 @@ describe('--dialect sockhop against sockhop 1.8.4', () => {
     expect(result.totals.ok).toBe(result.totals.responses)
     expect(result.totals.errors).toBe(0)
     expect(result.passed).toBe(true)
+  })
+
+  it('SockhopRequest streams both ways: fetch -O stream=1 gets a real server\'s packets; a real client\'s request() is answered by serve', async () => {
+    const port = await freePort()
+    const server = new Sockhop.server({ port, address: '127.0.0.1' })
+    server.on('request', (req, res) => {
+      const d = req.data as { parts?: number }
+      if (d.parts === undefined) void res.send({ one: true, echo: req.data })
+      else void (async () => { for (let i = 1; i <= d.parts!; i++) await res.write({ part: i }); await res.end() })()
+    })
+    await server.listen()
+    closers.push(() => server.close())
+    const one = await runCli(['fetch', '--dialect', 'sockhop', '-O', 'stream=1', `tcp://127.0.0.1:${port}`, 'Object', '{"q":1}'])
+    expect(one.stderr).toBe('')
+    expect(JSON.parse(one.stdout)).toEqual({ one: true, echo: { q: 1 } })
+    const three = await runCli(['fetch', '--dialect', 'sockhop', '-O', 'stream=1', `tcp://127.0.0.1:${port}`, 'Object', '{"parts":2}', '--json'])
+    expect(three.code).toBe(0)
+    // What Sockhop's own stream.all() gives: every packet's data, the {} of end() included.
+    expect(JSON.parse(three.stdout)).toMatchObject({ status: 200, payload: [{ part: 1 }, { part: 2 }, {}] })
+
+    const serve = await startServe(['tcp://127.0.0.1:0', '--dialect', 'sockhop'], 1)
+    try {
+      const client = new Sockhop.client({ port: Number(new URL(serve.urls[0]).port), address: '127.0.0.1' })
+      await client.connect()
+      const stream = await client.request({ q: 2 })
+      expect(await stream.all()).toEqual([{ data: { q: 2 }, type: 'Object' }])
+      await client.disconnect()
+    } finally {
+      await serve.stop()
+    }
   })
 })

@@ -10,6 +10,11 @@ const PING = 'SockhopPing'
 const PONG = 'SockhopPong'
 const HANDSHAKE = 'SockhopHandshake'
 const TRANSITION = 'SockhopBinaryModeTransition'
+/** 1.8.x request streams: a SockhopRequest `{uuid, data, type}` answered by SockhopResponsePackets `{uuid, type, data, last}`. */
+const STREAM_REQUEST = 'SockhopRequest'
+const STREAM_PACKET = 'SockhopResponsePacket'
+/** Packets of one answer stream kept before the last one (a bound: a peer that never says `last`). */
+const MAX_STREAM_PACKETS = 10_000
 /** An action that lets the data's own kind name the type (Object, Array, String, ...). */
 const AUTO_TYPES = new Set(['', '-', 'auto'])
 /**
@@ -62,6 +67,11 @@ export class SockhopWire implements Wire {
   private readonly outgoing = new Map<string, number>()
   /** The peer's requests: session id -> uuid of its `id`. */
   private readonly incoming = new Map<number, string>()
+  /** The peer's requests that came as SockhopRequest streams (answered by a last packet). */
+  private readonly incomingStreams = new Set<number>()
+  /** `-O stream=1`: our requests go out as SockhopRequests; their packets so far, by uuid. */
+  private readonly streamRequests: boolean
+  private readonly streamPackets = new Map<string, unknown[]>()
   private nextIncoming = 0
   /** Our pings by uuid, and the peer's pings by session id (their data goes back in the pong). */
   private readonly ourPings = new Map<string, number>()
@@ -78,6 +88,7 @@ export class SockhopWire implements Wire {
     this.compatibility = version === '1'
     this.v2 = !this.server && version === '2'
     this.requestBinary = String(ctx.options.binary ?? '1') !== '0'
+    this.streamRequests = String(ctx.options.stream ?? '0') === '1'
     this.initial = this.v2 ? 'handshake' : 'open'
   }
 
@@ -125,7 +136,7 @@ export class SockhopWire implements Wire {
     const response = m.msgId === MSG.jsonResponse || m.msgId === MSG.bufferResponse ? m.callbackId : undefined
     if (this.ctx.sink.tracing) this.ctx.sink.trace('in', binaryTrace(m, payload))
     let value: unknown
-    if (!buffer && (m.type === PING || m.type === PONG || m.type === HANDSHAKE || response !== undefined)) value = parseJson(m.data)
+    if (!buffer && (m.type === PING || m.type === PONG || m.type === HANDSHAKE || m.type === STREAM_REQUEST || m.type === STREAM_PACKET || response !== undefined)) value = parseJson(m.data)
     this.onMessage({ type: m.type, payload, request, response, buffer }, value)
   }
 
@@ -151,6 +162,14 @@ export class SockhopWire implements Wire {
       return
     }
     if (m.response !== undefined && m.response === this.ourHandshake) return this.onHandshakeAnswer(data)
+    const stream = streamOf(data)
+    if (m.type === STREAM_REQUEST && stream !== undefined && m.request === undefined) {
+      const n = (this.nextIncoming = (this.nextIncoming % 0xffff) + 1)
+      this.incoming.set(n, stream.uuid)
+      this.incomingStreams.add(n)
+      return sink.request(n, stream.type ?? typeOf(stream.data), dataBytes(stream.data), { type: stream.type ?? typeOf(stream.data), stream: true })
+    }
+    if (m.type === STREAM_PACKET && stream !== undefined) return this.onStreamPacket(stream)
     const meta: MessageMeta = m.buffer ? { type: m.type, buffer: true } : { type: m.type }
     if (m.response !== undefined) {
       const n = this.outgoing.get(m.response)
@@ -165,6 +184,31 @@ export class SockhopWire implements Wire {
       return sink.request(n, m.type, m.payload, meta)
     }
     sink.push(m.type, m.payload, meta)
+  }
+
+  /**
+   * A packet of the answer to one of our SockhopRequests. The last one ends it: the response is
+   * that packet's data when it was the only one, else the array of every packet's data (what
+   * Sockhop's own `stream.all()` gives, the `{}` of `end()` included).
+   */
+  private onStreamPacket(p: { uuid: string; data: unknown; type?: string; last?: boolean }): void {
+    const n = this.outgoing.get(p.uuid)
+    if (n === undefined) return
+    const packets = this.streamPackets.get(p.uuid) ?? []
+    packets.push(p.data)
+    if (!p.last) {
+      if (packets.length > MAX_STREAM_PACKETS) {
+        this.outgoing.delete(p.uuid)
+        this.streamPackets.delete(p.uuid)
+        return this.ctx.sink.response(n, 502, Buffer.from(`more than ${MAX_STREAM_PACKETS} SockhopResponsePackets without "last"`), { type: STREAM_PACKET })
+      }
+      this.streamPackets.set(p.uuid, packets)
+      this.ctx.sink.event('stream-packet', { uuid: p.uuid, type: p.type, payload: dataBytes(p.data) })
+      return
+    }
+    this.outgoing.delete(p.uuid)
+    this.streamPackets.delete(p.uuid)
+    this.ctx.sink.response(n, 200, dataBytes(packets.length === 1 ? packets[0] : packets), { type: p.type ?? STREAM_PACKET, stream: true, packets: packets.length })
   }
 
   // ---- the 2.x handshake ----
@@ -240,6 +284,7 @@ export class SockhopWire implements Wire {
     const data = dataValue(payload)
     const key = uuid()
     this.outgoing.set(key, id)
+    if (this.streamRequests) return this.sendMessage(STREAM_REQUEST, { uuid: key, data, type: AUTO_TYPES.has(action) ? typeOf(data) : action }, {})
     this.sendMessage(AUTO_TYPES.has(action) ? typeOf(data) : action, data, { request: key }, bufferOf(data, meta))
   }
 
@@ -248,6 +293,7 @@ export class SockhopWire implements Wire {
     if (key === undefined) return
     this.incoming.delete(id)
     const data = dataValue(payload)
+    if (this.incomingStreams.delete(id)) return this.sendMessage(STREAM_PACKET, { uuid: key, type: typeOf(data), data, last: true }, {})
     const buffer = bufferOf(data, meta)
     this.sendMessage(buffer ? (meta?.type as string | undefined) ?? 'Buffer' : typeOf(data), data, { response: key }, buffer)
   }
@@ -304,6 +350,8 @@ export class SockhopWire implements Wire {
     this.held = undefined
     this.outgoing.clear()
     this.incoming.clear()
+    this.incomingStreams.clear()
+    this.streamPackets.clear()
     this.ourPings.clear()
     this.peerPings.clear()
   }
@@ -313,8 +361,18 @@ export class SockhopWire implements Wire {
 export function checkOptions(options: DialectOptions): void {
   const version = options.version === undefined ? undefined : String(options.version)
   if (version !== undefined && version !== '1' && version !== '2') throw new StmpError('BAD_FLAG', `-O version=${version}: Sockhop versions are 1 (JSON mode only, handshakes ignored) and 2 (the 2.x handshake first, then binary mode)`)
+  const stream = options.stream === undefined ? undefined : String(options.stream)
+  if (stream !== undefined && stream !== '0' && stream !== '1') throw new StmpError('BAD_FLAG', `-O stream=${stream}: 1 sends requests as SockhopRequest streams, 0 (the default) as sends with a callback`)
   const binary = options.binary === undefined ? undefined : String(options.binary)
   if (binary !== undefined && binary !== '0' && binary !== '1') throw new StmpError('BAD_FLAG', `-O binary=${binary}: 1 asks the peer for binary mode (the default), 0 stays in JSON mode`)
+}
+
+/** The `{uuid, data, type, last}` of a SockhopRequest or SockhopResponsePacket. */
+function streamOf(data: unknown): { uuid: string; data: unknown; type?: string; last?: boolean } | undefined {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return undefined
+  const o = data as Record<string, unknown>
+  if (typeof o.uuid !== 'string') return undefined
+  return { uuid: o.uuid, data: o.data, type: typeof o.type === 'string' ? o.type : undefined, last: o.last === true }
 }
 
 /** A payload meant as a buffer: `meta.buffer` with a base64 JSON string (what a received buffer looks like). */
@@ -337,6 +395,9 @@ export function traceOf(e: Envelope): TraceFrame {
   if (e.type === PING || e.type === PONG) return { kind: e.type === PING ? 'ping' : 'pong', type: e.type, data: e.data } as TraceFrame
   if (e.type === HANDSHAKE) return { kind: 'handshake', type: e.type, uuid: e.id, data: e.data } as TraceFrame
   if (e.type === TRANSITION) return { kind: 'binary-mode', type: e.type } as TraceFrame
+  const stream = streamOf(e.data)
+  if (e.type === STREAM_REQUEST && stream) return { kind: 'request', type: stream.type ?? typeOf(stream.data), action: stream.type ?? typeOf(stream.data), uuid: stream.uuid, stream: true, payload: dataBytes(stream.data) } as TraceFrame
+  if (e.type === STREAM_PACKET && stream) return { kind: 'response', type: stream.type ?? typeOf(stream.data), callbackId: stream.uuid, stream: true, last: stream.last, status: 200, payload: dataBytes(stream.data) } as TraceFrame
   if (e.callback_id !== undefined) return { kind: 'response', type: e.type, callbackId: e.callback_id, status: 200, payload } as TraceFrame
   if (e.id !== undefined) return { kind: 'request', type: e.type, action: e.type, uuid: e.id, payload } as TraceFrame
   return { kind: 'push', type: e.type, action: e.type, payload } as TraceFrame
