@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { writeFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { runCli, spawnCli, startServe, type ServeProcess } from '../../helpers/cli.js'
@@ -30,6 +31,7 @@ interface SockhopClient {
   ping(ms: number): void
   disconnect(): Promise<unknown>
   on(e: 'disconnect', f: () => void): void
+  on(e: 'receive', f: (data: unknown, meta: { type: string }) => void): void
 }
 
 /** Sockhop takes port 0 as its default 50000: a port the OS just handed out instead. */
@@ -198,6 +200,31 @@ describe('--dialect sockhop against sockhop 1.8.4', () => {
       const stream = await client.request({ q: 2 })
       expect(await stream.all()).toEqual([{ data: { q: 2 }, type: 'Object' }])
       await client.disconnect()
+    } finally {
+      await serve.stop()
+    }
+  })
+
+  it('serve --routes answers by type; a line on serve\'s stdin reaches every real Sockhop client (sendall)', async () => {
+    const dir = tempDir('stmpcat-sockhop-routes-')
+    const routes = join(dir, 'routes.yaml')
+    writeFileSync(routes, ['Widget: { reply: { widget: "{{payload.w}}" } }', 'Gadget: { status: 404 }'].join('\n'))
+    const serve = await startServe(['tcp://127.0.0.1:0', '--dialect', 'sockhop', '--routes', routes], 1)
+    try {
+      const port = Number(new URL(serve.urls[0]).port)
+      const clients = [new Sockhop.client({ port, address: '127.0.0.1' }), new Sockhop.client({ port, address: '127.0.0.1' })]
+      const received: [number, string, unknown][] = []
+      clients.forEach((c, i) => c.on('receive', (data, meta) => received.push([i, meta.type, data])))
+      for (const c of clients) await c.connect()
+      // Sockhop's type is the constructor's name: a Widget is sent as {"type":"Widget",...}.
+      class Widget { constructor(readonly w: number) {} }
+      const answer = await new Promise<unknown>((resolve) => { void clients[0].send(new Widget(5), (data) => resolve(data)) })
+      expect(answer).toEqual({ widget: 5 })
+      serve.child.stdin.write('{"wait":2}\n{"action":"Notice","payload":{"n":1}}\n')
+      const deadline = Date.now() + 5000
+      while (received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+      expect(received.sort()).toEqual([[0, 'Notice', { n: 1 }], [1, 'Notice', { n: 1 }]])
+      for (const c of clients) await c.disconnect()
     } finally {
       await serve.stop()
     }
