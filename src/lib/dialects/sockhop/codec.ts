@@ -51,9 +51,13 @@ export function dataBytes(data: unknown): Buffer {
   return data === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(data), 'utf8')
 }
 
-/** A payload (JSON text, or empty for null) as a value; BAD_PAYLOAD when it is not JSON. */
+/**
+ * A payload (JSON text) as a value; BAD_PAYLOAD when it is not JSON. An empty payload is `{}`:
+ * a real Sockhop side cannot send `null` (its type is the value's constructor name), and a 1.8.4
+ * server whose handler answers `callback(data)` with a null throws and dies.
+ */
 export function dataValue(payload: Buffer): unknown {
-  if (payload.length === 0) return null
+  if (payload.length === 0) return {}
   try {
     return JSON.parse(payload.toString('utf8'))
   } catch {
