@@ -15,7 +15,7 @@ import { tempDir } from '../../helpers/tmp.js'
  */
 const require = createRequire(import.meta.url)
 const Sockhop = require('sockhop') as {
-  server: new (o: { port?: number; address?: string; path?: string }) => SockhopServer
+  server: new (o: { port?: number; address?: string; path?: string; peer_type?: string }) => SockhopServer
   client: new (o: { port?: number; address?: string; path?: string }) => SockhopClient
 }
 interface SockhopServer {
@@ -228,5 +228,47 @@ describe('--dialect sockhop against sockhop 1.8.4', () => {
     } finally {
       await serve.stop()
     }
+  })
+
+  it('Buffers as 1.8.4 writes them, both ways: a real server\'s Buffer answer arrives as its bytes; stmpcat\'s buffer command is what a real 1.8.4 client sends', async () => {
+    const port = await freePort()
+    const server = new Sockhop.server({ port, address: '127.0.0.1' })
+    const got: [string, unknown][] = []
+    server.on('receive', (data, meta) => {
+      if (meta.callback) meta.callback(Buffer.from([1, 2, 3]))
+      else got.push([meta.type, data])
+    })
+    await server.listen()
+    closers.push(() => server.close())
+    const f = await runCli(['fetch', '--dialect', 'sockhop', `tcp://127.0.0.1:${port}`, 'Object', '{}', '--json'])
+    expect(f.code).toBe(0)
+    // The payload of a buffer is the JSON string of its base64.
+    expect(JSON.parse(f.stdout)).toMatchObject({ status: 200, payload: Buffer.from([1, 2, 3]).toString('base64') })
+    const c = await runCli(['connect', '--dialect', 'sockhop', `tcp://127.0.0.1:${port}`], { stdin: '{"command":"buffer","hex":"010203"}\n{"command":"buffer","type":"Blob","base64":"3q0="}\n' })
+    expect(c.code).toBe(0)
+    const deadline = Date.now() + 3000
+    while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+    expect(got).toEqual([['Buffer', { type: 'Buffer', data: [1, 2, 3] }], ['Blob', { type: 'Buffer', data: [0xde, 0xad] }]])
+  })
+
+  it('-O peer=json talks to a Sockhop server with peer_type "json": bare JSON lines; fetch is refused (no callbacks)', async () => {
+    const port = await freePort()
+    const server = new Sockhop.server({ port, address: '127.0.0.1', peer_type: 'json' })
+    const got: unknown[] = []
+    server.on('receive', (data) => got.push(data))
+    await server.listen()
+    closers.push(() => server.close())
+    const p = await runCli(['push', '--dialect', 'sockhop', '-O', 'peer=json', `tcp://127.0.0.1:${port}`, 'Object', '{"bare":true}'])
+    expect(p.stderr).toBe('')
+    expect(p.code).toBe(0)
+    const deadline = Date.now() + 3000
+    while (got.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+    expect(got).toEqual([{ bare: true }])
+    const f = await runCli(['fetch', '--dialect', 'sockhop', '-O', 'peer=json', `tcp://127.0.0.1:${port}`, 'Object', '{}'])
+    expect(f.code).toBe(2)
+    expect(f.stderr).toContain('has no callbacks')
+    const bad = await runCli(['push', '--dialect', 'sockhop', '-O', 'peer=xml', `tcp://127.0.0.1:${port}`, 'Object', '{}'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('BAD_FLAG: -O peer=xml')
   })
 })

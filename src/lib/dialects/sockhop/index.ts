@@ -16,7 +16,7 @@ export const dialect: Dialect = {
     requests: true, pushes: true, ping: true, headers: false, rooms: false, acks: false,
     transactions: false, typedBuffers: true, fragmentation: false, textFormat: false,
   },
-  flags: ['terminator', 'version', 'binary', 'stream'],
+  flags: ['terminator', 'version', 'binary', 'stream', 'peer'],
   idSpace: 0xffff,
   contentTypes: ['application/json'],
   checkOptions,

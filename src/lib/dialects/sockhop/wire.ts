@@ -72,6 +72,8 @@ export class SockhopWire implements Wire {
   /** `-O stream=1`: our requests go out as SockhopRequests; their packets so far, by uuid. */
   private readonly streamRequests: boolean
   private readonly streamPackets = new Map<string, unknown[]>()
+  /** `-O peer=json`: Sockhop's `peer_type: "json"`, bare JSON lines without the envelope (no callbacks, no pings). */
+  private readonly bare: boolean
   private nextIncoming = 0
   /** Our pings by uuid, and the peer's pings by session id (their data goes back in the pong). */
   private readonly ourPings = new Map<string, number>()
@@ -89,6 +91,7 @@ export class SockhopWire implements Wire {
     this.v2 = !this.server && version === '2'
     this.requestBinary = String(ctx.options.binary ?? '1') !== '0'
     this.streamRequests = String(ctx.options.stream ?? '0') === '1'
+    this.bare = ctx.options.peer === 'json'
     this.initial = this.v2 ? 'handshake' : 'open'
   }
 
@@ -117,6 +120,7 @@ export class SockhopWire implements Wire {
   }
 
   private onLine(line: Buffer, offset: number): void {
+    if (this.bare) return this.onBareLine(line, offset)
     const e = decodeEnvelope(line, offset)
     if (this.ctx.sink.tracing) this.ctx.sink.trace('in', traceOf(e))
     if (e.type === TRANSITION) {
@@ -127,6 +131,19 @@ export class SockhopWire implements Wire {
       return
     }
     this.onMessage({ type: e.type, payload: dataBytes(e.data), request: e.id, response: e.callback_id }, e.data)
+  }
+
+  /** peer_type json: each line is a JSON value, a push whose action is its kind (Object, Array, ...). */
+  private onBareLine(line: Buffer, offset: number): void {
+    let value: unknown
+    try {
+      value = JSON.parse(line.toString('utf8'))
+    } catch (err) {
+      throw new WireError('BAD_MESSAGE', `not a JSON line: ${(err as Error).message}`, offset)
+    }
+    const type = typeOf(value)
+    if (this.ctx.sink.tracing) this.ctx.sink.trace('in', { kind: 'push', type, action: type, bare: true, payload: line } as TraceFrame)
+    this.ctx.sink.push(type, dataBytes(value), { type })
   }
 
   private onBinary(m: BinaryMessage): void {
@@ -170,6 +187,11 @@ export class SockhopWire implements Wire {
       return sink.request(n, stream.type ?? typeOf(stream.data), dataBytes(stream.data), { type: stream.type ?? typeOf(stream.data), stream: true })
     }
     if (m.type === STREAM_PACKET && stream !== undefined) return this.onStreamPacket(stream)
+    // A Buffer in JSON mode: 1.8.4 writes {"type":"Buffer","data":[...]} (JSON.stringify of a Buffer), 2.x base64.
+    if (!m.buffer && m.type === 'Buffer') {
+      const bytes = bufferValue(data)
+      if (bytes !== undefined) m = { ...m, buffer: true, payload: Buffer.from(JSON.stringify(bytes.toString('base64'))) }
+    }
     const meta: MessageMeta = m.buffer ? { type: m.type, buffer: true } : { type: m.type }
     if (m.response !== undefined) {
       const n = this.outgoing.get(m.response)
@@ -265,8 +287,15 @@ export class SockhopWire implements Wire {
 
   /** A message in the current tx framing: a JSON line, or a binary frame (held during the gap). */
   private sendMessage(type: string, data: unknown, ids: { request?: string; response?: string }, buffer?: Buffer): void {
+    if (this.bare) {
+      if (ids.request !== undefined || ids.response !== undefined) throw new WireError('BAD_INPUT', 'Sockhop with peer_type json (-O peer=json) has no callbacks: push, not fetch', 0)
+      const bytes = Buffer.from(JSON.stringify(buffer ? buffer.toString('base64') : data) + this.terminator, 'utf8')
+      if (this.ctx.sink.tracing) this.ctx.sink.trace('out', { kind: 'push', type, action: type, bare: true, payload: bytes.subarray(0, bytes.length - Buffer.byteLength(this.terminator)) } as TraceFrame)
+      return this.ctx.out.write(bytes)
+    }
     if (!this.txBinary) {
-      const e: Envelope = { type, data: buffer ? buffer.toString('base64') : data }
+      // A buffer: base64 to a 2.x peer (it said so in its handshake), else as 1.8.4 writes one.
+      const e: Envelope = { type, data: buffer ? (this.v2 ? buffer.toString('base64') : { type: 'Buffer', data: [...buffer] }) : data }
       if (ids.request !== undefined) e.id = ids.request
       if (ids.response !== undefined) e.callback_id = ids.response
       return this.send(e)
@@ -304,6 +333,8 @@ export class SockhopWire implements Wire {
   }
 
   ping(id: number): void {
+    // peer_type json has no pings: the session's keep-alive goes unanswered there, so it is not sent.
+    if (this.bare) return
     const key = uuid()
     this.ourPings.set(key, id)
     this.sendMessage(PING, { _id: key, _created: new Date().toISOString(), _returned: null, _finished: null }, {})
@@ -361,6 +392,7 @@ export class SockhopWire implements Wire {
 export function checkOptions(options: DialectOptions): void {
   const version = options.version === undefined ? undefined : String(options.version)
   if (version !== undefined && version !== '1' && version !== '2') throw new StmpError('BAD_FLAG', `-O version=${version}: Sockhop versions are 1 (JSON mode only, handshakes ignored) and 2 (the 2.x handshake first, then binary mode)`)
+  if (options.peer !== undefined && options.peer !== 'json' && options.peer !== 'sockhop') throw new StmpError('BAD_FLAG', `-O peer=${String(options.peer)}: json (Sockhop's peer_type "json": bare JSON lines) or sockhop (the envelope, the default)`)
   const stream = options.stream === undefined ? undefined : String(options.stream)
   if (stream !== undefined && stream !== '0' && stream !== '1') throw new StmpError('BAD_FLAG', `-O stream=${stream}: 1 sends requests as SockhopRequest streams, 0 (the default) as sends with a callback`)
   const binary = options.binary === undefined ? undefined : String(options.binary)
@@ -373,6 +405,15 @@ function streamOf(data: unknown): { uuid: string; data: unknown; type?: string; 
   const o = data as Record<string, unknown>
   if (typeof o.uuid !== 'string') return undefined
   return { uuid: o.uuid, data: o.data, type: typeof o.type === 'string' ? o.type : undefined, last: o.last === true }
+}
+
+/** A Buffer's bytes from JSON mode: 1.8.4's `{type: "Buffer", data: [bytes]}` or 2.x's base64 string. */
+function bufferValue(data: unknown): Buffer | undefined {
+  if (typeof data === 'string') return /^[A-Za-z0-9+/]*={0,2}$/.test(data) ? Buffer.from(data, 'base64') : undefined
+  const o = data as { type?: unknown; data?: unknown } | null
+  if (o === null || typeof o !== 'object' || o.type !== 'Buffer' || !Array.isArray(o.data)) return undefined
+  if (o.data.length > 16 * 1024 * 1024 || !o.data.every((b) => Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 255)) return undefined
+  return Buffer.from(o.data as number[])
 }
 
 /** A payload meant as a buffer: `meta.buffer` with a base64 JSON string (what a received buffer looks like). */
