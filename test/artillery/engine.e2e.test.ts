@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { startServe } from '../helpers/cli.js'
@@ -13,8 +14,8 @@ import { FIXTURES, runArtillery, serveTotals } from './artillery.js'
 const ROUTES = join(FIXTURES, 'routes.yaml')
 const RUN_TIMEOUT = 120_000
 
-async function serveAndRun(serveArgs: string[], scenario: string) {
-  const serve = await startServe([...serveArgs, '--routes', ROUTES, '--stats', '--json'])
+async function serveAndRun(serveArgs: string[], scenario: string, routes = true) {
+  const serve = await startServe([...serveArgs, ...(routes ? ['--routes', ROUTES] : []), '--stats', '--json'])
   try {
     const run = await runArtillery(scenario, serve.urls[0])
     expect(await serve.stop()).toBe(0)
@@ -115,5 +116,43 @@ describe.concurrent('artillery run with engine stmp', () => {
     expect(c['errors.CONNECT_FAILED']).toBe(2)
     expect(c['vusers.failed']).toBe(2)
     expect(c['stmp.requests'] ?? 0).toBe(0)
+  }, RUN_TIMEOUT)
+
+  test('sockhop over a unix: socket (no Close message in the dialect): requests, a push, a ping, all counted by serve', async () => {
+    const sock = join(tmpdir(), `stmpcat-artillery-${process.pid}-${Date.now()}.sock`)
+    const { run, seen } = await serveAndRun([`unix:${sock}`, '--dialect', 'sockhop'], 'sockhop.yml', false)
+    const c = run.report.counters
+    expect(run.code, run.stdout).toBe(0)
+    const vusers = c['vusers.created']
+    expect(vusers).toBe(3)
+    expect(c['vusers.failed'] ?? 0).toBe(0)
+    expect(c['stmp.requests']).toBe(vusers * 3)
+    expect(seen.requestsIn).toBe(c['stmp.requests'])
+    expect(seen.responsesOut).toBe(c['stmp.responses'])
+    expect(seen.pushesIn).toBe(vusers)
+    expect(c['stmp.expect.ok']).toBe(vusers * 6)
+  }, RUN_TIMEOUT)
+
+  test('stmp-v3 over ws with msgpack, a token and a header from engines.stmp; a wrong token fails the VU as errors.HANDSHAKE_REFUSED', async () => {
+    const serve = await startServe(['ws://127.0.0.1:0/stmp', '--token', 's3cret', '--stats', '--json'])
+    try {
+      const [good, bad] = await Promise.all([runArtillery('msgpack-token.yml', serve.urls[0]), runArtillery('bad-token.yml', serve.urls[0])])
+      expect(await serve.stop()).toBe(0)
+      const seen = serveTotals(serve.stdout())
+      const c = good.report.counters
+      expect(good.code, good.stdout).toBe(0)
+      expect(c['vusers.failed'] ?? 0).toBe(0)
+      expect(c['stmp.requests']).toBe(c['vusers.created'] * 2)
+      // status and payload of the first request, the captured value in the second.
+      expect(c['stmp.expect.ok']).toBe(c['vusers.created'] * 3)
+      expect(seen.requestsIn).toBe(c['stmp.requests'])
+      // serve's open events show what the handshake carried: msgpack, the header.
+      const opens = serve.stdout().split('\n').filter((l) => l.includes('"event":"open"')).map((l) => JSON.parse(l) as { contentType: string; headers: Record<string, string> })
+      expect(opens.filter((o) => o.contentType === 'application/msgpack' && o.headers['x-load'] === 'artillery')).toHaveLength(c['vusers.created'])
+      expect(bad.report.counters['errors.HANDSHAKE_REFUSED']).toBe(1)
+      expect(bad.report.counters['vusers.failed']).toBe(1)
+    } finally {
+      await serve.stop('SIGKILL')
+    }
   }, RUN_TIMEOUT)
 })
