@@ -19,7 +19,7 @@ const { isDeepStrictEqual } = require('node:util')
 /** Pushes a VU keeps for waitForPush before the oldest is dropped. */
 const MAX_QUEUED_PUSHES = 1000
 /** Steps this engine knows (a step is an object with exactly one of these keys, plus options). */
-const STEP_KEYS = ['request', 'push', 'ping', 'think', 'waitForPush', 'join', 'leave', 'broadcast', 'loop', 'function', 'log', 'connect']
+const STEP_KEYS = ['request', 'push', 'ping', 'think', 'waitForPush', 'join', 'leave', 'broadcast', 'loop', 'parallel', 'function', 'log', 'connect']
 
 let library
 
@@ -186,6 +186,7 @@ class StmpEngine {
         return helpers.createThink(spec, (this.config.defaults && this.config.defaults.think) || {})
       case 'loop': {
         const steps = spec.loop.map((s) => this.step(s, ee))
+        if (spec.duration !== undefined) return timedLoop(steps, spec, helpers)
         return helpers.createLoopWithCount(spec.count || -1, steps, {
           loopValue: spec.loopValue || '$loopCount',
           loopElement: spec.loopElement || '$loopElement',
@@ -193,6 +194,9 @@ class StmpEngine {
           whileTrue: this.config.processor ? this.config.processor[spec.whileTrue] : undefined,
         })
       }
+      case 'parallel':
+        // Steps at once on the VU's one connection (requests in flight together, as bench -p).
+        return helpers.createParallel(spec.parallel.map((s) => this.step(s, ee)), { limitValue: spec.limit })
       case 'function':
         return (context, callback) => this.callFunction(spec.function, [context, ee], context, callback)
       case 'log':
@@ -382,6 +386,32 @@ function cbify(fn) {
       return process.nextTick(callback, err, context)
     }
     p.then(() => callback(null, context), (err) => callback(err, context))
+  }
+}
+
+/**
+ * `loop` with `duration` (seconds, or a duration string such as 10s): repeats the steps until that
+ * much time has passed since the loop started (Artillery's own loop counts only). `$loopCount`
+ * (or `loopValue`) counts the rounds; `count` still caps them.
+ */
+function timedLoop(steps, spec, helpers) {
+  return (context, callback) => {
+    const text = String(helpers.template(spec.duration, context)).trim()
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text)
+    if (!m) return process.nextTick(callback, coded('BAD_INPUT', `loop duration ${JSON.stringify(text)}: a number of seconds or e.g. 500ms, 10s, 2m`), context)
+    const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000)
+    const max = spec.count === undefined ? Infinity : Number(helpers.template(spec.count, context))
+    const name = spec.loopValue || '$loopCount'
+    const until = performance.now() + ms
+    let round = 0
+    const again = (err) => {
+      if (err) return callback(err, context)
+      if (performance.now() >= until || round >= max) return callback(null, context)
+      context.vars[name] = round++
+      // A new macrotask per round: a flow that never waits cannot starve timers and sockets.
+      setImmediate(() => series(steps, context, again))
+    }
+    again(null)
   }
 }
 
