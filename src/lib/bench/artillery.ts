@@ -31,7 +31,6 @@ export async function artilleryScenario(target: string | undefined, flags: Bench
 export function scenarioText(settings: BenchSettings, gates: Gates, flags: BenchFlags, codec: PayloadCodec): string {
   const c = settings.connections
   const p = settings.pipelining
-  const seconds = (ms: number) => Math.round(ms) / 1000
   const request: Record<string, unknown> = { action: settings.action }
   const payload = payloadText(codec, settings)
   if (payload !== undefined) request.payload = payload
