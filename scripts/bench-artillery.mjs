@@ -17,8 +17,8 @@
  *
  * CPU is the user+system time of the child process and its threads (bash's `times` for the
  * children of one shell). Needs `npm run build` and `npm ci` (Artillery 2.0.21 is a devDependency).
- * Env: BENCH_CONNECTIONS (default 10), BENCH_REQUESTS (default 20000). Artillery's worker count
- * is pinned to 1 (WORKERS=1) so the figures are one engine in one thread.
+ * Env: BENCH_CONNECTIONS (default 10), BENCH_REQUESTS (default 20000). Artillery runs one worker
+ * thread per CPU but one (at least 1): on 2 CPUs, one engine in one thread.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -33,7 +33,7 @@ const ARTILLERY = join(ROOT, 'node_modules/.bin/artillery')
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20000)
 const PAYLOAD = '{"n":1,"text":"hello"}'
-const ENV = { ...process.env, ARTILLERY_DISABLE_TELEMETRY: 'true', WORKERS: '1', NO_COLOR: '1' }
+const ENV = { ...process.env, ARTILLERY_DISABLE_TELEMETRY: 'true', NO_COLOR: '1' }
 const dir = mkdtempSync(join(os.tmpdir(), 'stmpcat-bench-artillery-'))
 
 /** Runs a command under bash; resolves with its output, exit code, wall ms and children's CPU ms. */
@@ -117,7 +117,7 @@ function wsScenario(url, connections, requests) {
   writeFileSync(file, `config:
   target: "${url}"
   phases:
-    - { duration: 1, arrivalCount: ${connections} }
+    - { duration: 1, arrivalRate: ${connections} }
 scenarios:
   - engine: ws
     flow:
@@ -132,7 +132,7 @@ const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 
 async function main() {
   console.log(`bench:artillery: ${CONNECTIONS} connections, ${REQUESTS} requests (one in flight per connection), payload ${PAYLOAD}`)
-  console.log(`node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  console.log(`node ${process.version}, ${os.cpus().length} CPUs (Artillery workers: ${Math.max(1, os.cpus().length - 1)}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   const serve = await startServe()
   const echo = await wsEcho()
   try {

@@ -14,7 +14,7 @@ import { runArtillery, serveTotals } from './artillery.js'
 const RUN_TIMEOUT = 120_000
 
 interface Scenario {
-  config: { target: string; phases: { arrivalCount: number; duration: number }[]; engines: { stmp: Record<string, unknown> }; ensure?: { thresholds?: Record<string, number>[]; conditions?: { expression: string }[] } }
+  config: { target: string; phases: { arrivalRate: number; duration: number }[]; engines: { stmp: Record<string, unknown> }; ensure?: { thresholds?: Record<string, number>[]; conditions?: { expression: string }[] } }
   scenarios: { engine: string; flow: { loop: Record<string, unknown>[]; count?: number; duration?: string }[] }[]
 }
 
@@ -25,7 +25,7 @@ describe.concurrent('stmpcat bench --artillery', () => {
     expect(run.code, run.stderr).toBe(0)
     const s = YAML.parse(run.stdout) as Scenario
     expect(s.config.target).toBe('tcp://127.0.0.1:5999')
-    expect(s.config.phases).toEqual([{ name: '4 connections', duration: 1, arrivalCount: 4 }])
+    expect(s.config.phases).toEqual([{ name: '4 connections', duration: 1, arrivalRate: 4 }])
     expect(s.config.engines.stmp).toEqual({ dialect: 'ndjson', contentType: 'json', timeout: '2000ms' })
     expect(s.config.ensure).toEqual({ thresholds: [{ 'stmp.response_time.p99': 25 }], conditions: [{ expression: 'stmp.request_rate >= 100' }] })
     const flow = s.scenarios[0].flow
@@ -40,7 +40,7 @@ describe.concurrent('stmpcat bench --artillery', () => {
     const t = YAML.parse(v3.stdout) as Scenario
     expect(t.config.engines.stmp).toEqual({ contentType: 'msgpack', headers: { 'X-A': '1' }, token: 't0k', timeout: '10000ms' })
     expect(t.scenarios[0].flow[0]).toEqual({ loop: [{ request: { action: 'test.echo', payload: '{"b":[1,2]}' } }], duration: '5000ms' })
-    expect(v3.stdout).toContain('WORKERS=2 artillery run')
+    expect(v3.stdout).toContain('-w 2: Artillery splits the arrivals over its own workers')
   })
 
   test('a bench line with no URL (the embedded server) or a flag the dialect lacks is BAD_FLAG, and no file is written', async () => {

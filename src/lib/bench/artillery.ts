@@ -59,7 +59,8 @@ export function scenarioText(settings: BenchSettings, gates: Gates, flags: Bench
 
   const config: Record<string, unknown> = {
     target: settings.target,
-    phases: [{ name: `${c} connection${c === 1 ? '' : 's'}`, duration: 1, arrivalCount: c }],
+    // arrivalRate, not arrivalCount: Artillery splits a rate between its local workers, and runs an arrivalCount phase in the first one only.
+    phases: [{ name: `${c} connection${c === 1 ? '' : 's'}`, duration: 1, arrivalRate: c }],
     engines: { stmp },
   }
   const thresholds: Record<string, number>[] = []
@@ -80,7 +81,7 @@ export function scenarioText(settings: BenchSettings, gates: Gates, flags: Bench
     p > 1 ? ` with ${p} requests in flight per round (-p; a round waits for its slowest answer).` : ' with one request in flight (-p 1).',
     settings.rate !== null ? ` -R ${settings.rate}/s is a pause after each round sized for that rate, not a fixed schedule.` : ' No -R: each VU sends as fast as it is answered (closed model).',
     settings.warmupMs > 0 ? ` --warmup is part of the loop's duration: Artillery counts it.` : undefined,
-    settings.workers > 1 ? ` -w ${settings.workers}: Artillery spreads the VUs over its own workers (WORKERS=${settings.workers} artillery run ...).` : undefined,
+    settings.workers > 1 ? ` -w ${settings.workers}: Artillery splits the arrivals over its own workers (one per CPU but one, locally).` : undefined,
   ].filter((l) => l !== undefined).join('\n')
   return doc.toString({ lineWidth: 0 })
 }
