@@ -16,6 +16,8 @@ const path = require('node:path')
 const { pathToFileURL } = require('node:url')
 const { isDeepStrictEqual } = require('node:util')
 
+/** Client setups kept per engine (one per distinct templated engines.stmp; per-VU tokens make many). */
+const MAX_SETUPS = 64
 /** Pushes a VU keeps for waitForPush before the oldest is dropped. */
 const MAX_QUEUED_PUSHES = 1000
 /** Steps this engine knows (a step is an object with exactly one of these keys, plus options). */
@@ -148,6 +150,7 @@ class StmpEngine {
     let setup = this.setups.get(key)
     if (!setup) {
       setup = lib.clientSetup(flagValues(cfg))
+      if (this.setups.size >= MAX_SETUPS) this.setups.clear()
       this.setups.set(key, setup)
     }
     const pushes = []
