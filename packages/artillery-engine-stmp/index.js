@@ -119,22 +119,29 @@ class StmpEngine {
     return (context, callback) => this.runVu(spec, first, steps, context, ee, callback)
   }
 
-  /** One VU: connect, the steps in order, close; every failure counted by its code. */
+  /**
+   * One VU: beforeScenario hooks, connect, the steps in order, close, afterScenario hooks (as the
+   * HTTP engine has them: `(context, ee, next)`); every failure counted by its code.
+   */
   runVu(spec, connectSpec, steps, context, ee, callback) {
     ee.emit('started')
     const finish = (err) => {
       if (err) ee.emit('error', errorCode(err))
       callback(err || null, context)
     }
-    this.open(connectSpec, context, ee).then(() => {
+    const after = (err) => {
+      if (err || spec.afterScenario === undefined) return finish(err)
+      this.hook(spec.afterScenario, [context, ee], context).then(() => finish(null), finish)
+    }
+    this.hook(spec.beforeScenario, [context, ee], context).then(() => this.open(connectSpec, context, ee)).then(() => {
       series(steps, context, (err) => {
         const st = context.stmp
-        if (!st) return finish(err)
+        if (!st) return after(err)
         st.session.close(1000, '').then((info) => {
           // Frames queued that never reached the kernel were lost: the server cannot count them.
           if (!err && info.unsent > 0) err = coded('CONNECTION_CLOSED', `${info.unsent} bytes of frames were not sent before the close`)
-          finish(err)
-        }, (closeErr) => finish(err || closeErr))
+          after(err)
+        }, (closeErr) => after(err || closeErr))
       })
     }, finish)
   }

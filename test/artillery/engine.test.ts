@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import net from 'node:net'
+import { join } from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
-import { startServe, type ServeProcess } from '../helpers/cli.js'
+import { ROOT, startServe, type ServeProcess } from '../helpers/cli.js'
 
 /**
  * The engine in this process, driven as Artillery drives it (new Engine(script, ee, engineUtil),
@@ -20,7 +21,7 @@ const engineUtil = (require('@artilleryio/int-commons') as { engine_util: unknow
 
 interface Vu { err: (Error & { code?: string }) | null; counters: Record<string, number>; histograms: Record<string, number[]>; vars: Record<string, unknown> }
 
-function runVu(config: Record<string, unknown>, flow: unknown[], vars: Record<string, unknown> = {}): Promise<Vu> {
+function runVu(config: Record<string, unknown>, flow: unknown[], vars: Record<string, unknown> = {}, spec: Record<string, unknown> = {}): Promise<Vu> {
   const ee = new EventEmitter()
   const counters: Record<string, number> = {}
   const histograms: Record<string, number[]> = {}
@@ -28,7 +29,7 @@ function runVu(config: Record<string, unknown>, flow: unknown[], vars: Record<st
   ee.on('error', (code: string) => { counters[`errors.${code}`] = (counters[`errors.${code}`] ?? 0) + 1 })
   ee.on('histogram', (name: string, value: number) => { (histograms[name] ??= []).push(value) })
   const engine = new Engine({ config }, ee, engineUtil)
-  const scenario = engine.createScenario({ engine: 'stmp', flow }, ee)
+  const scenario = engine.createScenario({ engine: 'stmp', ...spec, flow }, ee)
   const context = { vars: { ...vars }, funcs: {} }
   return new Promise((resolve) => scenario(context, (err) => resolve({ err, counters, histograms, vars: context.vars })))
 }
@@ -165,5 +166,33 @@ describe('artillery-engine-stmp in process', () => {
     } finally {
       await peer.close()
     }
+  })
+
+  test('beforeScenario and afterScenario hooks run around the connection; a processor function sets what the payload sends', async () => {
+    serve = await startServe(['tcp://127.0.0.1:0'])
+    const calls: string[] = []
+    const processor = {
+      before(context: { vars: Record<string, unknown> }, _ee: unknown, next: () => void) { calls.push('before'); context.vars.who = 'ann'; next() },
+      async after() { calls.push('after') },
+      pick(context: { vars: Record<string, unknown> }, _ee: unknown, next: () => void) { calls.push('pick'); context.vars.n = 3; next() },
+    }
+    const vu = await runVu({ target: serve.urls[0], processor, engines: { stmp: {} } }, [
+      { function: 'pick' },
+      { request: { action: 'test.echo', payload: { who: '{{ who }}', n: '{{ n }}' }, expect: { payload: { who: 'ann', n: 3 } } } },
+    ], {}, { beforeScenario: 'before', afterScenario: ['after'] })
+    expect(vu.err).toBeNull()
+    expect(calls).toEqual(['before', 'pick', 'after'])
+    const missing = await runVu({ target: serve.urls[0], processor, engines: { stmp: {} } }, [{ function: 'nope' }])
+    expect(missing.err?.code).toBe('BAD_FUNCTION')
+  })
+
+  test('protobuf payloads with engines.stmp proto (examples/echo.proto) against serve --proto', async () => {
+    const proto = join(ROOT, 'examples/echo.proto')
+    serve = await startServe(['tcp://127.0.0.1:0', '--proto', proto])
+    const vu = await runVu({ target: serve.urls[0], engines: { stmp: { contentType: 'protobuf', proto } } }, [
+      { request: { action: 'echo.v1.Echo/Say', payload: { text: 'hi', tags: ['a'] }, capture: { json: '$.text', as: 'text' }, expect: { payload: { text: 'hi', id: '0', tags: ['a'] } } } },
+    ])
+    expect(vu.err).toBeNull()
+    expect(vu.vars.text).toBe('hi')
   })
 })
