@@ -98,8 +98,8 @@ describe.concurrent('stmpcat bench --artillery', () => {
       expect(await serve.stop()).toBe(0)
       const c = run.report.counters
       expect(run.code, run.stdout).toBe(0)
-      // 30/s for 1 s, paced after each answer: about 30 (VUs start up to 1 s apart, so each loops its own second).
-      expect(c['stmp.requests']).toBeGreaterThanOrEqual(20)
+      // 30/s for 1 s, paced after each answer: about 30 (each VU loops its own second); unpaced it was over 1,000.
+      expect(c['stmp.requests']).toBeGreaterThanOrEqual(10)
       expect(c['stmp.requests']).toBeLessThanOrEqual(36)
       expect(c['stmp.responses']).toBe(c['stmp.requests'])
       expect(serveTotals(serve.stdout()).requestsIn).toBe(c['stmp.requests'])
