@@ -195,4 +195,16 @@ describe('artillery-engine-stmp in process', () => {
     expect(vu.err).toBeNull()
     expect(vu.vars.text).toBe('hi')
   })
+
+  test('a first connect step overrides the target and engines.stmp for its scenario; anywhere else it is refused', async () => {
+    serve = await startServe(['ws://127.0.0.1:0/x', '--dialect', 'ndjson'])
+    const vu = await runVu({ target: 'tcp://127.0.0.1:1', engines: { stmp: { dialect: 'stmp-v3' } } }, [
+      { connect: { target: serve.urls[0], dialect: 'ndjson' } },
+      { request: { action: 'test.echo', payload: { ok: 1 }, expect: { payload: { ok: 1 } } } },
+    ])
+    expect(vu.err).toBeNull()
+    expect(vu.counters['stmp.connections']).toBe(1)
+    const engine = new Engine({ config: { target: 'tcp://127.0.0.1:1' } }, new EventEmitter(), engineUtil)
+    expect(() => engine.createScenario({ flow: [{ ping: {} }, { connect: 'tcp://127.0.0.1:2' }] }, new EventEmitter())).toThrow(/connect is implicit/)
+  })
 })
