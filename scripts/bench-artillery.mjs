@@ -17,7 +17,7 @@
  *
  * CPU is the user+system time of the child process and its threads (bash's `times` for the
  * children of one shell). Needs `npm run build` and `npm ci` (Artillery 2.0.21 is a devDependency).
- * Env: BENCH_CONNECTIONS (default 10), BENCH_REQUESTS (default 20000). Artillery runs one worker
+ * Env: BENCH_CONNECTIONS (default 10), BENCH_REQUESTS (default 50000). Artillery runs one worker
  * thread per CPU but one (at least 1): on 2 CPUs, one engine in one thread.
  */
 import { spawn } from 'node:child_process'
@@ -31,7 +31,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin/run.js')
 const ARTILLERY = join(ROOT, 'node_modules/.bin/artillery')
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20000)
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 50000)
 const PAYLOAD = '{"n":1,"text":"hello"}'
 const ENV = { ...process.env, ARTILLERY_DISABLE_TELEMETRY: 'true', NO_COLOR: '1' }
 const dir = mkdtempSync(join(os.tmpdir(), 'stmpcat-bench-artillery-'))
