@@ -1,7 +1,10 @@
 import { Args, Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
+import { writeFile } from 'node:fs/promises'
 import { BENCH_DEFAULTS, bench, renderReport, stderrChalk, withSigint, type BenchResult } from '../lib/bench/index.js'
+import { artilleryScenario } from '../lib/bench/artillery.js'
+import { StmpError } from '../lib/errors.js'
 
 export default class Bench extends StmpCommand {
   static override summary = 'Load-test an STMP server (or the embedded echo server) and report latency percentiles, rates and errors'
@@ -16,6 +19,7 @@ exit 130 after Ctrl-C (SIGINT), which stops the load and still prints the report
     '<%= config.bin %> bench tcp://127.0.0.1:5000 -c 50 -p 4 -d 30s --warmup 5s',
     '<%= config.bin %> bench ws://localhost:8080/stmp -R 2000 -d 10s --max-p99 20 --json > run.json',
     '<%= config.bin %> bench :5000 --data @examples/body.json --compare run.json --histogram',
+    { description: 'The same load as an Artillery scenario (engine stmp), written instead of run', command: '<%= config.bin %> bench tcp://127.0.0.1:5000 -c 20 -p 2 -d 30s --max-p99 50 --artillery scenario.yml' },
   ]
 
   static override args = {
@@ -44,10 +48,23 @@ exit 130 after Ctrl-C (SIGINT), which stops the load and still prints the report
     'max-p99': Flags.string({ description: 'SLO gate: fail (exit 8) when p99 latency is above this many ms' }),
     'max-error-rate': Flags.string({ description: 'SLO gate: fail (exit 8) when the error rate is above this fraction (0.01 = 1%)' }),
     'min-rps': Flags.string({ description: 'SLO gate: fail (exit 8) when mean requests/s is below this' }),
+    artillery: Flags.string({ description: 'write the equivalent Artillery scenario (engine stmp, docs/artillery.md) to this file (- for stdout) instead of running the load' }),
   }
 
-  async run(): Promise<BenchResult> {
+  async run(): Promise<BenchResult | { artillery: string }> {
     const { args, flags } = await this.parse(Bench)
+    if (flags.artillery !== undefined) {
+      const text = await artilleryScenario(args.url, flags)
+      if (flags.artillery === '-') {
+        if (!this.jsonEnabled()) process.stdout.write(text)
+      } else {
+        await writeFile(flags.artillery, text).catch((err: NodeJS.ErrnoException) => {
+          throw new StmpError('BAD_FILE', `--artillery: cannot write ${flags.artillery}: ${err.code ?? err.message}`)
+        })
+        if (!this.jsonEnabled()) process.stderr.write(`stmpcat: wrote ${flags.artillery}: artillery run ${flags.artillery}\n`)
+      }
+      return { artillery: text }
+    }
     // Ctrl-C stops the load; the partial report is printed below and the exit code is 130.
     const { result, failures, warnings } = await withSigint(
       (signal) => bench(args.url, flags, { version: this.config.version, out: flags.out, compare: flags.compare, signal }),

@@ -11,7 +11,7 @@ describe('decode --dialect of hex, dumps and raw bytes', () => {
     const lines = parse(r.stdout)
     expect(lines[0]).toMatchObject({ dialect: 'sockhop', direction: 'client', kind: 'request', type: 'Widget', uuid: 'abc', payload: { w: 1 }, offset: 0 })
     expect(lines[1]).toMatchObject({ error: 'TRUNCATED', offset: 44 })
-    expect(r.stderr).toContain('1 frame, 1 protocol error (TRUNCATED) in 58 bytes of raw input (Sockhop 1.x, client side)')
+    expect(r.stderr).toContain('1 frame, 1 protocol error (TRUNCATED) in 58 bytes of raw input (Sockhop, client side)')
   })
 
   it('an xxd dump of the server side (--from server): a callback answer, exit 0', async () => {
@@ -20,7 +20,7 @@ describe('decode --dialect of hex, dumps and raw bytes', () => {
     const r = await runCli(['decode', '--dialect', 'sockhop', '--from', 'server', '--json'], { stdin: `${xxd}\n` })
     expect(r.code).toBe(0)
     expect(parse(r.stdout)).toEqual([expect.objectContaining({ direction: 'server', kind: 'response', callbackId: 'abc', status: 200, payload: { w: 1 } })])
-    expect(r.stderr).toContain('of xxd input (Sockhop 1.x, server side)')
+    expect(r.stderr).toContain('of xxd input (Sockhop, server side)')
   })
 
   it('one Stocking WebSocket text message; a message Stocking cannot read is BAD_MESSAGE (exit 5)', async () => {
