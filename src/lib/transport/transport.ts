@@ -169,16 +169,35 @@ export class WebSocketTransport implements Transport {
   private cut = false
   /** Bytes sent that never reached the kernel: queued when the connection was cut, or sent after it closed. */
   private unflushed = 0
+  /**
+   * Messages that came before attach(): a server that speaks first (stmp-go's handshake,
+   * Stocking's Connect) can send in the same read as the 101, and ws emits them before the
+   * dial's promise hands this transport to a session.
+   */
+  private early: [Buffer, boolean][] | undefined = []
+  private readonly keepEarly = (data: Buffer, isBinary: boolean) => { this.early?.push([data, isBinary]) }
 
   constructor(private readonly ws: WebSocket, socket: Socket, label?: string) {
     this.socket = socket
     this.remote = label ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.local = `${socket.localAddress}:${socket.localPort}`
     socket.setNoDelay(true)
+    ws.on('message', this.keepEarly)
   }
 
   attach(handlers: TransportHandlers): void {
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => handlers.onData(data, !isBinary))
+    const deliver = (data: Buffer, isBinary: boolean) => handlers.onData(data, !isBinary)
+    const switchOver = () => {
+      this.ws.off('message', this.keepEarly)
+      const early = this.early ?? []
+      this.early = undefined
+      for (const [data, isBinary] of early) deliver(data, isBinary)
+      this.ws.on('message', deliver)
+    }
+    // After the current tick: the caller (connect) finishes setting the session up (traces,
+    // the handshake's waiter) first; nothing else can arrive before then.
+    if (this.early !== undefined && this.early.length > 0) process.nextTick(switchOver)
+    else switchOver()
     this.socket.on('drain', () => handlers.onDrain())
     let error: Error | undefined
     this.ws.on('error', (err) => {
