@@ -5,7 +5,7 @@ import { type ActionTable, actionTable, nameOfAction, resolveAction } from './ac
 import { handshakeFields, packetFields } from './capture.js'
 import {
   DEFAULT_MAX_PACKET, type Handshake, type HeaderList, type Packet, PacketStream, closeCodeOf, closeStatusOf, decodeHandshake,
-  decodePacket, decodePacketText, decodeServerHandshakeText, encodeClientHandshake, encodePacket, encodePacketText,
+  actionName, decodePacket, decodePacketText, decodeServerHandshakeText, encodeClientHandshake, encodePacket, encodePacketText,
   encodeServerHandshake, encodeServerHandshakeText, headerGet, headerList, headerRecord, statusName, statusOf, wireStatusOf,
 } from './codec.js'
 import { Deflater, Inflater } from './gzip.js'
@@ -206,7 +206,7 @@ export class StmpGoWire implements Wire {
 
   private onPacket(p: Packet, _offset: number): void {
     const sink = this.ctx.sink
-    if (sink.tracing) sink.trace('in', { ...packetFields(p), ...(p.action !== undefined && this.actions ? { method: nameOfAction(p.action, this.actions) } : {}) })
+    if (sink.tracing) sink.trace('in', traceFrame(p, this.actions))
     switch (p.kind) {
       case 'ping':
         this.nextPeerPing = (this.nextPeerPing + 1) % 0x10000
@@ -306,7 +306,7 @@ export class StmpGoWire implements Wire {
   }
 
   private send(p: Packet): void {
-    if (this.ctx.sink.tracing) this.trace('out', { ...packetFields(p), ...(p.action !== undefined && this.actions ? { method: nameOfAction(p.action, this.actions) } : {}) })
+    if (this.ctx.sink.tracing) this.trace('out', traceFrame(p, this.actions))
     if (!this.stream) {
       this.ctx.out.write(this.text ? encodePacketText(p) : encodePacket(p, false), false)
       return
@@ -318,6 +318,34 @@ export class StmpGoWire implements Wire {
   private trace(direction: 'in' | 'out', frame: Record<string, unknown> & { kind: string }): void {
     if (this.ctx.sink.tracing) this.ctx.sink.trace(direction, frame)
   }
+}
+
+/**
+ * A packet as -v and --log show it: the fields of the core model the trace renderer reads
+ * (request/push with action and payload, response with status and payload, close) and
+ * stmp-go's own (wireStatus, headers, method).
+ */
+function traceFrame(p: Packet, actions: ActionTable | undefined): Record<string, unknown> & { kind: string } {
+  const f = packetFields(p)
+  delete f.value
+  if (p.kind === 'request' || p.kind === 'notify' || p.kind === 'response') {
+    f.payload = p.payload
+    f.follow = false
+    f.fin = false
+  }
+  if (p.kind === 'request' || p.kind === 'notify') {
+    f.action = p.method ?? nameOfAction(p.action as number | bigint, actions)
+    if (p.method !== undefined) f.stringAction = true
+    else if (actions && f.action !== actionName(p.action as number | bigint)) f.actionId = actionName(p.action as number | bigint)
+    delete f.method
+  }
+  if (p.kind === 'notify') {
+    f.kind = 'push'
+    f.id = 0
+    f.notify = true
+  }
+  if (p.kind === 'ping' || p.kind === 'pong') f.id = 0
+  return f
 }
 
 const tables = new WeakMap<object, ActionTable>()

@@ -1,0 +1,235 @@
+import { writeFileSync } from 'node:fs'
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli, startServe, type ServeProcess } from '../../helpers/cli.js'
+import { testCertificate } from '../../helpers/tls.js'
+import { tempDir } from '../../helpers/tmp.js'
+import { streamBytes } from './transcript.js'
+
+/**
+ * stmpcat's stmp-go client and server sides talking to each other over every transport (the
+ * built CLI as child processes, real sockets), and the client against a peer that answers with
+ * the real stmp-go server's bytes (stmp_tcp.log) and its quirks.
+ */
+let serve: ServeProcess
+let guarded: ServeProcess
+let tcp: string, ws: string, unix: string, tls: string, wsText: string
+let dir: string
+
+beforeAll(async () => {
+  dir = tempDir('stmpgo-live')
+  const cert = testCertificate(dir)
+  const routes = join(dir, 'routes.yaml')
+  writeFileSync(routes, ['"0x1234":', '  reply: "{{payload}}"', '"0x1236":', '  status: 400', '  reply: "nope"', 'stmpcat.peer.Echo.Echo:', '  reply: "{{payload}}"', ''].join('\n'))
+  serve = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${join(dir, 'sg.sock')}`, 'tls://127.0.0.1:0',
+    '--cert', cert.certFile, '--key', cert.keyFile, '--routes', routes, '--log'], 4)
+  ;[tcp, ws, unix, tls] = serve.urls
+  wsText = ws
+  guarded = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', '--token', 's3cret'], 2)
+}, 60_000)
+
+afterAll(async () => {
+  await serve?.stop()
+  await guarded?.stop()
+})
+
+describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeout: 120_000 }, () => {
+  it('fetch over tcp, unix, tls, ws binary and ws text: the echoed payload, exit 0', async () => {
+    const body = '{"x":1}'
+    const runs = await Promise.all([
+      runCli(['fetch', '--dialect', 'stmp-go', tcp, 'stmpcat.peer.Echo.Echo', body]),
+      runCli(['fetch', '--dialect', 'stmp-go', unix, 'stmpcat.peer.Echo.Echo', body]),
+      runCli(['fetch', '--dialect', 'stmp-go', tls, 'stmpcat.peer.Echo.Echo', body, '-k']),
+      runCli(['fetch', '--dialect', 'stmp-go', ws, 'stmpcat.peer.Echo.Echo', body]),
+      runCli(['fetch', '--dialect', 'stmp-go', wsText, 'stmpcat.peer.Echo.Echo', body, '--format', 'text']),
+    ])
+    for (const r of runs) {
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout)).toEqual({ x: 1 })
+    }
+  })
+
+  it('gzip (-O gzip=1) on tcp, unix and tls: both directions one gzip stream, the answer intact', async () => {
+    const big = JSON.stringify({ text: 'stmp-go '.repeat(2000) })
+    const runs = await Promise.all([tcp, unix, tls].map((url) => runCli(['fetch', '--dialect', 'stmp-go', url, '0x1234', big, '-O', 'gzip=1', '-k', '-v'])))
+    for (const r of runs) {
+      expect(r.code).toBe(0)
+      expect(r.stdout.trim()).toBe(big)
+      expect(r.stderr).toContain('"Accept-Encoding":"gzip"')
+      expect(r.stderr).toContain('"Content-Encoding":"gzip"')
+    }
+  })
+
+  it('msgpack on tcp and ws: the payload goes as MessagePack, the answer prints as JSON', async () => {
+    for (const url of [tcp, ws]) {
+      const r = await runCli(['fetch', '--dialect', 'stmp-go', url, '0x1234', '{"x":1}', '-t', 'msgpack', '-v'])
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout)).toEqual({ x: 1 })
+      expect(r.stderr).toContain('"Content-Type":"application/msgpack"')
+    }
+  })
+
+  it('a status from the server: 0x20 BadRequest is 400, exit 6, with its message', async () => {
+    const r = await runCli(['fetch', '--dialect', 'stmp-go', tcp, '0x1236', '{"x":1}'])
+    expect(r.code).toBe(6)
+    expect(r.stderr).toContain('400 Bad Request: nope')
+    const t = await runCli(['fetch', '--dialect', 'stmp-go', wsText, '0x1236', '{"x":1}', '--format', 'text'])
+    expect(t.code).toBe(6)
+    expect(t.stderr).toContain('nope')
+  })
+
+  it('push over tcp and ws exits 0 and the server gets a Notify', async () => {
+    for (const url of [tcp, ws]) {
+      const p = await runCli(['push', '--dialect', 'stmp-go', url, '0x99', '{"n":1}'])
+      expect(p.stderr).toBe('')
+      expect(p.code).toBe(0)
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    expect(serve.stderr() + serve.stdout()).toMatch(/0x99/)
+  })
+
+  it('connect in a pipe over tcp and ws text: one answer line per request line (a 400 among them: exit 6)', async () => {
+    for (const [url, extra] of [[tcp, []], [wsText, ['--format', 'text']]] as const) {
+      const c = await runCli(['connect', '--dialect', 'stmp-go', url, ...extra], { stdin: '{"action":"0x1234","payload":{"q":1}}\n{"action":"0x1236","payload":{}}\n{"action":"stmpcat.peer.Echo.Echo","payload":[1,2]}\n' })
+      expect(c.stderr).toBe('')
+      expect(c.code).toBe(6)
+      const lines = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(lines.map((l) => [l.action, l.status, l.payload])).toEqual([['0x1234', 200, { q: 1 }], ['0x1236', 400, 'nope'], ['stmpcat.peer.Echo.Echo', 200, [1, 2]]])
+    }
+  })
+
+  it('--token on the server: a client without it is refused (HANDSHAKE_REFUSED, exit 3, the server\'s message), with it served', async () => {
+    const [gtcp, gws] = guarded.urls
+    const refused = await runCli(['fetch', '--dialect', 'stmp-go', gtcp, '0x1234', '{}'])
+    expect(refused.code).toBe(3)
+    expect(refused.stderr).toContain('HANDSHAKE_REFUSED')
+    expect(refused.stderr).toContain('missing credentials')
+    expect(refused.stderr).toContain('0x21 Unauthorized')
+    const bad = await runCli(['fetch', '--dialect', 'stmp-go', gws, '0x1234', '{}', '--token', 'nope'])
+    expect(bad.code).toBe(3)
+    expect(bad.stderr).toContain('bad credentials')
+    for (const url of [gtcp, gws]) {
+      const ok = await runCli(['fetch', '--dialect', 'stmp-go', url, '0x1234', '{"ok":1}', '--token', 's3cret'])
+      expect(ok.code).toBe(0)
+      expect(JSON.parse(ok.stdout)).toEqual({ ok: 1 })
+    }
+  })
+})
+
+/**
+ * A peer that speaks as the real stmp-go server did (its bytes from stmp_tcp.log), and a raw
+ * stmp-go client against stmpcat serve.
+ */
+describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }, () => {
+  const real = streamBytes('stmp_tcp.log', 'server')
+  const HANDSHAKE = real.subarray(0, 36)
+  /** The Close stmp-go writes when its read fails after the close handshake (stmp_tcp.log). */
+  const SECOND_CLOSE = Buffer.concat([Buffer.from([0xd8, 0x02, 0x17]), Buffer.from('read packet header: EOF')])
+
+  async function peer(onData: (socket: Socket, data: Buffer, n: number) => void): Promise<{ server: Server; url: string; got: Buffer[] }> {
+    const got: Buffer[] = []
+    const server = createServer((socket) => {
+      let n = 0
+      socket.on('data', (d) => {
+        got.push(d)
+        onData(socket, d, n++)
+      })
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    return { server, url: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`, got }
+  }
+
+  it('a Notify before the answer, a Response mid 0, and a second Close after the close handshake: fetch gets its answer, exit 0', async () => {
+    const p = await peer((socket, d) => {
+      if (d.subarray(0, 4).toString() === 'STMP') return void socket.write(HANDSHAKE)
+      if (d[0] === 0xa8) {
+        // The real server's Notify 0x99, a stray Response mid 0 (what stmp-go sends for a Notify), then the answer.
+        socket.write(Buffer.concat([Buffer.from('b89901077b226e223a317d', 'hex'), Buffer.from('c8000022084e6f74466f756e64', 'hex'), Buffer.from([0xcc, d[1], d[2]]), Buffer.from('000a582d4563686f3a796573077b2278223a317d', 'hex')]))
+      }
+      if (d[0] === 0xd8) {
+        // The echo of the Close, and a second Close into the closing connection.
+        socket.write(Buffer.from('d80003627965', 'hex'))
+        socket.end(SECOND_CLOSE)
+      }
+    })
+    const r = await runCli(['fetch', '--dialect', 'stmp-go', p.url, '0x1235', '{"x":1}', '-v'])
+    p.server.close()
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({ x: 1 })
+    expect(r.stderr).toContain('< push id=0 0x99')
+    // What stmpcat sent: the real client's handshake bytes for JSON, then a request a8 0100 b424.
+    const sent = Buffer.concat(p.got)
+    expect(sent.subarray(0, 30).equals(streamBytes('stmp_tcp.log', 'client').subarray(0, 30))).toBe(true)
+    expect(sent.subarray(30, 35).toString('hex')).toBe('a80100b524')
+  })
+
+  it('a string method the server answers NotFound (quirk 1) is reported: exit 6, 404 NotFound', async () => {
+    const p = await peer((socket, d) => {
+      if (d.subarray(0, 4).toString() === 'STMP') return void socket.write(HANDSHAKE)
+      if (d[0] === 0xaa) socket.write(Buffer.from([0xc8, d[1], d[2], 0x22, 0x08, ...Buffer.from('NotFound')]))
+      if (d[0] === 0xd8) socket.end(Buffer.from('d80003627965', 'hex'))
+    })
+    const r = await runCli(['fetch', '--dialect', 'stmp-go', p.url, 'stmp.test.Svc.Echo', '{"y":2}'])
+    p.server.close()
+    expect(r.code).toBe(6)
+    expect(r.stderr).toContain('404')
+    expect(r.stderr).toContain('NotFound')
+    // The request went with the SA bit and the method as the real client wrote it.
+    expect(Buffer.concat(p.got).includes(Buffer.from('aa010012', 'hex'))).toBe(true)
+  })
+
+  it('a refused handshake (status 0x21 and a message) is HANDSHAKE_REFUSED with the server\'s message, exit 3', async () => {
+    const p = await peer((socket) => {
+      socket.end(Buffer.concat([Buffer.from('STMP'), Buffer.from([0x21, 0x00, 0x09]), Buffer.from('bad token')]))
+    })
+    const r = await runCli(['fetch', '--dialect', 'stmp-go', p.url, '0x1234', '{}'])
+    p.server.close()
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain('HANDSHAKE_REFUSED')
+    expect(r.stderr).toContain('401')
+    expect(r.stderr).toContain('bad token')
+  })
+
+  it('bad bytes from the server are a coded protocol error (exit 5), not a crash', async () => {
+    const p = await peer((socket, d) => {
+      if (d.subarray(0, 4).toString() === 'STMP') return void socket.write(HANDSHAKE)
+      socket.write(Buffer.from([0xe0, 0x01]))
+    })
+    const r = await runCli(['fetch', '--dialect', 'stmp-go', p.url, '0x1234', '{}'])
+    p.server.close()
+    expect(r.code).toBe(5)
+    expect(r.stderr).toContain('BAD_KIND')
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it('a raw stmp-go client against stmpcat serve: the real client\'s bytes answered, its second Close tolerated', async () => {
+    const url = new URL(tcp)
+    const client = streamBytes('stmp_tcp.log', 'client')
+    const { connect } = await import('node:net')
+    const socket = connect(Number(url.port), url.hostname)
+    const got: Buffer[] = []
+    socket.on('data', (d) => got.push(d))
+    const ended = new Promise<void>((r) => socket.on('close', () => r()))
+    await new Promise<void>((r) => socket.on('connect', () => r()))
+    // Handshake and request 1 (0x1234 {"x":1}) as the real client sent them.
+    socket.write(client.subarray(0, 43))
+    await new Promise((r) => setTimeout(r, 300))
+    // Close "bye", then the second Close the real client writes after it.
+    socket.write(Buffer.from('d80003627965', 'hex'))
+    await new Promise((r) => setTimeout(r, 50))
+    socket.write(SECOND_CLOSE)
+    socket.end()
+    await ended
+    const all = Buffer.concat(got)
+    expect(all.subarray(0, 4).toString()).toBe('STMP')
+    expect(all[4]).toBe(0)
+    // The answer: c8 0100 00 07 {"x":1} (no header), and the echo of the Close.
+    expect(all.includes(Buffer.from('c8010000077b2278223a317d', 'hex'))).toBe(true)
+    expect(all.subarray(-6).toString('hex')).toBe('d80003627965')
+    await new Promise((r) => setTimeout(r, 200))
+    expect(serve.stderr()).not.toMatch(/BAD_|error/i)
+  })
+})
