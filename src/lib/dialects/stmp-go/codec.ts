@@ -265,8 +265,10 @@ export function negotiateList(value: string | undefined): string[] {
 
 /** `0x1234` (uppercase hex digits, as stmp-go's ActionHex, with 0x). */
 export function actionName(action: ActionId): string {
+  if (typeof action === 'number' && action < 0x10000) return (ACTION_NAMES[action] ??= `0x${action.toString(16).toUpperCase()}`)
   return `0x${action.toString(16).toUpperCase()}`
 }
+const ACTION_NAMES: string[] = []
 
 /** A numeric action written by a user: `0x1234` or decimal digits; undefined when it is a method name. */
 export function parseActionId(text: string): ActionId | undefined {
@@ -385,30 +387,49 @@ function hasPayload(kind: PacketKind): boolean {
 /** Bytes of a packet: `stream` writes the payload's length (Packet.Write), WebSocket does not (MarshalBinary). */
 export function encodePacket(p: Packet, stream: boolean): Buffer {
   const headers = hasHeader(p.kind) ? marshalHeaders(p.headers) : EMPTY
-  const method = p.method !== undefined ? Buffer.from(p.method, 'utf8') : undefined
+  const out = Buffer.allocUnsafe(packetSize(p, stream, headers))
+  encodePacketInto(p, stream, headers, out, 0)
+  return out
+}
+
+/** The size encodePacket gives (`headers`: marshalHeaders(p.headers), computed once). */
+export function packetSize(p: Packet, stream: boolean, headers: Buffer): number {
   const payload = hasPayload(p.kind) ? p.payload : EMPTY
   let size = 1
   if (hasMid(p.kind)) size += 2
   if (hasStatus(p.kind)) size += 1
-  if (hasAction(p.kind)) size += method ? uvarintSize(method.length) + method.length : uvarintSize(p.action ?? 0)
+  if (hasAction(p.kind)) {
+    if (p.method !== undefined) {
+      const n = Buffer.byteLength(p.method)
+      size += uvarintSize(n) + n
+    } else size += uvarintSize(p.action ?? 0)
+  }
   if (headers.length > 0) size += uvarintSize(headers.length) + headers.length
   if (payload.length > 0) size += (stream ? uvarintSize(payload.length) : 0) + payload.length
-  const out = Buffer.allocUnsafe(size)
+  return size
+}
+
+/** Writes the packet at `pos` of `out` (exactly packetSize bytes); returns the end. */
+export function encodePacketInto(p: Packet, stream: boolean, headers: Buffer, out: Buffer, start: number): number {
+  const payload = hasPayload(p.kind) ? p.payload : EMPTY
   let head = 0x80 | (KIND[p.kind] << 4)
   if (payload.length > 0) head |= FLAG_PAYLOAD
   if (headers.length > 0) head |= FLAG_HEADER
-  if (hasAction(p.kind) && method) head |= FLAG_STRING_ACTION
-  out[0] = head
-  let pos = 1
+  if (hasAction(p.kind) && p.method !== undefined) head |= FLAG_STRING_ACTION
+  out[start] = head
+  let pos = start + 1
   if (hasMid(p.kind)) {
-    out.writeUInt16LE((p.mid ?? 0) & 0xffff, pos)
+    const mid = p.mid ?? 0
+    out[pos] = mid & 0xff
+    out[pos + 1] = (mid >> 8) & 0xff
     pos += 2
   }
   if (hasStatus(p.kind)) out[pos++] = (p.status ?? 0) & 0xff
   if (hasAction(p.kind)) {
-    if (method) {
-      pos = writeUvarint(out, pos, method.length)
-      pos += method.copy(out, pos)
+    if (p.method !== undefined) {
+      const n = Buffer.byteLength(p.method)
+      pos = writeUvarint(out, pos, n)
+      pos += out.write(p.method, pos, 'utf8')
     } else pos = writeUvarint(out, pos, p.action ?? 0)
   }
   if (headers.length > 0) {
@@ -417,9 +438,9 @@ export function encodePacket(p: Packet, stream: boolean): Buffer {
   }
   if (payload.length > 0) {
     if (stream) pos = writeUvarint(out, pos, payload.length)
-    payload.copy(out, pos)
+    pos += payload.copy(out, pos)
   }
-  return out
+  return pos
 }
 
 /** Result of a packet read from a stream buffer: the packet and its size, or undefined (incomplete). */

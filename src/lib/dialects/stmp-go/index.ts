@@ -2,6 +2,7 @@ import { StmpError } from '../../errors.js'
 import type { Dialect, DialectOptions, NegotiationDecision, NegotiationPolicy, UpgradeRequest } from '../types.js'
 import { capture } from './capture.js'
 import { CLOSE_TABLE, STATUS_TABLE, negotiateList } from './codec.js'
+import { template } from './template.js'
 import { StmpGoWire } from './wire.js'
 
 /** What stmp-go's media.go registers: protobuf, msgpack and JSON (jsoniter). */
@@ -85,4 +86,5 @@ export const dialect: Dialect = {
   upgrade: clientQuery,
   decideUpgrade: decide,
   capture,
+  template,
 }

@@ -6,7 +6,7 @@ import { handshakeFields, packetFields } from './capture.js'
 import {
   DEFAULT_MAX_PACKET, type Handshake, type HeaderList, type Packet, PacketStream, closeCodeOf, closeStatusOf, decodeHandshake,
   actionName, decodePacket, decodePacketText, decodeServerHandshakeText, encodeClientHandshake, encodePacket, encodePacketText,
-  encodeServerHandshake, encodeServerHandshakeText, headerGet, headerList, headerRecord, statusName, statusOf, wireStatusOf,
+  encodePacketInto, encodeServerHandshake, encodeServerHandshakeText, marshalHeaders, packetSize, headerGet, headerList, headerRecord, statusName, statusOf, wireStatusOf,
 } from './codec.js'
 import { Deflater, Inflater } from './gzip.js'
 
@@ -15,6 +15,10 @@ const PEER_PING_BASE = 0x10000
 /** A peer's request with mid 0 (its u16 counter wrapped) gets this session id. */
 const MID_ZERO_ID = 0x10000
 const EMPTY = Buffer.alloc(0)
+/** Packets up to this size on a stream are encoded into the session's shared pool (WireOutput.reserve: at most 4 KiB). */
+const POOLED_MAX = 4096
+const META_BINARY: MessageMeta = Object.freeze({ format: 'binary' as const })
+const META_TEXT: MessageMeta = Object.freeze({ format: 'text' as const })
 /** Longest Close message sent (stmp-go has no limit of its own but its 16 MiB). */
 const MAX_CLOSE_MESSAGE = 1024
 
@@ -242,6 +246,7 @@ export class StmpGoWire implements Wire {
   }
 
   private meta(p: Packet): MessageMeta {
+    if ((!p.headers || p.headers.length === 0) && (p.status === undefined || p.status === 0)) return this.text ? META_TEXT : META_BINARY
     const meta: MessageMeta = { format: this.text ? 'text' : 'binary' }
     if (p.headers && p.headers.length > 0) meta.headers = headerRecord(p.headers)
     if (p.status !== undefined) meta.wireStatus = p.status
@@ -311,8 +316,19 @@ export class StmpGoWire implements Wire {
       this.ctx.out.write(this.text ? encodePacketText(p) : encodePacket(p, false), false)
       return
     }
-    const bytes = encodePacket(p, true)
-    this.ctx.out.write(this.deflater ? this.deflater.write(bytes) : bytes)
+    const out = this.ctx.out
+    const headers = p.headers && p.headers.length > 0 ? marshalHeaders(p.headers) : EMPTY
+    const size = packetSize(p, true, headers)
+    if (!this.deflater && size <= POOLED_MAX) {
+      // Small packets go straight into the session's shared write pool (no Buffer per packet).
+      // reserve() first: it may start a new pool.
+      const pos = out.reserve(size)
+      encodePacketInto(p, true, headers, out.pool, pos)
+      return
+    }
+    const bytes = Buffer.allocUnsafe(size)
+    encodePacketInto(p, true, headers, bytes, 0)
+    out.write(this.deflater ? this.deflater.write(bytes) : bytes)
   }
 
   private trace(direction: 'in' | 'out', frame: Record<string, unknown> & { kind: string }): void {
