@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli, startServe, type ServeProcess } from '../../helpers/cli.js'
+import { runCli, spawnCli, startServe, type ServeProcess } from '../../helpers/cli.js'
 import { testCertificate } from '../../helpers/tls.js'
 import { tempDir } from '../../helpers/tmp.js'
 import { streamBytes } from './transcript.js'
@@ -21,7 +21,17 @@ beforeAll(async () => {
   dir = tempDir('stmpgo-live')
   const cert = testCertificate(dir)
   const routes = join(dir, 'routes.yaml')
-  writeFileSync(routes, ['"0x1234":', '  reply: "{{payload}}"', '"0x1236":', '  status: 400', '  reply: "nope"', 'stmpcat.peer.Echo.Echo:', '  reply: "{{payload}}"', ''].join('\n'))
+  writeFileSync(routes, [
+    '"0x1234":', '  reply: "{{payload}}"',
+    // As in stmpgo-tcp-notify-fail.pcap: a Notify 0x99 first, then the answer.
+    '"0x1235":', '  push: { action: "0x99", payload: "{{payload}}" }', '  reply: "{{payload}}"',
+    '"0x1236":', '  status: 400', '  reply: "nope"',
+    'stmpcat.peer.Echo.Echo:', '  reply: "{{payload}}"',
+    'whoami:', '  reply: { trace: "{{headers.x-trace}}" }',
+    'room.join:', '  join: "{{payload.room}}"', '  reply: { joined: "{{payload.room}}" }',
+    'room.say:', '  broadcast: { to: "room:{{payload.room}}", action: "0x99", payload: "{{payload}}", exceptSender: true }', '  reply: { said: true }',
+    '',
+  ].join('\n'))
   serve = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${join(dir, 'sg.sock')}`, 'tls://127.0.0.1:0',
     '--cert', cert.certFile, '--key', cert.keyFile, '--routes', routes, '--log'], 4)
   ;[tcp, ws, unix, tls] = serve.urls
@@ -98,6 +108,40 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
       const lines = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
       expect(lines.map((l) => [l.action, l.status, l.payload])).toEqual([['0x1234', 200, { q: 1 }], ['0x1236', 400, 'nope'], ['stmpcat.peer.Echo.Echo', 200, [1, 2]]])
     }
+  })
+
+  it('a route\'s push goes before the answer as a Notify: fetch -v shows it, connect prints it as a push line', async () => {
+    const f = await runCli(['fetch', '--dialect', 'stmp-go', tcp, '0x1235', '{"n":1}', '-v'])
+    expect(f.code).toBe(0)
+    expect(f.stderr).toMatch(/< push id=0 0x99[\s\S]*< response id=1 200/)
+    const c = await runCli(['connect', '--dialect', 'stmp-go', ws, '--wait', '300ms'], { stdin: '{"action":"0x1235","payload":{"n":2}}\n' })
+    expect(c.code).toBe(0)
+    const lines = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toContainEqual(expect.objectContaining({ kind: 'push', action: '0x99', payload: { n: 2 } }))
+  })
+
+  it('-H headers go in the handshake (stream) and the upgrade query (ws); the server\'s routes read them', async () => {
+    for (const url of [tcp, ws]) {
+      const r = await runCli(['fetch', '--dialect', 'stmp-go', url, 'whoami', '{}', '-H', 'X-Trace:abc', '-v'])
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout)).toEqual({ trace: 'abc' })
+      expect(r.stderr).toMatch(url.startsWith('ws') ? /X-Trace=abc/ : /"X-Trace":"abc"/)
+    }
+  })
+
+  it('rooms: a client that joined gets what another broadcasts to the room, as a Notify (push)', async () => {
+    const member = spawnCli(['connect', '--dialect', 'stmp-go', tcp])
+    let out = ''
+    member.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+    member.stdin.write('{"action":"room.join","payload":{"room":"r1"}}\n')
+    for (let i = 0; i < 100 && !out.includes('joined'); i++) await new Promise((r) => setTimeout(r, 50))
+    const say = await runCli(['fetch', '--dialect', 'stmp-go', ws, 'room.say', '{"room":"r1","text":"hi"}'])
+    expect(say.code).toBe(0)
+    for (let i = 0; i < 100 && !out.includes('"text":"hi"'); i++) await new Promise((r) => setTimeout(r, 50))
+    member.stdin.end()
+    await new Promise((r) => member.once('exit', r))
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toContainEqual(expect.objectContaining({ kind: 'push', action: '0x99', payload: { room: 'r1', text: 'hi' } }))
   })
 
   it('--token on the server: a client without it is refused (HANDSHAKE_REFUSED, exit 3, the server\'s message), with it served', async () => {

@@ -42,7 +42,7 @@ type ErrorArg = Parameters<WireContext['sink']['error']>[0]
  *   transport then ends with close 1000 "OK", as stmp-go does.
  */
 export class StmpGoWire implements Wire {
-  readonly initial: 'handshake' | 'open'
+  readonly initial: 'handshake'
   private readonly server: boolean
   private readonly stream: boolean
   private readonly maxPacket: number
@@ -70,8 +70,9 @@ export class StmpGoWire implements Wire {
     const ph = ctx.options['packet-header']
     if (typeof ph === 'string' && ph !== '') this.packetHeaders = ph.split(';').map((kv) => splitHeader(kv))
     // A WebSocket server says its handshake in accepted() and is open then; everyone else negotiates.
-    this.initial = this.server && !this.stream ? 'open' : 'handshake'
-    this.opened = this.initial === 'open'
+    // Everyone negotiates; a WebSocket server's negotiation is the upgrade, and it opens in accepted().
+    this.initial = 'handshake'
+    this.opened = false
     if (this.stream) this.packets = new PacketStream((p, offset) => this.onPacket(p, offset), this.maxPacket)
   }
 
@@ -95,10 +96,16 @@ export class StmpGoWire implements Wire {
   }
 
   /** Server on WebSocket: the upgrade was accepted; the server's first message is its handshake. */
-  accepted(_request: { url: string; headers: Record<string, string> }, decision: { contentType?: string; agreed?: Record<string, unknown> }): void {
+  accepted(request: { url: string; headers: Record<string, string> }, decision: { contentType?: string; agreed?: Record<string, unknown> }): void {
     if (!this.server || this.stream) return
     this.text = decision.agreed?.packetFormat === 'text'
     this.writeServerHandshake(0, this.serverHeaders(decision), '')
+    this.opened = true
+    // The client's headers are the HTTP headers and the query, the query winning (HandleWebsocketConn).
+    const headers: Record<string, string> = { ...lowerKeys(request.headers) }
+    const q = request.url.indexOf('?')
+    if (q !== -1) for (const [k, v] of new URLSearchParams(request.url.slice(q + 1))) headers[k.toLowerCase()] = v
+    this.ctx.sink.opened({ url: request.url, headers, contentType: decision.contentType, agreed: decision.agreed })
   }
 
   refuse(status: number, message: string): void {
@@ -179,7 +186,7 @@ export class StmpGoWire implements Wire {
     this.writeServerHandshake(0, this.serverHeaders(decision), '')
     if (decision.agreed?.gzip === true) this.gzip()
     this.opened = true
-    this.ctx.sink.opened({ url: request.url, headers, contentType: decision.contentType, agreed: decision.agreed })
+    this.ctx.sink.opened({ url: request.url, headers: lowerKeys(headers), contentType: decision.contentType, agreed: decision.agreed })
   }
 
   private onServerHandshake(h: Handshake): void {
@@ -374,6 +381,12 @@ function tableOf(options: Record<string, unknown>): ActionTable | undefined {
   let t = tables.get(registry)
   if (!t) tables.set(registry, (t = actionTable(registry)))
   return t
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v
+  return out
 }
 
 function splitHeader(kv: string): [string, string] {
