@@ -204,6 +204,8 @@ describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stdout)).toEqual({ x: 1 })
     expect(r.stderr).toContain('< push id=0 0x99')
+    // The answer's packet header, shown under it.
+    expect(r.stderr).toMatch(/< response id=1 200 OK \(7 bytes\)\n< X-Echo: yes/)
     // What stmpcat sent: the real client's handshake bytes for JSON, then a request a8 0100 b424.
     const sent = Buffer.concat(p.got)
     expect(sent.subarray(0, 30).equals(streamBytes('stmp_tcp.log', 'client').subarray(0, 30))).toBe(true)
