@@ -14,7 +14,7 @@ import { streamBytes } from './transcript.js'
  */
 let serve: ServeProcess
 let guarded: ServeProcess
-let tcp: string, ws: string, unix: string, tls: string, wsText: string
+let tcp: string, ws: string, unix: string, tls: string, wss: string, wsText: string
 let dir: string
 
 beforeAll(async () => {
@@ -32,9 +32,9 @@ beforeAll(async () => {
     'room.say:', '  broadcast: { to: "room:{{payload.room}}", action: "0x99", payload: "{{payload}}", exceptSender: true }', '  reply: { said: true }',
     '',
   ].join('\n'))
-  serve = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${join(dir, 'sg.sock')}`, 'tls://127.0.0.1:0',
-    '--cert', cert.certFile, '--key', cert.keyFile, '--routes', routes, '--log'], 4)
-  ;[tcp, ws, unix, tls] = serve.urls
+  serve = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', `unix:${join(dir, 'sg.sock')}`, 'tls://127.0.0.1:0', 'wss://127.0.0.1:0/stmp',
+    '--cert', cert.certFile, '--key', cert.keyFile, '--routes', routes, '--log'], 5)
+  ;[tcp, ws, unix, tls, wss] = serve.urls
   wsText = ws
   guarded = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', 'ws://127.0.0.1:0/stmp', '--token', 's3cret'], 2)
 }, 60_000)
@@ -45,7 +45,7 @@ afterAll(async () => {
 })
 
 describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeout: 120_000 }, () => {
-  it('fetch over tcp, unix, tls, ws binary and ws text: the echoed payload, exit 0', async () => {
+  it('fetch over tcp, unix, tls, ws binary, ws text and wss: the echoed payload, exit 0', async () => {
     const body = '{"x":1}'
     const runs = await Promise.all([
       runCli(['fetch', '--dialect', 'stmp-go', tcp, 'stmpcat.peer.Echo.Echo', body]),
@@ -53,6 +53,8 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
       runCli(['fetch', '--dialect', 'stmp-go', tls, 'stmpcat.peer.Echo.Echo', body, '-k']),
       runCli(['fetch', '--dialect', 'stmp-go', ws, 'stmpcat.peer.Echo.Echo', body]),
       runCli(['fetch', '--dialect', 'stmp-go', wsText, 'stmpcat.peer.Echo.Echo', body, '--format', 'text']),
+      runCli(['fetch', '--dialect', 'stmp-go', wss, 'stmpcat.peer.Echo.Echo', body, '-k']),
+      runCli(['fetch', '--dialect', 'stmp-go', wss, 'stmpcat.peer.Echo.Echo', body, '-k', '--format', 'text']),
     ])
     for (const r of runs) {
       expect(r.stderr).toBe('')
