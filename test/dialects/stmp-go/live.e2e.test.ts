@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli, spawnCli, startServe, type ServeProcess } from '../../helpers/cli.js'
 import { testCertificate } from '../../helpers/tls.js'
 import { tempDir } from '../../helpers/tmp.js'
+import { type Packet, PacketStream, decodeHandshake } from '../../../src/lib/dialects/stmp-go/codec.js'
 import { streamBytes } from './transcript.js'
 
 /**
@@ -251,6 +252,51 @@ describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }
     expect(r.code).toBe(5)
     expect(r.stderr).toContain('BAD_KIND')
     expect(r.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it('a server\'s Ping is answered with a Pong; serve --keepalive pings a stmp-go client and takes its Pong, and closes it with 0x41 ServerShutdown on SIGTERM', async () => {
+    const p = await peer((socket, d) => {
+      if (d.subarray(0, 4).toString() === 'STMP') return void socket.write(Buffer.concat([HANDSHAKE, Buffer.from([0x80])]))
+      if (d.includes(0xa8)) {
+        const at = d.indexOf(0xa8)
+        socket.write(Buffer.from([0xc8, d[at + 1], d[at + 2], 0x00, 0x02, 0x7b, 0x7d]))
+      }
+      if (d.includes(0xd8)) socket.end(Buffer.from('d80003627965', 'hex'))
+    })
+    const r = await runCli(['fetch', '--dialect', 'stmp-go', p.url, '0x1234', '{}'])
+    p.server.close()
+    expect(r.code).toBe(0)
+    const packets: Packet[] = []
+    new PacketStream((pk) => packets.push(pk)).write(Buffer.concat(p.got).subarray(30))
+    expect(packets.map((pk) => pk.kind)).toEqual(['pong', 'request', 'close'])
+
+    const pinging = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', '--keepalive', '200ms'])
+    const url = new URL(pinging.urls[0])
+    const { connect } = await import('node:net')
+    const socket = connect(Number(url.port), url.hostname)
+    const got: Buffer[] = []
+    socket.on('data', (d) => {
+      got.push(d)
+      if (d[0] === 0x80) socket.write(Buffer.from([0x90]))
+      // The server's Close (shutting down): echoed, as stmp-go's dispatchPacket does.
+      if (d[0] === 0xd8) socket.end(d)
+    })
+    const closed = new Promise<void>((res) => socket.on('close', () => res()))
+    await new Promise<void>((res) => socket.on('connect', () => res()))
+    socket.write(streamBytes('stmp_tcp.log', 'client').subarray(0, 30))
+    await new Promise((res) => setTimeout(res, 900))
+    // Still open after several pings answered: a request is answered.
+    socket.write(Buffer.from('a80100b424027b7d', 'hex'))
+    await new Promise((res) => setTimeout(res, 200))
+    // SIGTERM: the server closes its clients with 1001, on the wire 0x41 ServerShutdown.
+    await pinging.stop()
+    await closed
+    const all = Buffer.concat(got)
+    const seen: Packet[] = []
+    new PacketStream((pk) => seen.push(pk)).write(all.subarray(decodeHandshake(all, 'server')!.size))
+    expect(seen.filter((pk) => pk.kind === 'ping').length).toBeGreaterThanOrEqual(2)
+    expect(seen.find((pk) => pk.kind === 'response')).toMatchObject({ mid: 1, status: 0 })
+    expect(seen.find((pk) => pk.kind === 'close')).toMatchObject({ status: 0x41 })
   })
 
   it('a raw stmp-go client against stmpcat serve: the real client\'s bytes answered, its second Close tolerated', async () => {
