@@ -242,6 +242,51 @@ describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }
     expect(r.stderr).toContain('bad token')
   })
 
+  it('WebSocket: a real server\'s refusal in its handshake message (binary and text) is HANDSHAKE_REFUSED; its text packets in binary messages are read', async () => {
+    const { WebSocketServer } = await import('ws')
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await new Promise<void>((r) => wss.on('listening', () => r()))
+    const queries: string[] = []
+    wss.on('connection', (socket, req) => {
+      queries.push(req.url ?? '')
+      const q = new URLSearchParams((req.url ?? '').split('?')[1])
+      const mode = q.get('X-Mode')
+      if (mode === 'refuse-binary') socket.send(Buffer.concat([Buffer.from('STMP'), Buffer.from([0x21, 0x00, 0x06]), Buffer.from('no way')]))
+      else if (mode === 'refuse-text') socket.send('STMP21\nMno way')
+      else {
+        // As stmpgo-ws-text.pcap: the handshake a text message, then text packets in binary messages.
+        socket.send('STMP0\nHContent-Type:application/json;Packet-Format:text')
+        socket.on('message', (m: Buffer) => {
+          const t = m.toString()
+          const mid = /^Q([0-9A-F]+):/.exec(t)?.[1]
+          if (mid !== undefined) {
+            socket.send(Buffer.from('N99\nP{"n":1}'))
+            socket.send(Buffer.from(`S${mid}:0\nHX-Echo:yes\nP{"x":1}`))
+          }
+          if (t.startsWith('C')) {
+            socket.send(Buffer.from(t))
+            socket.close(1000, 'OK')
+          }
+        })
+      }
+    })
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/stmp`
+    for (const mode of ['refuse-binary', 'refuse-text']) {
+      const r = await runCli(['fetch', '--dialect', 'stmp-go', url, '0x1234', '{}', '-H', `X-Mode:${mode}`])
+      expect(r.code).toBe(3)
+      expect(r.stderr).toContain('HANDSHAKE_REFUSED')
+      expect(r.stderr).toContain('no way')
+      expect(r.stderr).toContain('0x21 Unauthorized')
+    }
+    const ok = await runCli(['fetch', '--dialect', 'stmp-go', url, '0x1234', '{"x":1}', '--format', 'text', '-v'])
+    wss.close()
+    expect(ok.code).toBe(0)
+    expect(JSON.parse(ok.stdout)).toEqual({ x: 1 })
+    expect(ok.stderr).toContain('< push id=0 0x99')
+    expect(ok.stderr).toContain('< X-Echo: yes')
+    expect(queries[2]).toBe('/stmp?Accept=application%2Fjson&Accept-Packet-Format=text&Packet-Format=text&Stmp-Version=1.0')
+  })
+
   it('bad bytes from the server are a coded protocol error (exit 5), not a crash', async () => {
     const p = await peer((socket, d) => {
       if (d.subarray(0, 4).toString() === 'STMP') return void socket.write(HANDSHAKE)
