@@ -147,6 +147,31 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
     expect(lines).toContainEqual(expect.objectContaining({ kind: 'push', action: '0x99', payload: { room: 'r1', text: 'hi' } }))
   })
 
+  it('a handler module under the dialect: its output, its ctx.throw status, its conn.push as a Notify', async () => {
+    const handler = join(dir, 'handler.mjs')
+    writeFileSync(handler, [
+      'export default async (ctx) => {',
+      "  if (ctx.action === '0x1237') ctx.throw(401, 'who are you')",
+      "  ctx.conn.push('0x99', { before: true })",
+      "  ctx.output = { got: ctx.input, action: ctx.action, accept: ctx.headers.accept }",
+      '}',
+      '',
+    ].join('\n'))
+    const s = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', '--handler', handler])
+    try {
+      const ok = await runCli(['fetch', '--dialect', 'stmp-go', s.urls[0], '0x1234', '{"a":1}', '-v'])
+      expect(ok.code).toBe(0)
+      expect(JSON.parse(ok.stdout)).toEqual({ got: { a: 1 }, action: '0x1234', accept: 'application/json' })
+      expect(ok.stderr).toContain('< push id=0 0x99')
+      const no = await runCli(['fetch', '--dialect', 'stmp-go', s.urls[0], '0x1237', '{}'])
+      expect(no.code).toBe(6)
+      expect(no.stderr).toContain('401')
+      expect(no.stderr).toContain('who are you')
+    } finally {
+      await s.stop()
+    }
+  })
+
   it('--token on the server: a client without it is refused (HANDSHAKE_REFUSED, exit 3, the server\'s message), with it served', async () => {
     const [gtcp, gws] = guarded.urls
     const refused = await runCli(['fetch', '--dialect', 'stmp-go', gtcp, '0x1234', '{}'])
