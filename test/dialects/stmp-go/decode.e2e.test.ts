@@ -27,13 +27,17 @@ const echo = (id: number, payload: Line) => [
   { direction: 'server', kind: 'response', id, status: 200, wireStatus: ok, ...payload },
 ]
 
+const PB = '2a100a0e0a0178120911000000000000f03f'
+const PB_FIELDS = { protobuf: { 5: { 1: { 1: 'x', 2: { 2: 1 } } } } }
+
 const CASES: Record<string, Line[][]> = {
   'stmpgo-tcp-json.pcap': [[...tcpHandshakes('application/json'), ...echo(1, { payload: { x: 1 } }), ...echo(2, { payload: { x: 1 } }), ...closes, secondClose]],
   'stmpgo-tcp-msgpack.pcap': [[...tcpHandshakes('application/msgpack'), ...echo(1, { payload_hex: '81a17801', value: { x: 1 } }), ...echo(2, { payload_hex: '81a17801', value: { x: 1 } }), ...closes, secondClose]],
   'stmpgo-tcp-protobuf.pcap': [[
     ...tcpHandshakes('application/protobuf'),
-    // A google.protobuf.Value {struct_value {fields {"x": {number_value: 1}}}}: bytes without a .proto.
-    ...echo(1, { payload_hex: '2a100a0e0a0178120911000000000000f03f' }), ...echo(2, { payload_hex: '2a100a0e0a0178120911000000000000f03f' }), ...closes, secondClose,
+    // A google.protobuf.Value {struct_value (5) {fields (1) {key (1) "x", value (2) {number_value (2) 1}}}}:
+    // without a .proto, its wire fields by number.
+    ...echo(1, { payload_hex: PB, value: PB_FIELDS }), ...echo(2, { payload_hex: PB, value: PB_FIELDS }), ...closes, secondClose,
   ]],
   'stmpgo-tcp-notify-fail.pcap': [
     [

@@ -63,7 +63,7 @@ export function packetFields(p: Packet, codec?: ContentDecoder): Record<string, 
   return f
 }
 
-/** Payloads that are not JSON text shown as their value (msgpack); undefined leaves the bytes. */
+/** Payloads that are not JSON text shown as their value (msgpack, protobuf's wire fields); undefined leaves the bytes. */
 type ContentDecoder = (payload: Buffer) => unknown
 
 function contentDecoder(contentType: string | undefined): ContentDecoder | undefined {
@@ -79,7 +79,69 @@ function contentDecoder(contentType: string | undefined): ContentDecoder | undef
       }
     }
   }
+  if (type === 'application/protobuf' || type === 'application/x-protobuf') {
+    return (payload) => {
+      const fields = protobufFields(payload, 0)
+      return fields === undefined ? undefined : { protobuf: fields }
+    }
+  }
   return undefined
+}
+
+/**
+ * A protobuf payload without its .proto: the wire fields by number (varints as numbers,
+ * fixed64 as the double they would be, length-delimited as a nested message when they parse as
+ * one, else text or hex). A view for reading a capture, not a typed decode; undefined when the
+ * bytes are not protobuf at all. Bounded: 4 levels, 256 fields a level.
+ */
+export function protobufFields(b: Buffer, depth: number): Record<string, unknown> | undefined {
+  const out: Record<string, unknown[]> = {}
+  let pos = 0
+  let count = 0
+  const varint = (): number | undefined => {
+    let v = 0
+    let mul = 1
+    for (let i = 0; i < 10 && pos < b.length; i++) {
+      const byte = b[pos++]
+      v += (byte & 0x7f) * mul
+      mul *= 128
+      if ((byte & 0x80) === 0) return v
+    }
+    return undefined
+  }
+  while (pos < b.length) {
+    if (++count > 256) return undefined
+    const key = varint()
+    if (key === undefined || key < 8) return undefined
+    const field = Math.floor(key / 8)
+    const wire = key % 8
+    let value: unknown
+    if (wire === 0) {
+      value = varint()
+      if (value === undefined) return undefined
+    } else if (wire === 1) {
+      if (pos + 8 > b.length) return undefined
+      value = b.readDoubleLE(pos)
+      pos += 8
+    } else if (wire === 5) {
+      if (pos + 4 > b.length) return undefined
+      value = b.readFloatLE(pos)
+      pos += 4
+    } else if (wire === 2) {
+      const n = varint()
+      if (n === undefined || pos + n > b.length) return undefined
+      const bytes = b.subarray(pos, pos + n)
+      pos += n
+      const nested = depth < 4 && n > 0 ? protobufFields(bytes, depth + 1) : undefined
+      const text = bytes.toString('utf8')
+      // eslint-disable-next-line no-control-regex
+      value = nested ?? (Buffer.from(text, 'utf8').equals(bytes) && !/[\u0000-\u0008\u000e-\u001f]/.test(text) ? text : bytes.toString('hex'))
+    } else return undefined
+    ;(out[field] ??= []).push(value)
+  }
+  const flat: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(out)) flat[k] = v.length === 1 ? v[0] : v
+  return flat
 }
 
 export function handshakeFields(h: Handshake): Record<string, unknown> & { kind: string } {
