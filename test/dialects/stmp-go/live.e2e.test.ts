@@ -369,6 +369,23 @@ describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }
     expect(seen.find((pk) => pk.kind === 'close')).toMatchObject({ status: 0x41 })
   })
 
+  it('not a stmp-go client: an HTTP request gets a handshake with 0x03 ProtocolError and the end; a v3 client is told to try --dialect stmp-go', async () => {
+    const url = new URL(tcp)
+    const { connect } = await import('node:net')
+    const socket = connect(Number(url.port), url.hostname)
+    const got: Buffer[] = []
+    socket.on('data', (d) => got.push(d))
+    const ended = new Promise<void>((r) => socket.on('close', () => r()))
+    socket.write('GET /stmp HTTP/1.1\r\nHost: x\r\n\r\n')
+    await ended
+    const answer = decodeHandshake(Buffer.concat(got), 'server')!.handshake
+    expect(answer.status).toBe(0x03)
+    expect(answer.message).toContain('not "STMP"')
+    const v3 = await runCli(['fetch', tcp, 'x', '{}'])
+    expect(v3.code).toBe(3)
+    expect(v3.stderr).toContain('looks like stmp-go 1.0: try --dialect stmp-go')
+  })
+
   it('a raw stmp-go client against stmpcat serve: the real client\'s bytes answered, its second Close tolerated', async () => {
     const url = new URL(tcp)
     const client = streamBytes('stmp_tcp.log', 'client')

@@ -133,8 +133,11 @@ export class StmpGoWire implements Wire {
       if (this.stream) this.receiveStream(data)
       else this.receiveMessage(data, text)
     } catch (err) {
-      if (err instanceof WireError) this.ctx.sink.error(err as ErrorArg)
-      else throw err
+      if (!(err instanceof WireError)) throw err
+      // A server whose client's handshake is unreadable answers in kind, as stmp-go's
+      // HandleConn does: a handshake with the status (ProtocolError, RequestEntityTooLarge).
+      if (this.server && this.stream && !this.opened) this.writeServerHandshake(err.code === 'TOO_LARGE' ? 0x24 : 0x03, [], err.message)
+      this.ctx.sink.error(err as ErrorArg)
     }
   }
 
@@ -289,6 +292,8 @@ export class StmpGoWire implements Wire {
 
   close(code: number, message: string, answer: boolean): CloseAction {
     if (this.closeSent) return 'frame'
+    // Before the handshake is done there is no packet to send: the connection just ends.
+    if (!this.opened) return 'end'
     this.closeSent = true
     let m = Buffer.from(message, 'utf8')
     if (m.length > MAX_CLOSE_MESSAGE) m = m.subarray(0, MAX_CLOSE_MESSAGE)
