@@ -172,6 +172,26 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
     }
   })
 
+  it('-O max-packet: a request over the server\'s limit is answered 413 and the connection closed 1009 (TOO_LARGE); a bad value is BAD_FLAG', async () => {
+    const s = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', '-O', 'max-packet=100'])
+    try {
+      const big = await runCli(['fetch', '--dialect', 'stmp-go', s.urls[0], '0x1234', JSON.stringify('a'.repeat(200))])
+      expect(big.code).toBe(5)
+      expect(big.stderr).toContain('TOO_LARGE')
+      expect(big.stderr).toContain('413')
+      const small = await runCli(['fetch', '--dialect', 'stmp-go', s.urls[0], '0x1234', '"small"'])
+      expect(small.code).toBe(0)
+      await new Promise((r) => setTimeout(r, 200))
+      // The server read the echo of its own Close within its limit: one TOO_LARGE line, no second.
+      expect(s.stderr().match(/TOO_LARGE/g)?.length).toBe(1)
+    } finally {
+      await s.stop()
+    }
+    const bad = await runCli(['fetch', '--dialect', 'stmp-go', tcp, '0x1234', '{}', '-O', 'max-packet=lots'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('BAD_FLAG')
+  })
+
   it('--token on the server: a client without it is refused (HANDSHAKE_REFUSED, exit 3, the server\'s message), with it served', async () => {
     const [gtcp, gws] = guarded.urls
     const refused = await runCli(['fetch', '--dialect', 'stmp-go', gtcp, '0x1234', '{}'])

@@ -23,6 +23,10 @@ export function clientQuery(options: DialectOptions, given: URLSearchParams): Up
   const gzip = options.gzip
   if (gzip === true || gzip === '1' || gzip === 'true' || gzip === 'gzip') query['Accept-Encoding'] = 'gzip'
   else if (gzip !== undefined && gzip !== false && gzip !== '0' && gzip !== 'false') throw new StmpError('BAD_FLAG', `-O gzip=${String(gzip)}: 1 or 0`)
+  const max = options['max-packet']
+  if (max !== undefined && !(typeof max === 'string' && /^[1-9]\d{0,15}$/.test(max)) && !(typeof max === 'number' && Number.isInteger(max) && max > 0)) {
+    throw new StmpError('BAD_FLAG', `-O max-packet=${String(max)}: a size in bytes (default 16777216, stmp-go's 16 MiB)`)
+  }
   if (options.format === 'text') {
     // The real client sends Accept-Packet-Format, which the real server does not read (conn.go
     // negotiate reads Packet-Format): both, so that a real server does switch to text.

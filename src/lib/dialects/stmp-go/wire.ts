@@ -295,8 +295,10 @@ export class StmpGoWire implements Wire {
     // Before the handshake is done there is no packet to send: the connection just ends.
     if (!this.opened) return 'end'
     this.closeSent = true
+    // Short enough that the peer's echo of it fits this side's own limit too.
+    const max = Math.max(0, Math.min(MAX_CLOSE_MESSAGE, this.maxPacket - 8))
     let m = Buffer.from(message, 'utf8')
-    if (m.length > MAX_CLOSE_MESSAGE) m = m.subarray(0, MAX_CLOSE_MESSAGE)
+    if (m.length > max) m = m.subarray(0, max)
     // The answer echoes the peer's Close as stmp-go's dispatchPacket does (same status).
     this.send({ kind: 'close', status: closeStatusOf(code), payload: m })
     void answer
