@@ -1,14 +1,11 @@
 import { Args, Flags } from '@oclif/core'
-import { BYTE_INPUT_MODES, DEFAULT_DECODE_OPTIONS, decodeInput, summaryLine, type DecodeSink } from '../lib/capture/decode-bytes.js'
+import { BYTE_INPUT_MODES, DEFAULT_DECODE_OPTIONS } from '../lib/capture/decode-bytes.js'
 import { FRAME_KINDS } from '../lib/capture/stmp.js'
 import { StmpCommand } from '../lib/cli/base-command.js'
-import { decodeCaptureCli, decodeCaptureDialects, decodeRoute, inputIsCapture } from '../lib/cli/decode-capture.js'
+import { captureDialects, decodeBytesCli, decodeBytesInDialect, decodeCaptureCli, decodeCaptureDialects, decodeRoute, inputIsCapture } from '../lib/cli/decode-capture.js'
 import { parseSize } from '../lib/flag-values.js'
 import { ExitCode, StmpError } from '../lib/errors.js'
 import { readData } from '../lib/payload/data.js'
-import { chalkFor } from '../lib/render/colors.js'
-import { NdjsonWriter } from '../lib/render/decode-ndjson.js'
-import { DecodeTable } from '../lib/render/decode-table.js'
 
 export default class Decode extends StmpCommand {
   static override summary = 'Decode STMP frames from a packet capture, a hex dump, base64 or raw bytes'
@@ -39,6 +36,7 @@ Exit status: 0 when the input is clean (a capture that stops inside a frame incl
     'server-latency': Flags.boolean({ default: false, description: 'Responses carry the latency field (stmp_server_latency=1)' }),
     handshake: Flags.option({ options: ['none', 'client', 'server'] as const, default: 'none' as const, description: "the stream starts with this side's handshake frame" })(),
     'max-frame': Flags.string({ default: '16MiB', description: 'largest frame accepted (bytes after LENGTH); larger frames are TOO_LARGE' }),
+    from: Flags.option({ options: ['client', 'server'] as const, description: 'whose bytes a hex, base64 or raw input is, in a dialect other than stmp-v3 (default client)' })(),
     dialect: Flags.string({ env: 'STMPCAT_DIALECT', description: 'the dialect of the bytes (default stmp-v3; `stmpcat dialects` lists them); a capture in another dialect is decoded by its own capture decoder' }),
     port: Flags.string({ multiple: true, multipleNonGreedy: true, helpGroup: 'CAPTURE', description: 'capture: connections on this port are STMP, or PORT=DIALECT (5101=stmp-go) in that dialect (repeatable); default: detect by handshake or WebSocket upgrade' }),
     messages: Flags.boolean({ default: false, helpGroup: 'CAPTURE', description: 'capture: join fragmented messages and print each once' }),
@@ -70,12 +68,15 @@ Exit status: 0 when the input is clean (a capture that stops inside a frame incl
       if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
       return
     }
-    if (route.dialects) throw new StmpError('BAD_FLAG', `--dialect ${flags.dialect ?? ''}: only pcap and pcapng input is decoded in dialects other than stmp-v3 so far`)
+    const dialect = route.dialects?.dialect
+    if (route.dialects && !dialect) throw new StmpError('BAD_FLAG', '--port PORT=DIALECT needs a pcap or pcapng capture as input')
+    if (flags.from !== undefined && !dialect) throw new StmpError('BAD_FLAG', '--from is for dialects other than stmp-v3 (an STMP v3 stream says its side with --handshake)')
     if (flags.input === 'pcap' || detected?.capture === true) {
       const { errors } = await decodeCaptureCli(file, {
         json: this.jsonEnabled(), threads: flags.threads, ports: route.ports, messages: flags.messages, serverLatency: flags['server-latency'], maxFrameSize: options.maxFrameSize,
         filter: { action: flags.action, kinds: flags.kind, connection: flags.connection, status: flags.status },
         proto: flags.proto === undefined ? undefined : { files: flags.proto, importPaths: flags['import-path'] },
+        dialects: flags.dialect === undefined && route.ports === undefined ? await captureDialects() : undefined,
       }, detected?.stdin)
       if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
       return
@@ -84,23 +85,13 @@ Exit status: 0 when the input is clean (a capture that stops inside a frame incl
     if (used.length > 0) throw new StmpError('BAD_FLAG', `--${used[0]} needs a pcap or pcapng capture as input`)
     // The curl-style reader: `@-` is stdin, `@path` a file (missing or unreadable: BAD_FILE).
     const data = await readData(file === undefined ? '@-' : `@${file}`, detected?.stdin)
-
-    let sink: DecodeSink
-    let finish: () => void
-    if (this.jsonEnabled()) {
-      const out = new NdjsonWriter((text) => process.stdout.write(text))
-      sink = (event) => out.event(event)
-      finish = () => out.flush()
-    } else {
-      const table = new DecodeTable({ chalk: chalkFor(process.stdout), columns: process.stdout.columns })
-      sink = (event) => table.event(event)
-      finish = () => {
-        if (table.size > 0) process.stdout.write(`${table.render()}\n`)
-      }
+    if (dialect) {
+      const { errors } = decodeBytesInDialect(data, flags.input as (typeof BYTE_INPUT_MODES)[number], dialect, { framing: flags.transport, text: flags.format === 'text', direction: flags.from ?? 'client', json: this.jsonEnabled() })
+      if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
+      return
     }
-    const summary = decodeInput(data, flags.input as (typeof BYTE_INPUT_MODES)[number], options, sink)
-    finish()
-    process.stderr.write(`stmpcat decode: ${summaryLine(summary)}\n`)
-    if (summary.errors > 0) this.setExitCode(ExitCode.PROTOCOL)
+
+    const { errors } = decodeBytesCli(data, flags.input as (typeof BYTE_INPUT_MODES)[number], options, this.jsonEnabled())
+    if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
   }
 }

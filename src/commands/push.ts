@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises'
+import { Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
 import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
 import { StmpError } from '../lib/errors.js'
-import { peerCloseError, unsentError } from '../lib/session/index.js'
+import { dialectFor, peerCloseError, unsentError } from '../lib/session/index.js'
 
 export interface PushResult {
   action: string
@@ -27,13 +29,25 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did
 
   static override args = targetArgs
 
-  static override flags = { ...clientFlags, ...dataFlags }
+  static override flags = {
+    ...clientFlags,
+    ...dataFlags,
+    file: Flags.string({ summary: 'Send FILE as a transaction named ACTION (dialects with transactions: camp), instead of one push.' }),
+  }
 
   public async run(): Promise<PushResult> {
     const { args, flags } = await this.parse(Push)
     const prepared = await prepareRequest(args, flags, 'push')
+    if (flags.file !== undefined) {
+      const dialect = await dialectFor(prepared.address, prepared.setup.options.dialect)
+      if (!dialect.features.transactions) throw new StmpError('BAD_FLAG', `--file: ${dialect.title} has no transactions (\`stmpcat dialects\` says which have)`)
+    }
+    const file = flags.file === undefined ? undefined : await readFile(flags.file).catch((err: NodeJS.ErrnoException) => {
+      throw new StmpError('BAD_FILE', `--file ${flags.file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`)
+    })
     const session = await openSession(prepared, flags.verbose)
-    session.push(prepared.action, prepared.payload)
+    if (file !== undefined) session.command('tx-send', { name: prepared.action, payload: file })
+    else session.push(prepared.action, prepared.payload)
     const info = await session.close(1000, '')
     if (info.error) throw session.closedError()
     if (info.unsent > 0) throw unsentError(info.unsent, 'the push was not delivered')

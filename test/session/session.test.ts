@@ -188,3 +188,18 @@ describe('session behaviour', () => {
     void encodeFrame
   })
 })
+
+describe('a request the dialect refuses to send', () => {
+  it('fails its callback with the dialect\'s error and leaves nothing pending (Stocking: a non-object payload)', async () => {
+    const { url } = await start('ws://127.0.0.1:0/', { dialect: 'stocking' })
+    const c = await client(url, { dialect: 'stocking' })
+    const before = c.stats.requestsOut
+    const err = await new Promise<Error | null>((resolve) => c.call('echo', Buffer.from('[1,2]'), (e) => resolve(e)))
+    expect(err).toMatchObject({ code: 'BAD_PAYLOAD' })
+    expect(c.inFlight).toBe(0)
+    expect(c.stats.requestsOut).toBe(before)
+    // The session still works.
+    const ok = await c.request('echo', Buffer.from('{"a":1}'))
+    expect(JSON.parse(ok.payload.toString())).toEqual({ a: 1 })
+  })
+})

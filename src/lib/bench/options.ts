@@ -96,7 +96,7 @@ export async function resolveSettings(target: string | undefined, flags: BenchFl
   // A flag or -O option the dialect lacks is BAD_FLAG before anything is dialled or started.
   const dialect = await dialectFor(target !== undefined ? parseAddress(target) : {}, client.options.dialect)
   const dialectFlags = client.options.dialectFlags ?? []
-  checkDialectFlags(dialect, dialectFlags, Object.keys(client.options.dialectOptions ?? {}), client.codec.contentType)
+  checkDialectFlags(dialect, dialectFlags, Object.keys(client.options.dialectOptions ?? {}), client.codec.contentType, client.options.dialectOptions ?? {})
   if (flags.push && !dialect.features.pushes) throw bad(`--push: ${dialect.title} has no pushes`)
   if (!flags.push && !dialect.features.requests) throw bad(`${dialect.title} has no requests: try --push`)
   const codec = client.codec

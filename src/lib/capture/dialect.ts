@@ -38,6 +38,8 @@ interface Conn {
   held: { direction: Direction; time: bigint; bytes: Buffer; offset: number; text: boolean }[]
   first: { client?: Buffer; server?: Buffer }
   decoders: Partial<Record<Direction, DialectDecoder>>
+  /** CaptureDecoderContext.shared: one per connection. */
+  shared: Record<string, unknown>
   time: bigint
 }
 
@@ -52,6 +54,11 @@ export class DialectCaptureDecoder {
     private readonly out: (line: DialectLine) => void,
     private readonly chose: (connection: string, dialect: string, how: string) => void,
   ) {}
+
+  /** A connection starts (what a `tcp-open` event does). */
+  open(connId: number, connection: string): void {
+    this.conn(connId, connection)
+  }
 
   event(e: CaptureEvent): void {
     switch (e.type) {
@@ -72,6 +79,18 @@ export class DialectCaptureDecoder {
         const c = this.conn(e.connId, e.connection)
         c.framing = 'websocket'
         this.feed(c, e.direction, e.time, e.payload, e.streamOffset, e.opcode === 'text')
+        return
+      }
+      case 'ws-control': {
+        // The WebSocket close frame ends a session in every WebSocket dialect: shown with its code
+        // and reason (1005 "no status" when it has none, RFC 6455 7.1.5). Ping and pong are not shown.
+        if (e.opcode !== 'close') return
+        const c = this.connections.get(e.connId)
+        if (!c?.dialect) return
+        c.time = e.time
+        this.frames++
+        const frame: DecodedFrame = { kind: 'ws-close', code: e.code ?? 1005, reason: e.reason ?? '', offset: e.streamOffset, length: e.payload.length }
+        this.out({ time: e.time, connection: c.connection, direction: e.direction, dialect: c.dialect.name, frame })
         return
       }
       case 'tcp-close': {
@@ -99,7 +118,7 @@ export class DialectCaptureDecoder {
   private conn(id: number, connection: string): Conn {
     let c = this.connections.get(id)
     if (!c) {
-      c = { connection, undecided: true, framing: 'stream', held: [], first: {}, decoders: {}, time: 0n }
+      c = { connection, undecided: true, framing: 'stream', held: [], first: {}, decoders: {}, shared: {}, time: 0n }
       const byFlag = this.options.dialect
       const byPort = byFlag ? undefined : this.portDialect(connection)
       if (byFlag ?? byPort) {
@@ -160,7 +179,7 @@ export class DialectCaptureDecoder {
     if (!c.dialect?.capture) return
     let d = c.decoders[direction]
     if (!d) {
-      d = c.dialect.capture.decoder({ direction, framing: c.framing, upgrade: c.upgrade })
+      d = c.dialect.capture.decoder({ direction, framing: c.framing, upgrade: c.upgrade, shared: c.shared })
       const dialect = c.dialect.name
       d.onFrame = (frame) => { this.frames++; this.out({ time: c.time, connection: c.connection, direction, dialect, frame }) }
       d.onError = (error) => { this.errors++; this.out({ time: c.time, connection: c.connection, direction, dialect, error: { code: error.code, message: error.message, offset: error.offset } }) }
@@ -186,4 +205,33 @@ export function frameJson(frame: DecodedFrame): Record<string, unknown> {
     }
   }
   return out
+}
+
+export interface DialectBytesSummary {
+  frames: number
+  errors: number
+  errorCodes: Record<string, number>
+}
+
+/**
+ * `decode --dialect NAME` of bytes that are not a capture (hex, a dump, base64, raw): one
+ * direction of one connection, through the dialect's capture decoder (`stream`: the bytes in
+ * order; `websocket`: the whole input is one message, `text` or binary).
+ */
+export function decodeDialectBytes(
+  dialect: Dialect, bytes: Buffer, context: { framing: 'stream' | 'websocket'; direction: Direction; text: boolean },
+  out: (line: { frame?: DecodedFrame; error?: { code: string; message: string; offset: number } }) => void,
+): DialectBytesSummary {
+  const summary: DialectBytesSummary = { frames: 0, errors: 0, errorCodes: {} }
+  const decoder = (dialect.capture as NonNullable<Dialect['capture']>).decoder({ direction: context.direction, framing: context.framing, shared: {} })
+  decoder.onFrame = (frame) => { summary.frames++; out({ frame }) }
+  decoder.onError = (error) => {
+    summary.errors++
+    summary.errorCodes[error.code] = (summary.errorCodes[error.code] ?? 0) + 1
+    out({ error: { code: error.code, message: error.message, offset: error.offset } })
+  }
+  decoder.write(bytes, 0, context.text)
+  // The input ends where the bytes end: a frame cut there is reported as the dialect reports a FIN inside one.
+  decoder.end('close')
+  return summary
 }

@@ -70,7 +70,9 @@ export interface WorkerFailure {
 }
 
 export interface DecodeWorkerData {
+  /** Without `dialects` (functions do not cross to a thread): `dialectNames` names them. */
   options: CaptureStmpOptions
+  dialectNames?: string[]
 }
 
 /** Builds one batch for one worker. */

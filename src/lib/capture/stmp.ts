@@ -19,11 +19,13 @@
  * The other direction goes on either way.
  */
 import {
-  DEFAULT_LIMITS, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, KIND_CODE, readLength, LENGTH_INCOMPLETE, LENGTH_INVALID,
-  newFrameHead, type AnyFrame, type Format, type FrameHead, type LostFrame, type MessageFrame, type MessageHeadBits,
+  DEFAULT_LIMITS, Reassembler, StmpProtocolError, StreamDecoder, decodeMessage, KIND_CODE,
+  newFrameHead, looksLikeHandshake, type AnyFrame, type Format, type FrameHead, type LostFrame, type MessageFrame, type MessageHeadBits,
 } from '../codec/index.js'
 import { StmpError } from '../errors.js'
 import { codecName, ProtobufCodec, ProtoRegistry, type PayloadCodecName } from '../payload/index.js'
+import type { Dialect } from '../dialects/types.js'
+import { DialectCaptureDecoder, type DialectLine } from './dialect.js'
 import { IpProtocol } from './ip.js'
 import type { CaptureEvent, DataEvent, Direction, HttpUpgradeEvent, WsControlEvent, WsMessageEvent, WsUndecodableEvent } from './types.js'
 
@@ -139,7 +141,15 @@ export interface CaptureIpFragmentOut {
   time: bigint
 }
 
-export type CaptureOutEvent = CaptureFrameEvent | CaptureErrorOut | CaptureGapOut | CaptureUndecodableOut | CaptureIpFragmentOut
+/**
+ * A frame or an error of a connection read in another dialect than STMP v3 (`decode` with no
+ * --dialect sniffs each connection: see CaptureStmpOptions.dialects): its dialect's own fields.
+ */
+export interface CaptureDialectOut extends DialectLine {
+  type: 'dialect'
+}
+
+export type CaptureOutEvent = CaptureFrameEvent | CaptureErrorOut | CaptureGapOut | CaptureUndecodableOut | CaptureIpFragmentOut | CaptureDialectOut
 export type CaptureSink = (event: CaptureOutEvent) => void
 
 export type FrameKindName = AnyFrame['kind']
@@ -170,6 +180,13 @@ export interface CaptureStmpOptions {
    * them too.
    */
   proto?: { files: string[]; importPaths?: string[] }
+  /**
+   * The dialects that can read captures (the registry's, STMP v3 among them), when no --dialect
+   * and no --port was given: each connection is sniffed (CaptureSupport.sniff), STMP v3's take
+   * this decoder's own path, the others go to their dialect's decoder (capture/dialect.ts) and
+   * come out as `dialect` events. Worker threads load them again by name (not cloneable).
+   */
+  dialects?: readonly Dialect[]
 }
 
 export interface CaptureSummary {
@@ -196,6 +213,8 @@ export interface CaptureSummary {
   skippedTls: number
   packets: number
   skippedPackets: number
+  /** Connections read in a dialect other than STMP v3 (sniffed), by dialect name. */
+  dialects?: Record<string, number>
 }
 
 /** With --messages, a fragmented message whose last fragment has not come: where it started, its size and frame count so far. */
@@ -224,7 +243,10 @@ interface Flow {
 interface Conn {
   connId: number
   connection: string
-  mode: 'pending' | 'stream' | 'websocket' | 'skipped'
+  /** `foreign`: another dialect's (this.foreign decodes it); `ws-pending`: upgraded, waiting for its first message to tell. */
+  mode: 'pending' | 'stream' | 'websocket' | 'skipped' | 'foreign' | 'ws-pending'
+  /** ws-pending: the upgrade and the WebSocket events after it, until the first message decides. */
+  wsHeld?: { upgrade: HttpUpgradeEvent; events: CaptureEvent[] }
   sawSyn: boolean
   clientPort: number
   serverPort: number
@@ -284,15 +306,6 @@ export function urlOptions(url: string): { codec: PayloadCodecName | undefined; 
 }
 
 /** Client bytes that start like a handshake: a valid LENGTH, then `/` (wire notes §8). */
-function handshakeStart(bytes: Buffer, maxFrameSize: number): boolean | undefined {
-  const out = { size: 0 }
-  const length = readLength(bytes, 0, bytes.length, out)
-  if (length === LENGTH_INCOMPLETE) return undefined
-  if (length === LENGTH_INVALID || length < 1 || length > maxFrameSize) return false
-  if (bytes.length <= out.size) return undefined
-  return bytes[out.size] === 0x2f
-}
-
 export class CaptureStmpDecoder {
   readonly summary: CaptureSummary = {
     connections: 0, stmpConnections: { stream: 0, websocket: 0 }, skippedConnections: 0, frames: 0, framesByKind: {}, shown: 0,
@@ -312,6 +325,11 @@ export class CaptureStmpDecoder {
   private readonly connectionFilter: string | undefined
   private readonly statusTest: ((status: number) => boolean) | undefined
   private readonly filtered: boolean
+  /** Sniffing (no --dialect, no --port): STMP v3's CaptureSupport and the other dialects' decoder. */
+  private readonly v3: Dialect | undefined
+  private readonly others: readonly Dialect[] = []
+  private readonly foreign: DialectCaptureDecoder | undefined
+  private foreignUnknown = 0
   /** Time of the capture event being handled; frames decoded from it carry it. */
   private now = 0n
   private lastTime = 0n
@@ -337,6 +355,16 @@ export class CaptureStmpDecoder {
     this.statusTest = f.status === undefined || f.status.length === 0 ? undefined : statusMatcher(f.status)
     this.filtered = this.actionTest !== undefined || this.kinds !== undefined || this.statusTest !== undefined
     this.protobuf = options.proto === undefined ? undefined : new ProtobufCodec(ProtoRegistry.load(options.proto.files, options.proto.importPaths))
+    const dialects = options.dialects ?? []
+    this.v3 = dialects.find((d) => d.name === 'stmp-v3')
+    this.others = dialects.filter((d) => d !== this.v3 && d.capture !== undefined)
+    if (this.others.length > 0 && this.ports.size === 0) {
+      this.summary.dialects = {}
+      const counts = this.summary.dialects
+      this.foreign = new DialectCaptureDecoder({ candidates: this.others }, (line) => this.dialectLine(line), (_connection, dialect) => {
+        counts[dialect] = (counts[dialect] ?? 0) + 1
+      })
+    }
   }
 
   event(event: CaptureEvent): void {
@@ -399,6 +427,91 @@ export class CaptureStmpDecoder {
    */
   end(lastTime: bigint = this.lastTime): void {
     for (const conn of [...this.conns.values()]) this.close(conn.connId, lastTime, 'end')
+    if (this.foreign !== undefined) {
+      this.foreign.end()
+      this.countUnknown()
+    }
+  }
+
+  /** Connections no dialect recognised are skipped ones. */
+  private countUnknown(): void {
+    const foreign = this.foreign as DialectCaptureDecoder
+    this.summary.skippedConnections += foreign.unknown - this.foreignUnknown
+    this.foreignUnknown = foreign.unknown
+  }
+
+  /** A line of a connection in another dialect: counted, filtered by --connection and --kind, out. */
+  private dialectLine(line: DialectLine): void {
+    this.tick(line.time)
+    if (line.error !== undefined) {
+      this.summary.errors++
+      this.summary.errorCodes[line.error.code] = (this.summary.errorCodes[line.error.code] ?? 0) + 1
+    } else {
+      const kind = (line.frame as { kind: string }).kind
+      this.summary.frames++
+      this.summary.framesByKind[kind] = (this.summary.framesByKind[kind] ?? 0) + 1
+      if (this.connectionFilter !== undefined && !line.connection.includes(this.connectionFilter)) return
+      if (this.kinds !== undefined && !this.kinds.has(kind)) return
+      if (this.actionTest !== undefined || this.statusTest !== undefined) return
+      this.summary.shown++
+    }
+    this.sink({ type: 'dialect', ...line })
+  }
+
+  /** The connection is not STMP v3's: the other dialects' decoder gets it, and what was held. */
+  private handOver(conn: Conn, upgrade?: HttpUpgradeEvent): void {
+    const foreign = this.foreign as DialectCaptureDecoder
+    conn.mode = 'foreign'
+    foreign.open(conn.connId, conn.connection)
+    if (upgrade !== undefined) foreign.event(upgrade)
+    const held: CaptureEvent[] = [...conn.held, ...(conn.wsHeld?.events ?? [])]
+    conn.held = []
+    conn.wsHeld = undefined
+    for (const e of held) foreign.event(e)
+  }
+
+  /** How sure STMP v3 and the best of the others are of a WebSocket connection, from its upgrade and first message. */
+  private sniffWebSocket(upgrade: HttpUpgradeEvent, message?: WsMessageEvent): { v3: number; other: number } {
+    const input = {
+      framing: 'websocket' as const,
+      upgrade: { url: upgrade.url, headers: upgrade.requestHeaders },
+      client: message?.direction === 'client' ? message.payload : undefined,
+      server: message?.direction === 'server' ? message.payload : undefined,
+    }
+    let other = 0
+    for (const d of this.others) other = Math.max(other, d.capture?.sniff(input) ?? 0)
+    return { v3: this.v3?.capture?.sniff(input) ?? 1, other }
+  }
+
+  /** A WebSocket event of a connection another dialect reads, or one still undecided: handled there. */
+  private elsewhere(conn: Conn, event: CaptureEvent): boolean {
+    if (conn.mode === 'foreign') {
+      (this.foreign as DialectCaptureDecoder).event(event)
+      return true
+    }
+    if (conn.mode === 'ws-pending') {
+      this.holdWebSocket(conn, event)
+      return true
+    }
+    return false
+  }
+
+  /** ws-pending ends: STMP v3 (`v3`) or another dialect reads the connection from its upgrade on. */
+  private decideWebSocket(conn: Conn, v3: boolean): void {
+    const held = conn.wsHeld as { upgrade: HttpUpgradeEvent; events: CaptureEvent[] }
+    if (!v3) return this.handOver(conn, held.upgrade)
+    conn.wsHeld = undefined
+    this.startWebSocket(conn, held.upgrade)
+    for (const e of held.events) this.event(e)
+  }
+
+  /** A WebSocket event of a ws-pending connection: held; the first message decides. */
+  private holdWebSocket(conn: Conn, event: CaptureEvent): void {
+    const held = conn.wsHeld as { upgrade: HttpUpgradeEvent; events: CaptureEvent[] }
+    held.events.push(event)
+    if (event.type !== 'ws-message') return
+    const { v3, other } = this.sniffWebSocket(held.upgrade, event)
+    this.decideWebSocket(conn, v3 >= other)
   }
 
   private tick(time: bigint): void {
@@ -408,26 +521,35 @@ export class CaptureStmpDecoder {
 
   private data(event: DataEvent): void {
     const conn = this.conns.get(event.connId)
-    if (conn === undefined || conn.mode === 'skipped' || conn.mode === 'websocket') return
+    if (conn === undefined || conn.mode === 'skipped' || conn.mode === 'websocket' || conn.mode === 'ws-pending') return
     this.tick(event.time)
     if (conn.mode === 'stream') return this.feed(conn, event)
+    if (conn.mode === 'foreign') return (this.foreign as DialectCaptureDecoder).event(event)
     if (this.ports.size > 0) {
       if (!this.ports.has(conn.serverPort) && !this.ports.has(conn.clientPort)) return this.skip(conn)
       this.startStream(conn, conn.sawSyn)
       return this.feed(conn, event)
     }
     conn.held.push(event)
-    if (event.direction === 'server') return
+    if (event.direction === 'server') {
+      // A server speaking first is no STMP v3 server: with other dialects to try, they get it.
+      if (this.foreign !== undefined) return this.handOver(conn)
+      return
+    }
     const clientBytes = conn.held.filter((e) => e.direction === 'client')
     // A picked-up connection (no SYN) does not start with its handshake: only detect from offset 0.
-    if (clientBytes[0].streamOffset !== 0) return this.skip(conn)
+    if (clientBytes[0].streamOffset !== 0) return this.foreign !== undefined ? this.handOver(conn) : this.skip(conn)
     const start = Buffer.concat(clientBytes.map((e) => e.bytes).slice(0, 6))
-    const verdict = handshakeStart(start, this.maxFrameSize)
+    // What stmp-v3's CaptureSupport.sniff says of a stream, here on the hot path.
+    const verdict = looksLikeHandshake(start, this.maxFrameSize)
     if (verdict === undefined) return
     if (!verdict) {
       // A TLS record (handshake, version 3.x) first: tls:// or wss:// traffic, encrypted.
-      if (start.length >= 2 && start[0] === 0x16 && start[1] === 0x03) this.summary.skippedTls++
-      return this.skip(conn)
+      if (start.length >= 2 && start[0] === 0x16 && start[1] === 0x03) {
+        this.summary.skippedTls++
+        return this.skip(conn)
+      }
+      return this.foreign !== undefined ? this.handOver(conn) : this.skip(conn)
     }
     this.startStream(conn, true)
     const held = conn.held
@@ -544,6 +666,20 @@ export class CaptureStmpDecoder {
     this.tick(event.time)
     if (this.ports.size > 0 && !this.ports.has(conn.serverPort) && !this.ports.has(conn.clientPort)) return this.skip(conn)
     if (!event.websocket && event.status === 0) return this.skip(conn)
+    if (this.foreign !== undefined && event.websocket) {
+      // Sure from the upgrade alone (a subprotocol, `stmp_*` or stmp-go's query), else the first message tells.
+      const { v3, other } = this.sniffWebSocket(event)
+      if (other === 2 && v3 < 2) return this.handOver(conn, event)
+      if (v3 < 2) {
+        conn.mode = 'ws-pending'
+        conn.wsHeld = { upgrade: event, events: [] }
+        return
+      }
+    }
+    this.startWebSocket(conn, event)
+  }
+
+  private startWebSocket(conn: Conn, event: HttpUpgradeEvent): void {
     conn.mode = 'websocket'
     this.summary.stmpConnections.websocket++
     const options = urlOptions(event.url)
@@ -563,6 +699,7 @@ export class CaptureStmpDecoder {
   private wsControl(event: WsControlEvent): void {
     if (event.opcode !== 'close') return
     const conn = this.conns.get(event.connId)
+    if (conn !== undefined && this.elsewhere(conn, event)) return
     if (conn === undefined || conn.mode !== 'websocket') return
     this.tick(event.time)
     const frame: AnyFrame = { kind: 'close', status: event.code ?? 1005, message: event.reason ?? '' }
@@ -571,6 +708,7 @@ export class CaptureStmpDecoder {
 
   private wsUndecodable(event: WsUndecodableEvent): void {
     const conn = this.conns.get(event.connId)
+    if (conn !== undefined && this.elsewhere(conn, event)) return
     if (conn === undefined || conn.mode !== 'websocket') return
     this.tick(event.time)
     if (event.lost === 'frame') this.summary.lostFrames++
@@ -582,6 +720,7 @@ export class CaptureStmpDecoder {
 
   private wsMessage(event: WsMessageEvent): void {
     const conn = this.conns.get(event.connId)
+    if (conn !== undefined && this.elsewhere(conn, event)) return
     if (conn === undefined || conn.mode !== 'websocket') return
     this.tick(event.time)
     const format: Format = event.opcode === 'text' ? 'text' : 'binary'
@@ -600,6 +739,9 @@ export class CaptureStmpDecoder {
   private gap(event: Extract<CaptureEvent, { type: 'gap' }>): void {
     const conn = this.conns.get(event.connId)
     if (conn === undefined) return
+    // Another dialect's connection: its line decoders cannot tell what a gap cut; it is skipped from here.
+    if (conn.mode === 'foreign') return
+    if (conn.mode === 'ws-pending') this.decideWebSocket(conn, true)
     this.tick(event.time)
     if (conn.mode === 'pending') {
       // The start of the connection is missing or the server spoke into a gap: cannot tell it is STMP.
@@ -656,7 +798,15 @@ export class CaptureStmpDecoder {
     const conn = this.conns.get(connId)
     if (conn === undefined) return
     this.tick(time)
+    if (conn.mode === 'ws-pending') this.decideWebSocket(conn, true)
+    if (conn.mode === 'pending' && this.foreign !== undefined && conn.held.length > 0) this.handOver(conn)
     this.conns.delete(connId)
+    if (conn.mode === 'foreign') {
+      const foreign = this.foreign as DialectCaptureDecoder
+      foreign.event({ type: 'tcp-close', connId, connection: conn.connection, time, reason: reason === 'end' ? 'end' : reason } as CaptureEvent)
+      this.countUnknown()
+      return
+    }
     if (conn.mode === 'pending') {
       this.skip(conn)
       return
@@ -814,4 +964,8 @@ export function addSummary(into: CaptureSummary, from: CaptureSummary): void {
   into.skippedTls += from.skippedTls
   into.packets += from.packets
   into.skippedPackets += from.skippedPackets
+  if (from.dialects !== undefined) {
+    into.dialects ??= {}
+    addCounts(into.dialects, from.dialects)
+  }
 }

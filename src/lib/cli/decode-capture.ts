@@ -12,7 +12,13 @@ import { CaptureNdjson, ChunkPool } from '../render/capture-ndjson.js'
 import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
 import { isoSecond, splitNs } from '../render/time.js'
 import { CaptureDecoder } from '../capture/decoder.js'
-import { DialectCaptureDecoder, frameJson } from '../capture/dialect.js'
+import { decodeDialectBytes, DialectCaptureDecoder, frameJson } from '../capture/dialect.js'
+import { parseInput } from '../capture/hexdump.js'
+import { decodeInput, summaryLine, type ByteInputMode, type DecodeOptions, type DecodeSink } from '../capture/decode-bytes.js'
+import { NdjsonWriter } from '../render/decode-ndjson.js'
+import { DecodeTable } from '../render/decode-table.js'
+import type { Direction } from '../capture/types.js'
+import { dialectLineJson } from '../render/capture-dialect.js'
 import { DEFAULT_DIALECT, loadAllDialects, loadDialect } from '../dialects/registry.js'
 import type { Dialect } from '../dialects/types.js'
 
@@ -178,13 +184,12 @@ export async function decodeCaptureDialects(
   const source = await openSource(file, stdin)
   const stdout = process.stdout
   const chalk = chalkFor(stdout)
-  const candidates = (await loadAllDialects()).filter((d) => d.capture !== undefined)
+  const candidates = await captureDialects()
   const decoder = new DialectCaptureDecoder({ dialect: options.dialect, ports: options.ports, candidates }, (line) => {
     const { second, micros } = splitNs(line.time)
     const time = `${isoSecond(second)}.${String(micros).padStart(6, '0')}Z`
     if (options.json) {
-      const body = line.frame ? frameJson(line.frame) : { error: line.error!.code, message: line.error!.message, offset: line.error!.offset }
-      stdout.write(`${JSON.stringify({ time, connection: line.connection, direction: line.direction, dialect: line.dialect, ...body })}\n`)
+      stdout.write(`${JSON.stringify(dialectLineJson(line, time))}\n`)
       return
     }
     const arrow = line.direction === 'client' ? '->' : '<-'
@@ -236,6 +241,58 @@ export async function decodeRoute(dialect: string | undefined, portFlags: string
     if (d && !d.capture) throw new StmpError('BAD_FLAG', `--dialect ${d.name}: ${d.title} cannot be read from captures yet`)
   }
   return { ports: ports.length ? ports : undefined, dialects: { dialect: chosen, ports: named.size ? named : undefined } }
+}
+
+/** `decode` of hex, a dump, base64 or raw bytes in STMP v3: NDJSON or a table on stdout, the summary on stderr. */
+export function decodeBytesCli(data: Buffer, mode: ByteInputMode, options: DecodeOptions, json: boolean): { errors: number } {
+  let sink: DecodeSink
+  let finish: () => void
+  if (json) {
+    const out = new NdjsonWriter((text) => process.stdout.write(text))
+    sink = (event) => out.event(event)
+    finish = () => out.flush()
+  } else {
+    const table = new DecodeTable({ chalk: chalkFor(process.stdout), columns: process.stdout.columns })
+    sink = (event) => table.event(event)
+    finish = () => {
+      if (table.size > 0) process.stdout.write(`${table.render()}\n`)
+    }
+  }
+  const summary = decodeInput(data, mode, options, sink)
+  finish()
+  process.stderr.write(`stmpcat decode: ${summaryLine(summary)}\n`)
+  return { errors: summary.errors }
+}
+
+/**
+ * `decode --dialect NAME` of hex, a dump, base64 or raw bytes: one direction (`--from`) of one
+ * connection in that dialect; lines as for a capture, without time and connection.
+ */
+export function decodeBytesInDialect(
+  data: Buffer, mode: ByteInputMode, dialect: Dialect, options: { framing: 'stream' | 'websocket'; text: boolean; direction: Direction; json: boolean },
+): { errors: number } {
+  const parsed = options.text && mode === 'auto' ? { bytes: data, detected: 'raw' } : parseInput(data, mode)
+  const stdout = process.stdout
+  const chalk = chalkFor(stdout)
+  const line = { time: 0n, connection: '', direction: options.direction, dialect: dialect.name }
+  const summary = decodeDialectBytes(dialect, parsed.bytes, { framing: options.framing, direction: options.direction, text: options.text }, (found) => {
+    if (options.json) {
+      const { time: _t, connection: _c, ...rest } = dialectLineJson({ ...line, ...found }, '')
+      stdout.write(`${JSON.stringify(rest)}\n`)
+    } else if (found.error) {
+      stdout.write(`${chalk.red(`${found.error.code}: ${found.error.message}`)} (byte ${found.error.offset})\n`)
+    } else {
+      const { kind, offset, length: _l, ...rest } = frameJson(found.frame!)
+      stdout.write(`${String(offset).padStart(6)}  ${chalk.bold(String(kind))} ${Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}\n`)
+    }
+  })
+  process.stderr.write(`stmpcat decode: ${summaryLine({ input: parsed.detected, bytes: parsed.bytes.length, ...summary })} (${dialect.title}, ${options.direction} side)\n`)
+  return { errors: summary.errors }
+}
+
+/** The dialects `decode` sniffs a capture's connections against (no --dialect, no --port): every one that reads captures. */
+export async function captureDialects(): Promise<Dialect[]> {
+  return (await loadAllDialects()).filter((d) => d.capture !== undefined)
 }
 
 /** FILE in chunks (or stdin); open errors (ENOENT, EACCES, a directory) are BAD_FILE before any output. */

@@ -1,7 +1,7 @@
 import { StmpProtocolError } from './errors.js'
 import type { HandshakeRequestFrame, HandshakeResponseFrame } from './types.js'
 import { readUtf8 } from './utf8.js'
-import { lengthSize, writeLength } from './varint.js'
+import { LENGTH_INCOMPLETE, LENGTH_INVALID, lengthSize, readLength, writeLength } from './varint.js'
 
 /**
  * Handshake frames on stream transports (wire notes §8).
@@ -63,4 +63,18 @@ export function encodeHandshakeResponse(frame: Pick<HandshakeResponseFrame, 'sta
   out.writeUInt16BE(frame.status, pos)
   out.write(frame.message, pos + 2, 'utf8')
   return out
+}
+
+/**
+ * Whether stream bytes start like a client's handshake (wire notes §8): a LENGTH within
+ * `maxFrameSize`, then a URL starting with `/`. `undefined`: too few bytes to tell. Used to pick
+ * the dialect of a captured connection (dialects/stmp-v3/capture.ts, capture/stmp.ts).
+ */
+export function looksLikeHandshake(bytes: Buffer, maxFrameSize: number): boolean | undefined {
+  const out = { size: 0 }
+  const length = readLength(bytes, 0, bytes.length, out)
+  if (length === LENGTH_INCOMPLETE) return undefined
+  if (length === LENGTH_INVALID || length < 1 || length > maxFrameSize) return false
+  if (bytes.length <= out.size) return undefined
+  return bytes[out.size] === 0x2f
 }

@@ -11,6 +11,8 @@ export class LineSplitter {
   private held: Buffer[] = []
   private heldBytes = 0
   private readonly terminator: Buffer
+  /** stop() was called from onLine: write() returns the bytes after that line. */
+  private stopped = false
 
   constructor(private readonly maxLine: number, private readonly onLine: (line: Buffer, offset: number) => void, terminator = '\n') {
     this.terminator = Buffer.from(terminator, 'utf8')
@@ -20,7 +22,18 @@ export class LineSplitter {
     return this.heldBytes
   }
 
-  write(chunk: Buffer): void {
+  /**
+   * Called from onLine: no more lines after this one (the stream switches to another framing,
+   * Sockhop 2.x's binary mode). The write() in progress returns the bytes after the line, the
+   * held bytes included; later writes are refused.
+   */
+  stop(): void {
+    this.stopped = true
+  }
+
+  /** Returns the bytes after a line that called stop(), else undefined. */
+  write(chunk: Buffer): Buffer | undefined {
+    if (this.stopped) throw new Error('LineSplitter.write after stop()')
     const t = this.terminator
     const newline = t.length === 1 && t[0] === 0x0a
     let start = 0
@@ -43,24 +56,27 @@ export class LineSplitter {
       start = at + t.length
       if (newline && line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, -1)
       if (line.length > 0) this.onLine(line, lineOffset)
+      if (this.stopped) return chunk.subarray(start)
     }
     if (start < chunk.length) {
       this.held.push(chunk.subarray(start))
       this.heldBytes += chunk.length - start
       if (this.heldBytes > this.maxLine) throw new WireError('TOO_LARGE', `a line of more than ${this.maxLine} bytes (no terminator yet)`, this.offset)
     }
+    return undefined
   }
 
   /**
    * `decode`: feeds one direction's bytes (from stream offset `offset`), reporting a broken line
    * to `onError` instead of throwing.
    */
-  feed(data: Buffer, offset: number, onError: ((e: { code: string; message: string; offset: number }) => void) | undefined): void {
+  feed(data: Buffer, offset: number, onError: ((e: { code: string; message: string; offset: number }) => void) | undefined): Buffer | undefined {
     if (this.offset === 0 && offset > 0) this.offset = offset
     try {
-      this.write(data)
+      return this.write(data)
     } catch (err) {
       onError?.({ code: (err as { code?: string }).code ?? 'BAD_MESSAGE', message: (err as Error).message, offset: this.offset })
+      return undefined
     }
   }
 

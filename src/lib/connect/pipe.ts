@@ -60,6 +60,8 @@ export interface PipeSummary {
 type Job =
   | { kind: 'request'; line: number; id: string; action: string; payload: Buffer; tries: number; seq: number }
   | { kind: 'push'; line: number; given?: string; action: string; payload: Buffer }
+  /** A dialect command beyond the core model (join, leave, broadcast, ...): Session.command. */
+  | { kind: 'command'; line: number; given?: string; name: string; args: Record<string, unknown> }
   | ReplyJob
   | { kind: 'bad'; line: number; given?: string; error: StmpError }
 
@@ -122,6 +124,35 @@ export class LineWriter {
     this.flush()
     return new Promise((resolve) => this.stream.write('', () => resolve()))
   }
+}
+
+/**
+ * `/join ROOM`, `/leave ROOM`, `/broadcast ROOM TEXT` (the pipe's and the prompt's syntax for the
+ * dialect commands of a dialect with rooms); undefined for any other slash command.
+ */
+export function roomCommand(text: string): { name: string; args: Record<string, unknown> } | undefined {
+  const m = /^\/(join|leave|broadcast)(?:\s+(\S+))?(?:\s+([\s\S]*))?$/.exec(text.trim())
+  if (!m) return undefined
+  const args: Record<string, unknown> = { room: m[2] ?? '' }
+  if (m[1] === 'broadcast') args.payload = Buffer.from(m[3] ?? '', 'utf8')
+  return { name: m[1], args }
+}
+
+/** An event's data for a JSON line: a Buffer as JSON when it is JSON, else as text (or hex when not UTF-8). */
+export function eventJson(data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(data)) {
+    if (!Buffer.isBuffer(v)) {
+      out[k] = v
+      continue
+    }
+    const text = v.toString('utf8')
+    if (!isUtf8(v)) out[`${k}Hex`] = v.toString('hex')
+    else {
+      try { out[k] = JSON.parse(text) } catch { out[k] = text }
+    }
+  }
+  return out
 }
 
 function errorJson(error: StmpError, extra?: Record<string, unknown>, line?: number): string {
@@ -322,6 +353,11 @@ export class PipeRunner {
       }
       return { kind: 'reply', line, given, to: o.reply as number, status: (o.status ?? 200) as number, payload, after: this.requestSeq }
     }
+    if (o.command !== undefined) {
+      if (typeof o.command !== 'string' || o.command === '') return bad(line, `line ${line}: "command" must be a dialect command's name (join, leave, broadcast, ...)`, given)
+      const { command: name, id: _id, ...args } = o
+      return { kind: 'command', line, given, name, args }
+    }
     const action = o.action
     if (typeof action !== 'string' || action === '' || action.includes('\n')) {
       return bad(line, `line ${line}: "action" must be a non-empty string without a newline`, given)
@@ -348,7 +384,9 @@ export class PipeRunner {
       push = true
       rest = rest.slice(6).trimStart()
     } else if (rest.startsWith('/')) {
-      return bad(line, `line ${line}: ${rest.split(/\s/)[0]} is not a pipe command (use /push ACTION JSON or a JSON object)`)
+      const command = roomCommand(rest)
+      if (command !== undefined) return { kind: 'command', line, ...command }
+      return bad(line, `line ${line}: ${rest.split(/\s/)[0]} is not a pipe command (use /push ACTION JSON, /join ROOM, /leave ROOM, /broadcast ROOM TEXT or a JSON object)`)
     }
     const space = rest.search(/\s/)
     const action = space === -1 ? rest : rest.slice(0, space)
@@ -430,6 +468,14 @@ export class PipeRunner {
         return
       case 'push':
         session.push(job.action, job.payload)
+        return
+      case 'command':
+        try {
+          session.command(job.name, job.args)
+        } catch (err) {
+          this.summary.badInput++
+          this.out.line(errorJson(toError(err), given(job), job.line))
+        }
         return
       case 'request':
         break
@@ -624,6 +670,8 @@ export class PipeRunner {
     session.onPush = (push) => {
       this.out.line(`{"kind":"push","action":${JSON.stringify(push.action)},"payload":${this.safePayloadJson(push.payload, push.action, 'push')}}`)
     }
+    // A dialect event beyond the core model (a room joined, a broadcast, an Error message): one line, its fields as JSON.
+    session.onEvent = (name, data) => this.out.line(JSON.stringify({ kind: 'event', event: name, ...eventJson(data) }))
     session.onRequest = (request) => {
       const held = this.options.autoReply === undefined ? this.takeHeldReply(request.id) : undefined
       const status = this.options.autoReply ?? held?.status ?? (this.inputEnded ? 503 : undefined)

@@ -9,6 +9,7 @@ import { type PayloadCodec, type ProtoFieldInfo, type ProtoMethodInfo, ProtoRegi
 import { type IncomingRequest, Link, type ReconnectPolicy, type Session, connect } from '../session/index.js'
 import { parseAddress } from '../transport/index.js'
 import { chalkFor } from '../render/colors.js'
+import { eventJson, roomCommand } from './pipe.js'
 import { renderPayload } from '../render/payload-output.js'
 import { statusText, traceSession } from '../render/trace.js'
 
@@ -64,11 +65,13 @@ const HELP = `  ACTION [JSON]              send a request and show the response
   /ping                      measure the round trip
   /reply ID STATUS [JSON]    answer a request from the server
   /call METHOD               fill in a protobuf method's request field by field (--proto)
+  /join ROOM, /leave ROOM    join or leave a room (dialects with rooms: stocking)
+  /broadcast ROOM TEXT       send TEXT to the room's other members (stocking)
   /close [CODE] [REASON]     close with CODE (default 1000) and leave
   /help                      this list
   /quit, Ctrl-D              close with 1000 and leave`
 
-const COMMANDS = ['/push', '/ping', '/reply', '/call', '/close', '/help', '/quit']
+const COMMANDS = ['/push', '/ping', '/reply', '/call', '/join', '/leave', '/broadcast', '/close', '/help', '/quit']
 
 export class Repl {
   private rl?: readline.Interface
@@ -264,6 +267,11 @@ export class Repl {
         case '/close': return await this.quit(rest[0] === undefined ? 1000 : Number(rest[0]), rest.slice(1).join(' '))
         case '/quit': case '/exit': return await this.quit(1000, '')
         case '/help': return this.print(HELP)
+        case '/join': case '/leave': case '/broadcast': {
+          const { name, args: commandArgs } = roomCommand(text) as { name: string; args: Record<string, unknown> }
+          this.session().command(name, commandArgs)
+          return this.print(this.chalk.dim(`${name} ${String(commandArgs.room)} sent`))
+        }
         default:
           this.print(this.chalk.red(`unknown command ${command}; /help lists them`))
       }
@@ -403,6 +411,9 @@ export class Repl {
     const chalk = this.resultChalk
     session.onPush = (push) => {
       this.result(`${chalk.magenta(`⇠ push ${push.action}`)}\n${this.payload(push.payload, push.action, 'push')}`)
+    }
+    session.onEvent = (name, data) => {
+      this.result(`${chalk.magenta(`⇠ ${name}`)} ${JSON.stringify(eventJson(data))}`)
     }
     session.onRequest = (request) => {
       const auto = this.settings.autoReply

@@ -38,6 +38,15 @@ export interface Dialect {
   readonly statuses?: readonly StatusMapping[]
   /** Content types (payload codecs) the dialect can carry; the first is the default. */
   readonly contentTypes: readonly string[]
+  /**
+   * Server rooms, for a dialect with rooms on the wire: `own(n)` names the room each connection
+   * joins when it opens (`n` counts the server's connections from 1: Stocking's per-client
+   * channel, so `5,2,...` reaches client 2 only); with `missing` the server hands a broadcast to a
+   * room nobody is in back to the sender's Wire as `command('room-missing', { room })` (Stocking's
+   * `1,0,Channel "x" not found`). Without them, rooms are created by joining and a broadcast to an
+   * empty one reaches nobody.
+   */
+  readonly rooms?: { own?: (n: number) => string; missing?: boolean }
   /** The per-connection object. */
   open(context: WireContext): Wire
   /**
@@ -48,6 +57,12 @@ export interface Dialect {
   upgrade?(options: DialectOptions, query: URLSearchParams): UpgradeRequest
   /** Server on WebSocket: accept or refuse an upgrade before it completes (status 200 accepts). */
   decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
+  /**
+   * Checks the values of the dialect's own options (`-O KEY=VALUE`, its flags) before anything is
+   * dialled or bound (clients: checkDialectFlags; servers: StmpServer.listen): throws BAD_FLAG
+   * (exit 2) on one it cannot use, so a bad value is a usage error, not a failure per connection.
+   */
+  checkOptions?(options: DialectOptions): void
   /** Reading captures: sniffing and a pure decoder per connection direction. */
   readonly capture?: CaptureSupport
   /** bench's fast path: optional. Without it bench goes through Session.call(). */
@@ -141,6 +156,8 @@ export interface WireOutput {
   readonly pool: Buffer
   /** A large message in pieces: they go out one per flush, behind what is queued, before a Close. */
   parts(parts: Buffer[]): void
+  /** Bytes written and not yet taken by the kernel (the session's queue and the transport's buffer): a dialect's own backpressure. */
+  readonly buffered: number
 }
 
 /** Extra data of a message beyond the core model, shown in traces and --json. */
@@ -223,6 +240,10 @@ export interface Wire {
   close(code: number, message: string, answer: boolean): CloseAction
   /** Arguments for transport.end() (the WebSocket close code and reason; none on streams). */
   endArgs(code: number, message: string): [code?: number, reason?: string]
+  /** The WebSocket close code the peer sent, in stmpcat close codes (a dialect with its own, e.g. CAMP's 4000-4002). */
+  closeCodeIn?(code: number): number
+  /** The transport drained (a dialect that queues its own frames sends more). */
+  drained?(): void
   /** A dialect command beyond the core model (join/leave a room, broadcast, send a typed buffer). */
   command?(name: string, args: Record<string, unknown>): void
   /** Drops open fragment state (the connection ended). */
@@ -246,7 +267,19 @@ export interface CaptureSupport {
    */
   sniff(first: SniffInput): 0 | 1 | 2
   /** A decoder for one direction of one connection. */
-  decoder(context: { direction: 'client' | 'server'; framing: 'stream' | 'websocket'; upgrade?: { url: string; headers: Record<string, string> } }): CaptureDecoder
+  decoder(context: CaptureDecoderContext): CaptureDecoder
+}
+
+export interface CaptureDecoderContext {
+  direction: 'client' | 'server'
+  framing: 'stream' | 'websocket'
+  upgrade?: { url: string; headers: Record<string, string> }
+  /**
+   * One object per connection, the same for both directions' decoders: a dialect where one side's
+   * frames say how to read the other's (STMP v3's handshake URL turns on latency in Responses)
+   * keeps that here. The client's first bytes are written before the server's answer to them.
+   */
+  shared?: Record<string, unknown>
 }
 
 export interface SniffInput {

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer'
+import { dialectLineJson } from './capture-dialect.js'
 import { frameToJson, type AnyFrame, type MessageFrame } from '../codec/index.js'
 import type { CaptureFrameEvent, CaptureFrameMeta, CaptureHeadEvent, CaptureOutEvent } from '../capture/stmp.js'
 import { MsgpackCodec, toJsonSafe, type PayloadCodecName } from '../payload/index.js'
@@ -403,6 +404,8 @@ export function captureLine(event: CaptureOutEvent, time: IsoTime = new IsoTime(
       out.time = time.format(event.time)
       return `${JSON.stringify({ undecodable: out })}\n`
     }
+    case 'dialect':
+      return `${JSON.stringify(dialectLineJson(event, time.format(event.time)))}\n`
   }
 }
 

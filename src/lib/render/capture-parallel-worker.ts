@@ -8,10 +8,13 @@ import { serializeError } from '../errors.js'
 import { CaptureNdjson, ChunkPool } from './capture-ndjson.js'
 import { unpackBatch, type Batch, type BatchOutput, type DecodeWorkerData, type EndMessage, type RecycleMessage, type WorkerFailure } from '../capture/parallel-batch.js'
 import { CaptureStmpDecoder } from '../capture/stmp.js'
+import { loadDialect } from '../dialects/registry.js'
 
 if (parentPort === null) throw new Error('the decode worker must run in a worker thread')
 const port = parentPort
-const { options } = workerData as DecodeWorkerData
+const data = workerData as DecodeWorkerData
+// The sniffing dialects, loaded here again by name (see CaptureStmpOptions.dialects).
+const options = data.dialectNames === undefined ? data.options : { ...data.options, dialects: await Promise.all(data.dialectNames.map((name) => loadDialect(name))) }
 
 let chunks: Uint8Array[] = []
 /** Output Buffers, given back by the main thread once it has put their lines out. */

@@ -257,7 +257,8 @@ export async function decodeCaptureParallel(
   const workers: WorkerLane[] = []
   for (let i = 1; i < threads; i++) {
     const queue: Queue = { outputs: [], at: 0, consumed: 0, recycle: () => undefined }
-    const lane = new WorkerLane({ options: stmpOptions }, (output) => {
+    const { dialects, ...portable } = stmpOptions
+    const lane = new WorkerLane({ options: portable, dialectNames: dialects?.map((d) => d.name) }, (output) => {
       queue.outputs.push(output)
       signal()
     }, fail)

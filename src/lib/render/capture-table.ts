@@ -1,4 +1,5 @@
 import { stripVTControlCharacters } from 'node:util'
+import { dialectRowCells } from './capture-dialect.js'
 import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import type { CaptureOutEvent, CaptureSummary, CaptureUndecodableOut } from '../capture/stmp.js'
@@ -228,6 +229,15 @@ export class CaptureTable {
       case 'undecodable':
         this.row([time, event.connection, event.direction, c.yellow.bold('undecodable'), event.id === undefined ? '' : String(event.id), event.kind ?? '', ''], { text: undecodableText(event), paint: c.yellow })
         return
+      case 'dialect': {
+        if (event.error !== undefined) {
+          this.row([time, event.connection, event.direction, c.red.bold('error'), '', c.red(event.error.code), ''], { text: `${event.error.message} (offset ${event.error.offset}, ${event.dialect})`, paint: c.red })
+          return
+        }
+        const cells = dialectRowCells(event)
+        this.row([time, event.connection, event.direction, cells.kind, cells.id, cells.what, '', cells.rest])
+        return
+      }
     }
   }
 
@@ -299,7 +309,8 @@ export function captureSummaryLine(s: CaptureSummary, format: string | null, byt
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
   const stmp = s.stmpConnections.stream + s.stmpConnections.websocket
   const tls = s.skippedTls > 0 ? `, ${s.skippedTls} of them TLS (encrypted, not decodable)` : ''
-  let line = `${plural(s.connections, 'connection')} (${stmp} STMP: ${s.stmpConnections.stream} stream, ${s.stmpConnections.websocket} websocket; ${s.skippedConnections} skipped${tls})`
+  const others = Object.entries(s.dialects ?? {}).map(([name, n]) => `; ${n} ${name}`).join('')
+  let line = `${plural(s.connections, 'connection')} (${stmp} STMP: ${s.stmpConnections.stream} stream, ${s.stmpConnections.websocket} websocket${others}; ${s.skippedConnections} skipped${tls})`
   const kinds = Object.entries(s.framesByKind).map(([k, n]) => `${n} ${k}`).join(', ')
   line += `, ${plural(s.frames, 'frame')}${kinds === '' ? '' : ` (${kinds})`}`
   if (s.shown !== s.frames) line += `, ${s.shown} shown`

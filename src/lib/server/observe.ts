@@ -120,8 +120,16 @@ function frameFields(
       out.payloadHex = frame.payload.toString('hex')
     }
   }
+  // A dialect's own fields on these kinds (Stocking's ccode, Sockhop's type and uuid, stmp-go's headers): kept.
+  for (const [k, v] of Object.entries(traced)) {
+    if (CORE_FIELDS.has(k) || v === undefined) continue
+    out[k] = Buffer.isBuffer(v) ? v.toString('hex') : v
+  }
   return out
 }
+
+/** The fields of STMP v3's request, push and response frames, which frameFields writes itself. */
+const CORE_FIELDS = new Set(['kind', 'id', 'action', 'status', 'latency', 'payload', 'follow', 'fin'])
 
 /** `--stats`: one connection's counters, as NDJSON or a human line. */
 export function reportStats(r: Reporter, session: Session, final: boolean): void {

@@ -77,7 +77,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
   for (const a of addresses) {
     // Unknown dialects, and flags or options the dialect lacks, are usage errors before anything listens.
     const dialect = await loadDialect(a.dialect ?? config.dialect ?? DEFAULT_DIALECT)
-    checkDialectFlags(dialect, config.token !== undefined ? ['token'] : [], Object.keys(config.dialectOptions ?? {}))
+    checkDialectFlags(dialect, config.token !== undefined ? ['token'] : [], Object.keys(config.dialectOptions ?? {}), undefined, config.dialectOptions ?? {})
     if (!(dialect.schemes as readonly string[]).includes(a.scheme)) {
       throw new StmpError('BAD_URL', `${formatAddress(a)}: ${dialect.title} does not run over ${a.scheme}:// (it runs over ${dialect.schemes.map((x) => `${x}://`).join(', ')})`)
     }
@@ -130,6 +130,10 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
         void session.closed.then(() => clearInterval(timer))
       }
     },
+    // --log: a dialect's own events (CAMP's ack timeouts, drops, transactions; rooms), bytes as hex.
+    onEvent: config.log ? (name, data, session) => {
+      reporter.json(event('dialect', { connection: session.id, name, ...Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : v])) }))
+    } : undefined,
     onDisconnect: (session, info) => {
       if (config.stats) reportStats(reporter, session, true)
       reportClose(reporter, session, info)

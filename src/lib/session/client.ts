@@ -42,7 +42,7 @@ export async function connect(target: string | Address, options: ConnectOptions 
   if (!(dialect.schemes as readonly string[]).includes(address.scheme)) {
     throw new StmpError('BAD_URL', `${dialect.title} does not run over ${address.scheme}:// (it runs over ${dialect.schemes.map((s) => `${s}://`).join(', ')})`)
   }
-  checkDialectFlags(dialect, options.dialectFlags ?? [], Object.keys(options.dialectOptions ?? {}), options.contentType)
+  checkDialectFlags(dialect, options.dialectFlags ?? [], Object.keys(options.dialectOptions ?? {}), options.contentType, options.dialectOptions ?? {})
   const dialectOptions: DialectOptions = {
     ...options.dialectOptions,
     contentType: options.contentType ?? options.dialectOptions?.contentType,
@@ -102,7 +102,7 @@ export async function recogniseDialect(server: Buffer, framing: 'stream' | 'webs
  * Flags and `-O` options the dialect does not have are refused (BAD_FLAG) before anything is
  * dialled; so is a content type it cannot carry.
  */
-export function checkDialectFlags(dialect: Dialect, flags: readonly string[], options: readonly string[], contentType?: string): void {
+export function checkDialectFlags(dialect: Dialect, flags: readonly string[], options: readonly string[], contentType?: string, values?: DialectOptions): void {
   for (const f of flags) {
     if (!dialect.flags.includes(f)) throw new StmpError('BAD_FLAG', `--${f} has no meaning in ${dialect.title} (--dialect ${dialect.name}); its own flags: ${dialect.flags.length > 0 ? dialect.flags.map((n) => `--${n}`).join(', ') : 'none'}`)
   }
@@ -112,4 +112,5 @@ export function checkDialectFlags(dialect: Dialect, flags: readonly string[], op
   if (contentType !== undefined && contentType !== 'application/json' && !dialect.contentTypes.includes(contentType)) {
     throw new StmpError('BAD_FLAG', `${dialect.title} carries ${dialect.contentTypes.join(', ')}, not ${contentType}`)
   }
+  if (values !== undefined) dialect.checkOptions?.(values)
 }

@@ -58,6 +58,8 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
 export class StmpServer {
   readonly sessions = new Map<number, Session>()
   readonly rooms = new Map<string, Set<Session>>()
+  /** Connections accepted so far (Dialect.rooms.own names each one's own room by it). */
+  private accepted = 0
   readonly listeners: Listener[] = []
   private shuttingDown = false
   private handling = 0
@@ -76,6 +78,7 @@ export class StmpServer {
     if (!(dialect.schemes as readonly string[]).includes(address.scheme)) {
       throw new StmpError('BAD_URL', `${dialect.title} does not run over ${address.scheme}:// (it runs over ${dialect.schemes.map((s) => `${s}://`).join(', ')})`)
     }
+    dialect.checkOptions?.({ token: this.options.token, ...this.options.dialectOptions })
     const listener = await listen(address, {
       tls: this.options.tls,
       maxMessageSize: this.options.session?.limits?.maxMessageSize,
@@ -101,6 +104,8 @@ export class StmpServer {
     session.onRequest = (request) => this.handle(request, session)
     if (this.handler.push) session.onPush = (push) => this.push(push, session)
     session.onEvent = (name, data) => this.onEvent(name, data, session)
+    this.accepted++
+    if (dialect.rooms?.own) this.join(session, dialect.rooms.own(this.accepted))
     if (upgrade || session.state === 'open') {
       // The upgrade was decided already (this.decide); what it agreed is read again here. A
       // dialect with no negotiation on a stream is open at once.
@@ -146,8 +151,16 @@ export class StmpServer {
     if (room !== undefined && name === 'join') this.join(session, room)
     else if (room !== undefined && name === 'leave') this.leave(session, room)
     else if (room !== undefined && name === 'broadcast') {
-      const payload = Buffer.isBuffer(data.payload) ? data.payload : Buffer.alloc(0)
-      this.broadcast(`room:${room}`, typeof data.action === 'string' ? data.action : room, payload, session)
+      if (!this.rooms.has(room) && session.dialect.rooms?.missing) {
+        try {
+          session.command('room-missing', { room })
+        } catch {
+          // The connection is going: nobody to tell.
+        }
+      } else {
+        const payload = Buffer.isBuffer(data.payload) ? data.payload : Buffer.alloc(0)
+        this.broadcast(`room:${room}`, typeof data.action === 'string' ? data.action : room, payload, session)
+      }
     }
     this.options.onEvent?.(name, data, session, this)
   }

@@ -475,8 +475,11 @@ export class Session {
   }
 
   private output(): WireOutput {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const session = this
     return {
       write: (bytes, text) => this.writeOut(bytes, text === true),
+      get buffered() { return session.queueBytes + session.transport.bufferedAmount },
       reserve: (size) => this.reserve(size),
       get pool() { return pool },
       parts: (parts) => {
@@ -625,8 +628,10 @@ export class Session {
     void this.close(err.closeCode, err.closeMessage())
   }
 
-  private onTransportClose(info: TransportCloseInfo): void {
+  private onTransportClose(closed: TransportCloseInfo): void {
     if (this.state === 'closed') return
+    // A dialect with close codes of its own (CAMP's 4000-4002) gives them in stmpcat's.
+    const info = closed.code !== undefined && this.wire.closeCodeIn ? { ...closed, code: this.wire.closeCodeIn(closed.code) } : closed
     this.state = 'closed'
     this.transportError = info.error
     if (info.code !== undefined && info.code !== 1006) {
@@ -681,6 +686,7 @@ export class Session {
 
   private onDrain(): void {
     this.load?.drained?.()
+    this.wire.drained?.()
     this.updateReading()
     if (this.fragments.length > 0) this.scheduleFlush()
     // Bytes moved: a close waiting behind them waits on.
@@ -723,8 +729,16 @@ export class Session {
     const entry: Pending = { action, sentAt, deadline: ms > 0 ? sentAt + ms : 0, callback }
     if (entry.deadline !== 0 && entry.deadline < this.deadlineAt) this.armDeadline(entry.deadline)
     this.pending.set(id, entry)
+    try {
+      this.wire.request(id, action, payload, meta)
+    } catch (err) {
+      // The dialect refused the message (a payload it cannot carry, say): nothing was sent, so
+      // nothing waits for an answer; the caller hears why.
+      this.pending.delete(id)
+      process.nextTick(callback, err)
+      return
+    }
     this.stats.requestsOut++
-    this.wire.request(id, action, payload, meta)
   }
 
   /** The time of the batch being handled, else the clock. */

@@ -26,6 +26,9 @@ export interface TransportCloseInfo {
   unflushed?: number
 }
 
+/** Bytes a WebSocket transport keeps for its session before attach() (then it stops reading). */
+const EARLY_LIMIT = 1 << 20
+
 /** How long end() waits for the peer to close its side once the queued bytes stop moving. */
 const END_TIMEOUT = 2000
 
@@ -85,26 +88,34 @@ export class StreamTransport implements Transport {
   private cut = false
   /** Bytes written that never reached the kernel: queued when the socket was cut, or written after. */
   private unflushed = 0
+  private error: Error | undefined
 
+  /**
+   * Until attach() the socket stays paused (no 'data' listener), so bytes wait in it; its error
+   * is listened to from here on, so a reset before attach() is reported there, not thrown.
+   */
   constructor(private readonly socket: Socket, label?: string) {
     this.remote = label ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.local = `${socket.localAddress}:${socket.localPort}`
     socket.setNoDelay(true)
+    socket.on('error', (err) => {
+      this.error = err
+      this.noteUnflushed()
+    })
   }
 
   attach(handlers: TransportHandlers): void {
     this.handlers = handlers
     this.socket.on('data', (chunk: Buffer) => handlers.onData(chunk, false))
     this.socket.on('drain', () => handlers.onDrain())
-    let error: Error | undefined
-    this.socket.on('error', (err) => {
-      error = err
-      this.noteUnflushed()
-    })
-    this.socket.on('close', () => {
+    const onClose = () => {
+      if (this.closed) return
       this.closed = true
-      handlers.onClose({ error, unflushed: this.unflushed })
-    })
+      handlers.onClose({ error: this.error, unflushed: this.unflushed })
+    }
+    this.socket.on('close', onClose)
+    // Reset before attach: its 'close' may have fired already.
+    if (this.socket.closed) setImmediate(onClose)
     // A half-closed peer (FIN) gets our FIN back once our queued writes are out.
     this.socket.on('end', () => this.socket.end())
   }
@@ -169,43 +180,54 @@ export class WebSocketTransport implements Transport {
   private cut = false
   /** Bytes sent that never reached the kernel: queued when the connection was cut, or sent after it closed. */
   private unflushed = 0
-  /**
-   * Messages that came before attach(): a server that speaks first (stmp-go's handshake,
-   * Stocking's Connect) can send in the same read as the 101, and ws emits them before the
-   * dial's promise hands this transport to a session.
-   */
-  private early: [Buffer, boolean][] | undefined = []
-  private readonly keepEarly = (data: Buffer, isBinary: boolean) => { this.early?.push([data, isBinary]) }
 
+  /** Handlers once attached; until then messages and the close are kept in `early`. */
+  private handlers: TransportHandlers | undefined
+  /** What arrived between the upgrade and attach() (a server speaking first): replayed in order. */
+  private early: Array<{ data: Buffer; text: boolean } | { close: TransportCloseInfo }> | undefined = []
+  private earlyBytes = 0
+  private error: Error | undefined
+
+  /**
+   * Listens from the upgrade on, not from attach(): a peer that speaks first (a server's
+   * handshake message in the same TCP segment as its 101 answer) would otherwise be lost while the
+   * session is set up. At most EARLY_LIMIT bytes are kept: a peer that floods before attach() is
+   * paused (ws stops reading) until then.
+   */
   constructor(private readonly ws: WebSocket, socket: Socket, label?: string) {
     this.socket = socket
     this.remote = label ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.local = `${socket.localAddress}:${socket.localPort}`
     socket.setNoDelay(true)
-    ws.on('message', this.keepEarly)
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.handlers) return this.handlers.onData(data, !isBinary)
+      this.early?.push({ data, text: !isBinary })
+      this.earlyBytes += data.length
+      if (this.earlyBytes > EARLY_LIMIT) ws.pause()
+    })
+    ws.on('error', (err) => {
+      this.error = err
+      this.noteUnflushed()
+    })
+    socket.on('error', () => this.noteUnflushed())
+    ws.on('close', (code: number, reason: Buffer) => {
+      const info = { code, reason: reason.toString('utf8'), error: this.error, unflushed: this.unflushed }
+      if (this.handlers) this.handlers.onClose(info)
+      else this.early?.push({ close: info })
+    })
   }
 
   attach(handlers: TransportHandlers): void {
-    const deliver = (data: Buffer, isBinary: boolean) => handlers.onData(data, !isBinary)
-    const switchOver = () => {
-      this.ws.off('message', this.keepEarly)
-      const early = this.early ?? []
-      this.early = undefined
-      for (const [data, isBinary] of early) deliver(data, isBinary)
-      this.ws.on('message', deliver)
-    }
-    // After the current tick: the caller (connect) finishes setting the session up (traces,
-    // the handshake's waiter) first; nothing else can arrive before then.
-    if (this.early !== undefined && this.early.length > 0) process.nextTick(switchOver)
-    else switchOver()
     this.socket.on('drain', () => handlers.onDrain())
-    let error: Error | undefined
-    this.ws.on('error', (err) => {
-      error = err
-      this.noteUnflushed()
-    })
-    this.socket.on('error', () => this.noteUnflushed())
-    this.ws.on('close', (code: number, reason: Buffer) => handlers.onClose({ code, reason: reason.toString('utf8'), error, unflushed: this.unflushed }))
+    const early = this.early ?? []
+    this.early = undefined
+    // Replayed before live events can run: everything here is synchronous.
+    for (const e of early) {
+      if ('close' in e) { this.handlers = handlers; handlers.onClose(e.close); return }
+      handlers.onData(e.data, e.text)
+    }
+    this.handlers = handlers
+    if (this.earlyBytes > EARLY_LIMIT) this.ws.resume()
   }
 
   write(data: Buffer, text = false): boolean {

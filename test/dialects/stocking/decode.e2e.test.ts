@@ -26,6 +26,9 @@ const expected = [
   { direction: 'server', kind: 'response', id: 8, ccode: '8', status: 200, code: -1, payload: 'Hello doge' },
   { direction: 'client', kind: 'request', id: 9, ccode: '9', action: 'nothere', payload: {} },
   { direction: 'server', kind: 'response', id: 9, ccode: '9', status: 200, code: -1, payload: 'oops' },
+  // The WebSocket close handshake: the client's close frame and the server's answer.
+  { direction: 'client', kind: 'ws-close', code: 1000, reason: '' },
+  { direction: 'server', kind: 'ws-close', code: 1000, reason: '' },
 ]
 
 describe('decode --dialect stocking: the real server\'s capture', () => {
@@ -43,7 +46,7 @@ describe('decode --dialect stocking: the real server\'s capture', () => {
     expect(lines[0]).toMatchObject({ offset: 129, length: 1 })
     expect(lines[4]).toMatchObject({ offset: 135, length: 24 })
     expect(r.stderr).toContain(`${connection}: stocking (--dialect)`)
-    expect(r.stderr).toMatch(/9 frames, 0 errors/)
+    expect(r.stderr).toMatch(/11 frames, 0 errors/)
   })
 
   it('sniffed: a connection no flag names is recognised as stocking among the other dialects', async () => {
@@ -56,11 +59,20 @@ describe('decode --dialect stocking: the real server\'s capture', () => {
     expect(lines.every((l) => l.dialect === 'stocking')).toBe(true)
   })
 
+  it('with no flag at all: sniffed among every dialect (STMP v3 included), the same lines, the dialect named in the summary', async () => {
+    const r = await runCli(['decode', pcap, '--json'])
+    expect(r.code).toBe(0)
+    const lines = parse(r.stdout)
+    expect(lines.map((l) => [l.direction, l.kind, l.id])).toEqual(expected.map((e) => [e.direction, e.kind, e.id]))
+    expect(lines.every((l) => l.dialect === 'stocking' && l.connection === connection)).toBe(true)
+    expect(r.stderr).toMatch(/1 connection \(0 STMP: 0 stream, 0 websocket; 1 stocking; 0 skipped\), 11 frames .*no errors/)
+  })
+
   it('the text output has one line per message', async () => {
     const r = await runCli(['decode', pcap, '--dialect', 'stocking'])
     expect(r.code).toBe(0)
     const out = r.stdout.trim().split('\n')
-    expect(out).toHaveLength(9)
+    expect(out).toHaveLength(11)
     expect(out[3]).toMatch(/-> request id=7 ccode="7" action="echo" payload=\{"x":1\}$/)
     expect(out[6]).toMatch(/<- response id=8 ccode="8" status=200 code=-1 payload="Hello doge"$/)
   })

@@ -72,7 +72,10 @@ describe('serve --dialect stocking (echo)', () => {
     const b = await runCli(['fetch', '--dialect', 'stocking', url, 'user.get', '{"id":7}', '--json'])
     expect(b.code).toBe(0)
     expect(JSON.parse(b.stdout)).toMatchObject({ status: 200, action: 'user.get', payload: { id: 7 } })
-    expect(frames(serve).find((f) => f.kind === 'request' && f.action === 'route')).toMatchObject({ direction: 'in', payload: { x: 1 } })
+    // --log keeps the dialect's own fields: the callback code the request came with, and the answer's.
+    const request = frames(serve).find((f) => f.kind === 'request' && f.action === 'route')
+    expect(request).toMatchObject({ direction: 'in', payload: { x: 1 }, ccode: expect.stringMatching(/^\d+$/) })
+    expect(frames(serve).find((f) => f.kind === 'response' && f.direction === 'out' && f.action === 'route')).toMatchObject({ ccode: request?.ccode })
   })
 
   it('a payload the real server would hang up on is refused before it is sent: BAD_PAYLOAD, exit 2', async () => {
@@ -150,6 +153,31 @@ describe('serve --dialect stocking (echo)', () => {
     expect(a.received).toEqual(['0', '3', '3'])
     expect(outsider.received).toEqual(['0'])
     for (const c of [a, b, outsider]) c.ws.close()
+  })
+})
+
+describe('serve --dialect stocking: each client\'s own channel, and a broadcast to none', () => {
+  let serve: ServeProcess
+  beforeAll(async () => {
+    serve = await startServe(['--dialect', 'stocking', 'ws://127.0.0.1:0/ws'])
+  }, 30_000)
+  afterAll(async () => { await serve?.stop() })
+
+  it('client n is in channel "n" (5,2,... reaches client 2 only); 5,nochan,... is answered 1,0,Channel "nochan" not found', async () => {
+    const one = await RawClient.open(serve.urls[0])
+    await one.messages(1)
+    const two = await RawClient.open(serve.urls[0])
+    await two.messages(1)
+    const three = await RawClient.open(serve.urls[0])
+    await three.messages(1)
+    one.send('5,2,a direct message')
+    one.send('5,nochan,hello?')
+    one.send('3,,')
+    expect(await one.messages(3)).toEqual(['0', '1,0,Channel "nochan" not found', '3'])
+    expect(await two.messages(2)).toEqual(['0', '5,2,a direct message'])
+    await new Promise((r) => setTimeout(r, 100))
+    expect(three.received).toEqual(['0'])
+    for (const c of [one, two, three]) c.ws.close()
   })
 })
 

@@ -1,7 +1,7 @@
 import type { CaptureDecoder, CaptureSupport, DecodedFrame, SniffInput } from '../types.js'
 import { LineSplitter } from '../../codec/lines.js'
-import { decodeEnvelope } from './codec.js'
-import { traceOf } from './wire.js'
+import { BinaryReader, decodeEnvelope, isBufferId } from './codec.js'
+import { binaryTrace, traceOf } from './wire.js'
 
 const MAX_LINE = 16 * 1024 * 1024
 
@@ -17,6 +17,10 @@ function looksLikeSockhop(bytes: Buffer | undefined): boolean {
   }
 }
 
+/**
+ * Sockhop in captures: JSON lines, and after a SockhopBinaryModeTransition line in a direction,
+ * that direction's binary frames (2.x), from the byte after the line's terminator.
+ */
 export const capture: CaptureSupport = {
   sniff(first: SniffInput) {
     if (first.framing !== 'stream') return 0
@@ -26,21 +30,53 @@ export const capture: CaptureSupport = {
     return client || server ? 1 : 0
   },
   decoder() {
-    const decoder: CaptureDecoder = {
-      write(data, offset) {
-        lines.feed(data, offset, decoder.onError)
-      },
-      end(reason) {
-        lines.end(reason, decoder.onError)
-      },
+    let binary: BinaryReader | undefined
+    const fail = (err: unknown, offset: number, bytes?: Buffer) =>
+      decoder.onError?.({ code: (err as { code?: string }).code ?? 'BAD_MESSAGE', message: (err as Error).message, offset: (err as { offset?: number }).offset ?? offset, bytes })
+    const toBinary = (rest: Buffer) => {
+      try {
+        binary?.write(rest)
+      } catch (err) {
+        fail(err, binary?.offset ?? 0)
+        binary = undefined
+      }
     }
     const lines = new LineSplitter(MAX_LINE, (line, offset) => {
+      let frame: DecodedFrame
       try {
-        decoder.onFrame?.({ ...(traceOf(decodeEnvelope(line, offset)) as DecodedFrame), offset, length: line.length + 1 })
+        frame = { ...(traceOf(decodeEnvelope(line, offset)) as DecodedFrame), offset, length: line.length + 1 }
       } catch (err) {
-        decoder.onError?.({ code: (err as { code?: string }).code ?? 'BAD_MESSAGE', message: (err as Error).message, offset, bytes: line })
+        fail(err, offset, line)
+        return
+      }
+      decoder.onFrame?.(frame)
+      if (frame.kind === 'binary-mode') {
+        binary = new BinaryReader(MAX_LINE, (m, at, length) => {
+          const payload = isBufferId(m.msgId) ? Buffer.from(JSON.stringify(m.data.toString('base64'))) : m.data
+          decoder.onFrame?.({ ...(binaryTrace(m, payload) as DecodedFrame), offset: at, length })
+        })
+        binary.offset = lines.offset
+        lines.stop()
       }
     })
+    let rx: 'lines' | 'binary' = 'lines'
+    const decoder: CaptureDecoder = {
+      write(data, offset) {
+        if (rx === 'binary') {
+          if (binary) toBinary(data)
+          return
+        }
+        const rest = lines.feed(data, offset, decoder.onError)
+        if (binary !== undefined) {
+          rx = 'binary'
+          if (rest !== undefined && rest.length > 0) toBinary(rest)
+        }
+      },
+      end(reason) {
+        if (rx === 'lines') lines.end(reason, decoder.onError)
+        else if (binary !== undefined && binary.buffered > 0) decoder.onError?.({ code: 'TRUNCATED', message: `${binary.buffered} bytes of a binary frame (${reason === 'close' ? 'the connection closed' : 'the capture ended'})`, offset: binary.offset })
+      },
+    }
     return decoder
   },
 }

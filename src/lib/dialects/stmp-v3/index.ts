@@ -1,4 +1,5 @@
 import type { Dialect } from '../types.js'
+import { capture } from './capture.js'
 import { CONTENT_TYPES, clientQuery, decideHandshake } from './negotiation.js'
 import { template } from './template.js'
 import { StmpV3Wire } from './wire.js'
@@ -19,5 +20,6 @@ export const dialect: Dialect = {
   open: (context) => new StmpV3Wire(context),
   upgrade: clientQuery,
   decideUpgrade: (request, policy) => decideHandshake(request.url, request.headers, policy),
+  capture,
   template,
 }

@@ -27,6 +27,18 @@ export function clientQuery(options: DialectOptions, given: URLSearchParams): Up
   return { query, headers }
 }
 
+/** Whether a handshake URL (or an upgrade URL) asks for server latency on Responses. */
+export function urlServerLatency(url: string): boolean {
+  const q = url.indexOf('?')
+  return q !== -1 && new URLSearchParams(url.slice(q + 1)).get('stmp_server_latency') === '1'
+}
+
+/** Whether a URL carries one of STMP v3's `stmp_*` handshake parameters. */
+export function urlHasStmpQuery(url: string): boolean {
+  const q = url.indexOf('?')
+  return q !== -1 && [...new URLSearchParams(url.slice(q + 1)).keys()].some((k) => k.toLowerCase().startsWith('stmp_'))
+}
+
 /** The server's answer to a handshake URL and headers (status 200 accepts). */
 export function decideHandshake(url: string, headers: Record<string, string>, policy: NegotiationPolicy): NegotiationDecision {
   const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '')

@@ -26,6 +26,8 @@ export const dialect: Dialect = {
     { wire: '1,<ccode>,<text>', status: 500, name: 'Error message for a pending callback code' },
   ],
   contentTypes: ['application/json'],
+  // Each client is in a channel named by its decimal id; a broadcast to no channel is an Error (wire notes §2).
+  rooms: { own: (n) => String(n), missing: true },
   open: (context) => new StockingWire(context),
   decideUpgrade: (_request, policy) => (policy.shuttingDown ? { status: 503, message: 'shutting down' } : { status: 200, message: 'OK' }),
   capture,

@@ -244,6 +244,13 @@ export class StockingWire implements Wire {
   command(name: string, args: Record<string, unknown>): void {
     const room = args.room
     if (typeof room !== 'string' || room === '') throw new StmpError('BAD_INPUT', `${name} needs a "room" (a non-empty string)`)
+    if (name === 'room-missing' && this.server) {
+      // What the real hub answers a broadcast to a channel it does not have (hub.go).
+      const message = `Channel ${JSON.stringify(room)} not found`
+      this.trace('out', { kind: 'error', ccode: '0', message })
+      this.write(TYPE.error, '0', message)
+      return
+    }
     if (name === 'join' || name === 'leave') {
       this.trace('out', { kind: name, room })
       this.write(TYPE.join, name === 'join' ? '1' : '0', room)
