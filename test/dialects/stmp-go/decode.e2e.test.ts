@@ -20,6 +20,11 @@ const closes = [
   { direction: 'client', kind: 'close', status: 1000, wireStatus: ok, message: 'bye' },
   { direction: 'server', kind: 'close', status: 1000, wireStatus: ok, message: 'bye' },
 ]
+/** After the Close packets, stmp-go's WebSocket close 1000 "OK", answered 1000. */
+const wsCloses = [
+  { direction: 'server', kind: 'ws-close', code: 1000, reason: 'OK' },
+  { direction: 'client', kind: 'ws-close', code: 1000, reason: '' },
+]
 /** stmp-go's second Close: its head and status went out, the rest met the closed socket. */
 const secondClose = { direction: 'client', kind: 'close', wireStatus: '0x02 NetworkError', cut: "3 bytes (stmp-go's second Close after the close handshake, cut by the peer's close)" }
 const echo = (id: number, payload: Line) => [
@@ -58,11 +63,11 @@ const CASES: Record<string, Line[][]> = {
   ],
   'stmpgo-ws-binary.pcap': [[
     { direction: 'server', kind: 'handshake', status: 200, wireStatus: ok, headers: { 'Content-Type': 'application/json' }, request: { Accept: 'application/json', 'Stmp-Version': '1.0' } },
-    ...echo(1, { payload: { x: 1 } }), ...echo(2, { payload: { x: 1 } }), ...closes,
+    ...echo(1, { payload: { x: 1 } }), ...echo(2, { payload: { x: 1 } }), ...closes, ...wsCloses,
   ]],
   'stmpgo-ws-text.pcap': [[
     { direction: 'server', kind: 'handshake', status: 200, wireStatus: ok, headers: { 'Content-Type': 'application/json', 'Packet-Format': 'text' }, request: { Accept: 'application/json', 'Accept-Packet-Format': 'text', 'Packet-Format': 'text', 'Stmp-Version': '1.0' } },
-    ...echo(1, { payload: { x: 1 } }), ...echo(2, { payload: { x: 1 } }), ...closes,
+    ...echo(1, { payload: { x: 1 } }), ...echo(2, { payload: { x: 1 } }), ...closes, ...wsCloses,
   ]],
 }
 

@@ -58,6 +58,9 @@ export class StmpGoWire implements Wire {
   private inflater?: Inflater
   private readonly pings: number[] = []
   private nextPeerPing = 0
+  /** Client on WebSocket: start() was called; before it, the server's handshake message waits in `early`. */
+  private started = false
+  private early?: [Buffer, boolean]
   private closeReceived = false
   private closeSent = false
 
@@ -88,7 +91,15 @@ export class StmpGoWire implements Wire {
 
   /** Client: the handshake headers are the target URL's query (Dialect.upgrade put them there) and its headers. */
   start(request: { url: string; headers: Record<string, string> }): void {
-    if (!this.stream) return
+    if (!this.stream) {
+      // WebSocket: the server's handshake message may have come already (it can share the 101's
+      // read): read now that the session is set up (its -v trace shows the upgrade first).
+      this.started = true
+      const early = this.early
+      this.early = undefined
+      if (early) this.receive(early[0], early[1])
+      return
+    }
     const headers = handshakeHeaders(request.url, request.headers)
     const hs: Handshake = { side: 'client', major: 1, minor: 0, headers, message: '' }
     this.trace('out', handshakeFields(hs))
@@ -142,6 +153,10 @@ export class StmpGoWire implements Wire {
   }
 
   private receiveMessage(data: Buffer, text: boolean): void {
+    if (!this.opened && !this.server && !this.started) {
+      this.early = [data, text]
+      return
+    }
     if (!this.opened) {
       // Client: the server's first message is its handshake.
       const h = text ? decodeServerHandshakeText(data.toString('utf8')) : decodeHandshake(data, 'server', this.maxPacket)?.handshake
@@ -193,8 +208,9 @@ export class StmpGoWire implements Wire {
   }
 
   private onServerHandshake(h: Handshake): void {
-    this.trace('in', handshakeFields(h))
     const status = h.status ?? 0
+    // On WebSocket after the upgrade's lines, which the session's opening prints.
+    if (this.stream || status !== 0) this.trace('in', handshakeFields(h))
     if (status !== 0) {
       this.ctx.sink.refused(statusOf(status), h.message !== '' ? `${h.message} (stmp-go status 0x${status.toString(16).padStart(2, '0')} ${statusName(status)})` : `stmp-go status 0x${status.toString(16).padStart(2, '0')} ${statusName(status)}`)
       return
@@ -210,6 +226,7 @@ export class StmpGoWire implements Wire {
       contentType,
       agreed: { ...(encoding ? { contentEncoding: encoding } : {}), ...(packetFormat ? { packetFormat } : {}), ...(h.message ? { message: h.message } : {}) },
     })
+    if (!this.stream) this.trace('in', handshakeFields(h))
   }
 
   /** Both directions after the handshake are gzip streams (encoding.go). */
