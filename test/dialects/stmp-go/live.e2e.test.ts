@@ -190,6 +190,12 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
     const bad = await runCli(['fetch', '--dialect', 'stmp-go', tcp, '0x1234', '{}', '-O', 'max-packet=lots'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('BAD_FLAG')
+    // The server side checks its -O values before it binds.
+    const badServe = await runCli(['serve', '--dialect', 'stmp-go', 'tcp://127.0.0.1:0', '-O', 'gzip=maybe'])
+    expect(badServe.code).toBe(2)
+    expect(badServe.stderr).toContain('-O gzip=maybe')
+    const badHeader = await runCli(['push', '--dialect', 'stmp-go', tcp, '0x1', '{}', '-O', 'packet-header=nocolon'])
+    expect(badHeader.code).toBe(2)
   })
 
   it('--token on the server: a client without it is refused (HANDSHAKE_REFUSED, exit 3, the server\'s message), with it served', async () => {

@@ -20,13 +20,8 @@ export function clientQuery(options: DialectOptions, given: URLSearchParams): Up
     throw new StmpError('BAD_FLAG', `stmp-go carries ${CONTENT_TYPES.join(', ')}, not ${contentType}`)
   }
   if (!given.has('Accept')) query.Accept = contentType
-  const gzip = options.gzip
-  if (gzip === true || gzip === '1' || gzip === 'true' || gzip === 'gzip') query['Accept-Encoding'] = 'gzip'
-  else if (gzip !== undefined && gzip !== false && gzip !== '0' && gzip !== 'false') throw new StmpError('BAD_FLAG', `-O gzip=${String(gzip)}: 1 or 0`)
-  const max = options['max-packet']
-  if (max !== undefined && !(typeof max === 'string' && /^[1-9]\d{0,15}$/.test(max)) && !(typeof max === 'number' && Number.isInteger(max) && max > 0)) {
-    throw new StmpError('BAD_FLAG', `-O max-packet=${String(max)}: a size in bytes (default 16777216, stmp-go's 16 MiB)`)
-  }
+  checkOptions(options)
+  if (gzipOn(options.gzip)) query['Accept-Encoding'] = 'gzip'
   if (options.format === 'text') {
     // The real client sends Accept-Packet-Format, which the real server does not read (conn.go
     // negotiate reads Packet-Format): both, so that a real server does switch to text.
@@ -37,6 +32,24 @@ export function clientQuery(options: DialectOptions, given: URLSearchParams): Up
   if (options.token !== undefined) query.Authorization = `Bearer ${options.token}`
   if (!given.has('Stmp-Version')) query['Stmp-Version'] = '1.0'
   return { query, headers: {} }
+}
+
+function gzipOn(v: unknown): boolean {
+  return v === true || v === '1' || v === 'true' || v === 'gzip'
+}
+
+/** -O values (both sides, before anything is dialled or bound): BAD_FLAG for one that cannot be used. */
+export function checkOptions(options: DialectOptions): void {
+  const gzip = options.gzip
+  if (gzip !== undefined && !gzipOn(gzip) && gzip !== false && gzip !== '0' && gzip !== 'false') throw new StmpError('BAD_FLAG', `-O gzip=${String(gzip)}: 1 or 0`)
+  const max = options['max-packet']
+  if (max !== undefined && !(typeof max === 'string' && /^[1-9]\d{0,15}$/.test(max)) && !(typeof max === 'number' && Number.isInteger(max) && max > 0)) {
+    throw new StmpError('BAD_FLAG', `-O max-packet=${String(max)}: a size in bytes (default 16777216, stmp-go's 16 MiB)`)
+  }
+  const ph = options['packet-header']
+  if (ph !== undefined && (typeof ph !== 'string' || ph.split(';').some((kv) => kv.indexOf(':') <= 0))) {
+    throw new StmpError('BAD_FLAG', `-O packet-header=${String(ph)}: K:V pairs separated by ";" (e.g. -O packet-header='X-A:1;X-B:2')`)
+  }
 }
 
 /**
@@ -91,6 +104,7 @@ export const dialect: Dialect = {
   open: (context) => new StmpGoWire(context),
   upgrade: clientQuery,
   decideUpgrade: decide,
+  checkOptions,
   capture,
   template,
 }
