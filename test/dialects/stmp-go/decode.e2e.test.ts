@@ -86,6 +86,17 @@ describe('decode --dialect stmp-go: every real capture', () => {
     })
   }
 
+  it('without --dialect: every capture is recognised as stmp-go (the STMP magic, the upgrade query) and gives the same lines', async () => {
+    for (const [file, connections] of Object.entries(CASES)) {
+      const r = await runCli(['decode', join(FIXTURES, file), '--json'])
+      expect(r.code, file).toBe(0)
+      expect(r.stderr, file).toMatch(new RegExp(`; ${connections.length} stmp-go; 0 skipped\\), .*no errors`))
+      const byConnection = new Map<string, Line[]>()
+      for (const l of parse(r.stdout)) byConnection.set(l.connection as string, [...(byConnection.get(l.connection as string) ?? []), l])
+      expect([...byConnection.values()].map((ls) => ls.map(strip)), file).toEqual(connections)
+    }
+  })
+
   it('offsets are the packets\' places in each direction\'s bytes (stream: after the handshake)', async () => {
     const r = await runCli(['decode', join(FIXTURES, 'stmpgo-tcp-json.pcap'), '--dialect', 'stmp-go', '--json'])
     const lines = parse(r.stdout)
