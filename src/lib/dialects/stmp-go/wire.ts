@@ -4,9 +4,10 @@ import type { ProtoRegistry } from '../../payload/protobuf.js'
 import { type ActionTable, actionTable, nameOfAction, resolveAction } from './actions.js'
 import { handshakeFields, packetFields } from './capture.js'
 import {
-  DEFAULT_MAX_PACKET, type Handshake, type HeaderList, type Packet, PacketStream, closeCodeOf, closeStatusOf, decodeHandshake,
-  actionName, decodePacket, decodePacketText, decodeServerHandshakeText, encodeClientHandshake, encodePacket, encodePacketText,
-  encodePacketInto, encodeServerHandshake, encodeServerHandshakeText, marshalHeaders, packetSize, headerGet, headerList, headerRecord, statusName, statusOf, wireStatusOf,
+  DEFAULT_MAX_PACKET, type Handshake, type HeaderList, type Packet, PacketStream, actionName, closeCodeOf, closeStatusOf,
+  decodeHandshake, decodePacket, decodePacketText, decodeServerHandshakeText, encodeClientHandshake, encodePacket,
+  encodePacketInto, encodePacketText, encodeServerHandshake, encodeServerHandshakeText, headerGet, headerList, headerRecord,
+  marshalHeaders, packetSize, statusName, statusOf, wireStatusOf,
 } from './codec.js'
 import { Deflater, Inflater } from './gzip.js'
 
@@ -62,6 +63,8 @@ export class StmpGoWire implements Wire {
   private started = false
   private early?: [Buffer, boolean]
   private closeReceived = false
+  /** The status of the peer's Close: the answer echoes it, as stmp-go's dispatchPacket sends the packet back. */
+  private peerCloseStatus?: number
   private closeSent = false
 
   constructor(private readonly ctx: WireContext) {
@@ -261,6 +264,7 @@ export class StmpGoWire implements Wire {
         // The second Close stmp-go writes after the close handshake: nothing more to do.
         if (this.closeReceived) return
         this.closeReceived = true
+        this.peerCloseStatus = p.status
         const message = p.payload.toString('utf8')
         return sink.close(closeCodeOf(p.status ?? 0), message)
       }
@@ -307,7 +311,7 @@ export class StmpGoWire implements Wire {
     this.send({ kind: 'pong', payload: EMPTY })
   }
 
-  close(code: number, message: string, answer: boolean): CloseAction {
+  close(code: number, message: string): CloseAction {
     if (this.closeSent) return 'frame'
     // Before the handshake is done there is no packet to send: the connection just ends.
     if (!this.opened) return 'end'
@@ -316,9 +320,8 @@ export class StmpGoWire implements Wire {
     const max = Math.max(0, Math.min(MAX_CLOSE_MESSAGE, this.maxPacket - 8))
     let m = Buffer.from(message, 'utf8')
     if (m.length > max) m = m.subarray(0, max)
-    // The answer echoes the peer's Close as stmp-go's dispatchPacket does (same status).
-    this.send({ kind: 'close', status: closeStatusOf(code), payload: m })
-    void answer
+    const status = this.closeReceived && this.peerCloseStatus !== undefined ? this.peerCloseStatus : closeStatusOf(code)
+    this.send({ kind: 'close', status, payload: m })
     return 'frame'
   }
 
