@@ -490,7 +490,7 @@ export class LoadConnection {
     this.template = r.dialect?.template?.build(plan.action, this.payload, {
       framing: session.transport.framing,
       kind: plan.push ? 'push' : 'request',
-      options: { format: plan.format, serverLatency: session.serverLatency, contentType: plan.contentType },
+      options: { ...session.agreed, format: plan.format, serverLatency: session.serverLatency, contentType: plan.contentType },
       fragmentSize: DEFAULT_SESSION_OPTIONS.fragmentSize,
     })
     session.onPush = this.onPush

@@ -83,6 +83,12 @@ export class FrameTracer {
         : bytes.length > 0 ? `${bytes.length} bytes` : ''
       for (const line of summary.split('\n')) if (line !== '') out.push(`${mark}   ${line}`)
     }
+    // A dialect's headers on a message (stmp-go packet headers): one `k: v` line each.
+    const packetHeaders = (f: TraceFrame) => {
+      const h = (f as { headers?: unknown }).headers
+      if (h === null || typeof h !== 'object') return
+      for (const [k, v] of Object.entries(h as Record<string, unknown>)) out.push(`${mark} ${k}: ${redactHeader(k, String(v))}`)
+    }
     switch (frame.kind) {
       case 'handshake-request':
         out.push(head(`handshake ${frame.url}`))
@@ -104,6 +110,7 @@ export class FrameTracer {
         if (frame.kind === 'request' && frame.action !== undefined) ids.set(frame.id, frame.action)
         const part = frame.follow ? ' (continued)' : ''
         out.push(head(`${frame.kind} id=${frame.id} ${action}${part} (${frame.payload.length} bytes)`))
+        packetHeaders(traced)
         if (!frame.follow) body(frame.payload, action, frame.kind)
         break
       }
@@ -118,6 +125,7 @@ export class FrameTracer {
         }
         const latency = frame.latency === null || frame.latency === undefined ? '' : ` latency=${frame.latency}ms`
         out.push(head(`response id=${frame.id} ${statusText(frame.status ?? 0)}${latency} (${frame.payload.length} bytes)`))
+        packetHeaders(traced)
         body(frame.payload, action, 'response', frame.status)
         break
       }

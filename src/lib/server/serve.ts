@@ -98,7 +98,7 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
   }
   const server = new StmpServer({
     dialect: config.dialect,
-    dialectOptions: config.dialectOptions,
+    dialectOptions: protoRegistry ? { ...config.dialectOptions, protoRegistry } : config.dialectOptions,
     token: config.token,
     maxConnections: config.maxConnections,
     handshakeTimeout: config.handshakeTimeout,

@@ -47,6 +47,7 @@ export function clientSetup(flags: ClientFlagValues): ClientSetup {
       dialectFlags: givenDialectFlags(flags),
       headers: parseHeaders(flags.header),
       token: flags.token,
+      protoRegistry,
       contentType: CONTENT_TYPES[name],
       format,
       serverLatency: flags['server-latency'],

@@ -1,6 +1,7 @@
 import { DEFAULT_DIALECT, loadAllDialects, loadDialect } from '../dialects/registry.js'
 import type { Dialect, DialectOptions } from '../dialects/types.js'
 import { StmpError } from '../errors.js'
+import type { ProtoRegistry } from '../payload/index.js'
 import { type Address, type DialOptions, dial, handshakeUrl, parseAddress } from '../transport/index.js'
 import type { SessionOptions } from './options.js'
 import { Session } from './session.js'
@@ -16,6 +17,8 @@ export interface ConnectOptions extends Partial<SessionOptions>, DialOptions {
   contentType?: string
   /** Credentials: stmp-v3 sends `Authorization: Bearer TOKEN`; other dialects their own way. */
   token?: string
+  /** The loaded `--proto` files: a dialect that names actions by its services reads them (stmp-go). */
+  protoRegistry?: ProtoRegistry
   /** Called before the handshake, so `-v` sees it. */
   prepare?(session: Session): void
 }
@@ -47,6 +50,7 @@ export async function connect(target: string | Address, options: ConnectOptions 
     serverLatency: options.serverLatency ?? options.dialectOptions?.serverLatency,
     format: options.format ?? options.dialectOptions?.format,
     headers: { ...options.dialectOptions?.headers, ...options.headers },
+    ...(options.protoRegistry ? { protoRegistry: options.protoRegistry } : {}),
   }
   const up = dialect.upgrade?.(dialectOptions, address.query) ?? {}
   for (const [k, v] of Object.entries(up.query ?? {})) address.query.set(k, v)
