@@ -10,6 +10,7 @@ import { type IncomingRequest, Link, type ReconnectPolicy, type Session, connect
 import { parseAddress } from '../transport/index.js'
 import { chalkFor } from '../render/colors.js'
 import { eventJson, roomCommand } from './pipe.js'
+import { TxProgress } from './tx-progress.js'
 import { renderPayload } from '../render/payload-output.js'
 import { statusText, traceSession } from '../render/trace.js'
 
@@ -412,7 +413,14 @@ export class Repl {
     session.onPush = (push) => {
       this.result(`${chalk.magenta(`⇠ push ${push.action}`)}\n${this.payload(push.payload, push.action, 'push')}`)
     }
+    const progress = new TxProgress()
     session.onEvent = (name, data) => {
+      // Transactions as progress lines (tx-chunk only at each tenth), other events as they come.
+      if (name.startsWith('tx-')) {
+        const line = progress.line(name, data)
+        if (line !== undefined) this.result(chalk.magenta(`⇠ ${line}`))
+        return
+      }
       this.result(`${chalk.magenta(`⇠ ${name}`)} ${JSON.stringify(eventJson(data))}`)
     }
     session.onRequest = (request) => {
