@@ -268,6 +268,11 @@ export class Session {
     }))
   }
 
+  /** The dialect's own figures for this connection (Wire.stats; empty when it has none). */
+  dialectStats(): Record<string, number | null> {
+    return this.wire.stats?.() ?? {}
+  }
+
   get serverLatency(): boolean {
     return this.serverLatencyOn
   }
