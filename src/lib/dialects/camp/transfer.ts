@@ -67,13 +67,13 @@ export class SavedFile {
 /** What an outgoing transaction reads its chunks from. */
 export interface Source {
   readonly size: number
-  /** Up to `length` bytes at `position` (fewer only at the end). */
-  read(position: number, length: number): Buffer
+  /** Up to `length` bytes at `position` into `target` at `at` (fewer only at the end): how many. */
+  readInto(target: Buffer, at: number, position: number, length: number): number
   close(): void
 }
 
 export function bufferSource(data: Buffer): Source {
-  return { size: data.length, read: (p, n) => data.subarray(p, Math.min(data.length, p + n)), close: () => undefined }
+  return { size: data.length, readInto: (t, at, p, n) => data.copy(t, at, p, Math.min(data.length, p + n)), close: () => undefined }
 }
 
 /** A regular file, opened now (BAD_FILE when it cannot be read); each read is one chunk. */
@@ -93,15 +93,14 @@ export function fileSource(path: string): Source {
   let open = true
   return {
     size: stat.size,
-    read: (position, length) => {
-      const buf = Buffer.allocUnsafe(length)
+    readInto: (target, at, position, length) => {
       let got = 0
       while (got < length) {
-        const n = readSync(fd, buf, got, length - got, position + got)
+        const n = readSync(fd, target, at + got, length - got, position + got)
         if (n === 0) break
         got += n
       }
-      return got === length ? buf : buf.subarray(0, got)
+      return got
     },
     close: () => {
       if (open) closeSync(fd)

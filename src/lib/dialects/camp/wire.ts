@@ -4,7 +4,7 @@ import { StmpError, WireError } from '../../errors.js'
 import type { CloseAction, TraceFrame, Wire, WireContext } from '../types.js'
 import { type Queued, SendQueue, backpressureOptions } from './backpressure.js'
 import {
-  BEHAVIOUR, CAMP_VERSION, CLOSE, FEATURE_TRANSACTIONS, type Frame, MAX_PAYLOAD, campCloseCode, decodeFrame, encodeFrame,
+  BEHAVIOUR, CAMP_VERSION, CHUNK_HEADER, CLOSE, FEATURE_TRANSACTIONS, chunkFrame, type Frame, MAX_PAYLOAD, campCloseCode, decodeFrame, encodeFrame,
   parseSid, stmpCloseCode,
 } from './codec.js'
 import { SavedFile, type Source, badTxName, bufferSource, fileSource } from './transfer.js'
@@ -452,8 +452,11 @@ export class CampWire implements Wire {
           return
         }
         const r = o.ranges[0]
-        const data = r.pos < r.end ? o.source.read(r.pos, Math.min(o.chunk, r.end - r.pos)) : EMPTY
-        if (data.length === 0) {
+        const want = Math.min(o.chunk, r.end - r.pos)
+        // The data read straight into its frame (one buffer per chunk, no copy).
+        const frame = want > 0 ? chunkFrame(this.sid, o.txId, r.pos, want) : EMPTY
+        const got = want > 0 ? o.source.readInto(frame, CHUNK_HEADER, r.pos, want) : 0
+        if (got === 0) {
           // The range is done (or the file ended early): a push, or a pull range reaching the end, finishes.
           o.ranges.shift()
           if (o.behaviour === BEHAVIOUR.PUSH || r.end >= o.source.size || r.pos < r.end) {
@@ -462,9 +465,10 @@ export class CampWire implements Wire {
           }
           continue
         }
-        this.send({ kind: 'tx-chunk', sid: this.sid, txId: o.txId, offset: BigInt(r.pos), payload: data })
-        r.pos += data.length
-        o.sent += data.length
+        const bytes = got === want ? frame : frame.subarray(0, CHUNK_HEADER + got)
+        this.send({ kind: 'tx-chunk', sid: this.sid, txId: o.txId, offset: BigInt(r.pos), payload: bytes.subarray(CHUNK_HEADER) }, undefined, undefined, undefined, bytes)
+        r.pos += got
+        o.sent += got
       }
     }
   }
@@ -648,12 +652,14 @@ export class CampWire implements Wire {
     this.send({ kind: 'ack', sid: this.sid, acked: n })
   }
 
-  private send(f: Frame, track?: Unacked, id?: number, key?: string): void {
+  /** `encoded`: the frame's bytes, built already (a TX_CHUNK read into its frame). */
+  private send(f: Frame, track?: Unacked, id?: number, key?: string, encoded?: Buffer): void {
     if (track !== undefined && 'ack' in f) this.track(f.ack, track)
     if (this.ctx.sink.tracing) this.ctx.sink.trace('out', f.kind === 'utf8' || f.kind === 'binary' ? dataTrace(f, id !== undefined ? 'request' : 'push', id ?? 0) : traceOf(f))
-    if (this.queue === undefined) return this.ctx.out.write(encodeFrame(f), false)
+    const bytes = encoded ?? encodeFrame(f)
+    if (this.queue === undefined) return this.ctx.out.write(bytes, false)
     const keep = f.kind.startsWith('tx-') || f.kind === 'bye' || f.kind === 'endpoint-info'
-    this.queue.enqueue({ bytes: encodeFrame(f), keep, key, ack: track !== undefined && 'ack' in f ? f.ack : undefined, kind: f.kind })
+    this.queue.enqueue({ bytes, keep, key, ack: track !== undefined && 'ack' in f ? f.ack : undefined, kind: f.kind })
     if (this.queue.waiting && this.retryTimer === undefined) this.flushQueue()
   }
 
