@@ -13,7 +13,7 @@ export class TxProgress {
       case 'tx-start': {
         const size = typeof data.size === 'number' ? data.size : -1
         this.open.set(txId, { name, size, step: 0 })
-        return `transaction ${txId} ${name}: ${data.behaviour === 'pull' ? 'offered (pull: fetch it with {"command":"tx-fetch","txId":' + txId + '})' : 'started'}, ${size >= 0 ? bytes(size) : 'size unknown'}`
+        return `transaction ${txId} ${name}: ${data.behaviour === 'pull' ? `offered (pull: /fetch ${txId} gets it)` : 'started'}, ${size >= 0 ? bytes(size) : 'size unknown'}`
       }
       case 'tx-chunk': {
         const t = this.open.get(txId)
