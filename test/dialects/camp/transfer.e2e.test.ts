@@ -53,6 +53,18 @@ describe('serve -O pull-file=FILE: a pull transaction answered by TX_FETCH range
     expect(dialectEvents).toContainEqual(expect.objectContaining({ name: 'tx-offer', name_: 'data.bin', txId: 0, size: 300_000 }))
   })
 
+  it('the prompt: /fetch 0 0 300000 shows the offer, progress lines at each tenth, finished, saved; the big push is not dumped', async () => {
+    const save = tempDir('camp-save-')
+    const r = await runCli(['connect', '--interactive', '--dialect', 'camp', '--token', 'T', url, '--save-dir', save], { stdin: '/fetch 0 0 300000\n', timeout: 15_000 })
+    const out = r.stdout + r.stderr
+    expect(out).toMatch(/⇠ transaction 0 data\.bin: offered \(pull: \/fetch 0 gets it\), 293\.0 KiB/)
+    expect(out).toMatch(/⇠ transaction 0 data\.bin: \[#+\.*\] 21% 64\.0 KiB of 293\.0 KiB/)
+    expect(out).toMatch(/⇠ transaction 0 data\.bin: \[#{20}\] 100% 293\.0 KiB of 293\.0 KiB/)
+    expect(out).toMatch(/⇠ transaction 0 data\.bin: finished, 293\.0 KiB in 5 chunks/)
+    expect(out).toMatch(/⇠ push tx:data\.bin \(300000 bytes, not shown\)/)
+    expect(sha(readFileSync(join(save, 'data.bin')))).toBe(sha(data))
+  })
+
   it('a TX_FETCH for a transaction the server does not have is reported (unknown) and answered with nothing', async () => {
     const r = await runCli(['connect', '--dialect', 'camp', '--token', 'T', url, '--wait', '500ms'], { stdin: '{"command":"tx-fetch","txId":7,"start":0,"end":10}\n' })
     expect(r.code).toBe(0)
