@@ -1,6 +1,8 @@
 import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
+import { WebSocketServer } from 'ws'
 import { SavedFile, badTxName, bufferSource, fileSource } from '../../../src/lib/dialects/camp/transfer.js'
 import { StmpServer, connect } from '../../../src/lib/session/index.js'
 import { parseAddress } from '../../../src/lib/transport/index.js'
@@ -66,5 +68,32 @@ describe('CAMP transaction files', () => {
     expect(events.some(([n, d]) => n === 'tx-cancel' && d.txId === 1)).toBe(true)
     expect(readdirSync(dir)).toEqual(['small.bin'])
     await server.close(100)
+  })
+
+  it('save-dir: chunks past the announced size (or far past the fetched offsets) are not saved: tx-refused TOO_LARGE, no file', async () => {
+    // A raw peer: TX_START "over" of size 3, then 5 bytes; TX_START "far" (pull, size 10) with a chunk at offset 2^40.
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    await new Promise<void>((r) => wss.once('listening', () => r()))
+    wss.on('connection', (ws) => {
+      const sid = Buffer.alloc(8)
+      const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b }
+      const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(n); return b }
+      ws.send(Buffer.concat([sid, Buffer.from([0xff]), u32(0), u32(1), u64(1n)]))
+      ws.send(Buffer.concat([sid, Buffer.from([0x00]), u32(1), u32(0), u64(3n), Buffer.from([0]), Buffer.from('over')]))
+      ws.send(Buffer.concat([sid, Buffer.from([0x01]), u32(0), u64(0n), Buffer.from('12345')]))
+      ws.send(Buffer.concat([sid, Buffer.from([0x02]), u32(2), u32(0)]))
+      ws.send(Buffer.concat([sid, Buffer.from([0x00]), u32(3), u32(1), u64(10n), Buffer.from([1]), Buffer.from('far')]))
+      ws.send(Buffer.concat([sid, Buffer.from([0x01]), u32(1), u64(1n << 40n), Buffer.from('xx')]))
+      ws.send(Buffer.concat([sid, Buffer.from([0x02]), u32(4), u32(1)]))
+    })
+    const dir = tempDir()
+    const events: [string, Record<string, unknown>][] = []
+    const c = await connect(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, { dialect: 'camp', dialectOptions: { 'save-dir': dir }, prepare: (s) => { s.onEvent = (n, d) => { events.push([n, d]) } } })
+    for (let t = 0; t < 80 && events.filter(([n]) => n === 'tx-finish').length < 2; t++) await new Promise((r) => setTimeout(r, 25))
+    expect(events.filter(([n]) => n === 'tx-refused').map(([, d]) => [d.name, d.code])).toEqual([['over', 'TOO_LARGE'], ['far', 'TOO_LARGE']])
+    expect(events.some(([n]) => n === 'tx-saved')).toBe(false)
+    expect(readdirSync(dir)).toEqual([])
+    c.transport.destroy()
+    wss.close()
   })
 })

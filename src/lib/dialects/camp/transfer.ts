@@ -67,13 +67,15 @@ export class SavedFile {
 /** What an outgoing transaction reads its chunks from. */
 export interface Source {
   readonly size: number
+  /** The bytes are held in memory (a buffer), not read from a file. */
+  readonly inMemory?: boolean
   /** Up to `length` bytes at `position` into `target` at `at` (fewer only at the end): how many. */
   readInto(target: Buffer, at: number, position: number, length: number): number
   close(): void
 }
 
 export function bufferSource(data: Buffer): Source {
-  return { size: data.length, readInto: (t, at, p, n) => data.copy(t, at, p, Math.min(data.length, p + n)), close: () => undefined }
+  return { size: data.length, inMemory: true, readInto: (t, at, p, n) => data.copy(t, at, p, Math.min(data.length, p + n)), close: () => undefined }
 }
 
 /** A regular file, opened now (BAD_FILE when it cannot be read); each read is one chunk. */

@@ -26,6 +26,10 @@ const PEER_PING_BASE = 0x10000
 export const SEND_HIGH_WATER = 1024 * 1024
 /** The chunk size of outgoing transactions unless told (push --file, pull answers). */
 export const DEFAULT_CHUNK = 64 * 1024
+/** `save-dir`: a transaction of unknown size (-1) is saved up to this many bytes; one of known size up to its size. */
+export const MAX_SAVED_UNKNOWN = 4 * 1024 ** 3
+/** TX_FETCH ranges of one pull transaction waiting to be sent, at most (more are refused). */
+export const MAX_FETCH_RANGES = 1024
 const EMPTY = Buffer.alloc(0)
 
 type ErrorArg = Parameters<WireContext['sink']['error']>[0]
@@ -69,6 +73,8 @@ interface Outgoing {
   /** Ranges still to send [pos, end): a push's one, a pull's fetched ones in order. */
   ranges: { pos: number; end: number }[]
   sent: number
+  /** A pull offer of a buffer (serve -O pull=echo): counted against the message limit while it waits. */
+  inMemory: boolean
 }
 
 /**
@@ -264,13 +270,21 @@ export class CampWire implements Wire {
         else if (offset === 'misplaced') tx.misplaced++
         if (tx.file !== undefined) {
           // A push is written in order (whatever its offsets say: CAMP-Server's are off by one); a pull where it was fetched.
-          const at = tx.pull ? Number(f.offset) : tx.bytes
-          try {
-            tx.file.write(f.payload, at)
-          } catch (err) {
+          const at = tx.pull ? f.offset : BigInt(tx.bytes)
+          const limit = tx.size >= 0n ? tx.size : BigInt(MAX_SAVED_UNKNOWN)
+          if (at + BigInt(f.payload.length) > limit) {
+            // Past the announced size (or the bound for an unknown one): the file is not kept.
+            tx.file.abort()
             tx.file = undefined
-            if (!(err instanceof StmpError)) throw err
-            sink.event('tx-refused', { txId: f.txId, name: tx.name, code: err.code, message: err.message })
+            sink.event('tx-refused', { txId: f.txId, name: tx.name, code: 'TOO_LARGE', message: `not saved: a chunk at ${at} of ${f.payload.length} bytes goes past ${tx.size >= 0n ? `the announced size ${tx.size}` : `${MAX_SAVED_UNKNOWN} bytes (the bound for an unknown size)`}` })
+          } else {
+            try {
+              tx.file.write(f.payload, Number(at))
+            } catch (err) {
+              tx.file = undefined
+              if (!(err instanceof StmpError)) throw err
+              sink.event('tx-refused', { txId: f.txId, name: tx.name, code: err.code, message: err.message })
+            }
           }
         }
         tx.bytes += f.payload.length
@@ -308,8 +322,9 @@ export class CampWire implements Wire {
         this.ack(f.ack)
         const o = this.outgoing.get(f.txId)
         const pull = o !== undefined && o.behaviour === BEHAVIOUR.PULL
-        sink.event('tx-fetch', { txId: f.txId, start: Number(f.start), end: Number(f.end), ...(pull ? {} : { unknown: true }) })
-        if (!pull) return
+        const full = pull && o.ranges.length >= MAX_FETCH_RANGES
+        sink.event('tx-fetch', { txId: f.txId, start: Number(f.start), end: Number(f.end), ...(pull ? {} : { unknown: true }), ...(full ? { refused: `${MAX_FETCH_RANGES} ranges already waiting` } : {}) })
+        if (!pull || full) return
         // Half-open [start, end), clamped to the size; a range that reaches the end finishes the transaction.
         const end = f.end > BigInt(o.source.size) ? o.source.size : Number(f.end)
         const start = f.start > BigInt(end) ? end : Number(f.start)
@@ -414,16 +429,23 @@ export class CampWire implements Wire {
   private startPush(name: string, source: Source, chunk: number): number {
     const txId = this.nextTx()
     this.send({ kind: 'tx-start', sid: this.sid, ack: this.takeAck(), txId, size: BigInt(source.size), behaviour: BEHAVIOUR.PUSH, name }, { kind: 'tx-start', sentAt: performance.now() })
-    this.outgoing.set(txId, { txId, name, behaviour: BEHAVIOUR.PUSH, source, chunk, ranges: [{ pos: 0, end: source.size }], sent: 0 })
+    this.outgoing.set(txId, { txId, name, behaviour: BEHAVIOUR.PUSH, source, chunk, ranges: [{ pos: 0, end: source.size }], sent: 0, inMemory: false })
     this.pump()
     return txId
   }
 
   /** A pull transaction: TX_START (pull, with the size); the peer's TX_FETCH ranges are answered from `source`. */
-  private offer(name: string, source: Source, chunk = DEFAULT_CHUNK): number {
+  private offer(name: string, source: Source, chunk = DEFAULT_CHUNK): number | undefined {
+    // Offers wait for fetches as long as the connection lasts: bounded in number, and echoes (kept in memory) in bytes.
+    const held = [...this.outgoing.values()].reduce((n, o) => n + (o.inMemory ? o.source.size : 0), 0)
+    if (this.outgoing.size >= MAX_OPEN_TRANSACTIONS || (source.inMemory === true && held + source.size > this.ctx.limits.maxMessageSize)) {
+      source.close()
+      this.ctx.sink.event('tx-refused', { name, code: 'TOO_MANY_TRANSACTIONS', message: `not offered: ${this.outgoing.size} transactions of this side open, ${held} bytes of echoes held (at most ${MAX_OPEN_TRANSACTIONS}, ${this.ctx.limits.maxMessageSize} bytes)` })
+      return undefined
+    }
     const txId = this.nextTx()
     this.send({ kind: 'tx-start', sid: this.sid, ack: this.takeAck(), txId, size: BigInt(source.size), behaviour: BEHAVIOUR.PULL, name }, { kind: 'tx-start', sentAt: performance.now() })
-    this.outgoing.set(txId, { txId, name, behaviour: BEHAVIOUR.PULL, source, chunk, ranges: [], sent: 0 })
+    this.outgoing.set(txId, { txId, name, behaviour: BEHAVIOUR.PULL, source, chunk, ranges: [], sent: 0, inMemory: source.inMemory === true })
     this.ctx.sink.event('tx-offer', { txId, name, size: source.size })
     return txId
   }
