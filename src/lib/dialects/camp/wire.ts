@@ -97,6 +97,10 @@ interface Outgoing {
  * - Transactions from the peer are acknowledged and reported as events (`tx-start`, `tx-chunk`,
  *   `tx-finish`, `tx-fetch`, `tx-cancel`); a finished one that fitted in memory is also a push
  *   with action `tx:<name>`. CAMP-Server's off-by-one chunk offsets are taken as sent and counted.
+ *   With `save-dir` each is written to DIR/<name> as it comes (transfer.ts; bad names refused).
+ * - Transactions this side sends (`tx-send-file`, pull offers: `tx-offer`, `pull-file`,
+ *   `pull=echo`) are read a chunk at a time from their source while the session and transport
+ *   hold less than SEND_HIGH_WATER, and go on at drained(): bounded memory for any size.
  */
 export class CampWire implements Wire {
   readonly initial = 'open' as const
@@ -477,7 +481,15 @@ export class CampWire implements Wire {
         const want = Math.min(o.chunk, r.end - r.pos)
         // The data read straight into its frame (one buffer per chunk, no copy).
         const frame = want > 0 ? chunkFrame(this.sid, o.txId, r.pos, want) : EMPTY
-        const got = want > 0 ? o.source.readInto(frame, CHUNK_HEADER, r.pos, want) : 0
+        let got: number
+        try {
+          got = want > 0 ? o.source.readInto(frame, CHUNK_HEADER, r.pos, want) : 0
+        } catch (err) {
+          // The file cannot be read any more (EIO, ...): the transaction is cancelled, the connection goes on.
+          this.ctx.sink.event('tx-refused', { txId: o.txId, name: o.name, code: 'BAD_FILE', message: `reading at ${r.pos}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` })
+          this.endOutgoing(o, true)
+          break
+        }
         if (got === 0) {
           // The range is done (or the file ended early): a push, or a pull range reaching the end, finishes.
           o.ranges.shift()
