@@ -7,7 +7,7 @@ import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { traceSession } from '../lib/render/trace.js'
 import { PipeRunner } from '../lib/connect/pipe.js'
-import { DEFAULT_RECONNECT, Link, type Session, connect } from '../lib/session/index.js'
+import { DEFAULT_RECONNECT, Link, type Session, connect, dialectFor } from '../lib/session/index.js'
 import { parseAddress } from '../lib/transport/index.js'
 
 export default class Connect extends StmpCommand {
@@ -41,6 +41,7 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     retry: Flags.boolean({ summary: `Re-send requests that were in flight when the connection dropped (with --reconnect; up to 3 times).` }),
     'auto-reply': Flags.integer({ summary: 'Answer requests from the server with this status and an empty payload.', min: 100, max: 999 }),
     verbose: Flags.boolean({ char: 'v', summary: 'Show the connection, the handshake and every frame on stderr (> sent, < received).' }),
+    'save-dir': Flags.string({ summary: 'Write each transaction the server sends to DIR/<its name> (dialects with transactions: camp); a name with / or .. is refused (event tx-refused).' }),
     interactive: Flags.boolean({ summary: 'Force the terminal prompt (--no-interactive forces pipe mode); default: stdin is a TTY.', allowNo: true }),
   }
 
@@ -54,6 +55,14 @@ Exit status (pipe): 0 when every request got a 2xx; else, most serious first: th
     }
     // A bad URL is a usage error (BAD_URL, exit 2) before anything is read or dialled.
     if (args.url !== undefined) parseAddress(args.url)
+    if (flags['save-dir'] !== undefined) {
+      // The dialect's option save-dir (checked there: a directory); BAD_FLAG under one without transactions.
+      if (args.url !== undefined) {
+        const dialect = await dialectFor(parseAddress(args.url), flags.dialect)
+        if (!dialect.features.transactions) throw new StmpError('BAD_FLAG', `--save-dir: ${dialect.title} has no transactions (\`stmpcat dialects\` says which have)`)
+      }
+      flags.option = [...(flags.option ?? []), `save-dir=${flags['save-dir']}`]
+    }
     if (flags.interactive ?? process.stdin.isTTY === true) {
       const { runRepl } = await import('../lib/connect/repl.js')
       this.setExitCode(await runRepl(args.url, { flags, reconnect, autoReply: flags['auto-reply'], verbose: flags.verbose }))

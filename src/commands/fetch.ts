@@ -2,11 +2,12 @@ import { Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
 import { type PreparedRequest, dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
+import { checkWaitReply, requestAndWaitReply } from '../lib/cli/wait-reply.js'
 import { StmpError } from '../lib/errors.js'
 import { chalkFor } from '../lib/render/colors.js'
 import { payloadValue, renderPayload } from '../lib/render/payload-output.js'
 import { redactHeaders, statusText } from '../lib/render/trace.js'
-import { type ResponseInfo, type Session, isErrorClose, peerCloseError, unsentError } from '../lib/session/index.js'
+import { type IncomingPush, type ResponseInfo, type Session, dialectFor, isErrorClose, peerCloseError, unsentError } from '../lib/session/index.js'
 
 export interface FetchEnvelope {
   status: number
@@ -17,6 +18,8 @@ export interface FetchEnvelope {
   headers: Record<string, string>
   contentType: string
   payload: unknown
+  /** --wait-reply: the server's next message after the ACK. */
+  reply?: { action: string; payload: unknown }
 }
 
 export default class Fetch extends StmpCommand {
@@ -43,15 +46,19 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
     ...clientFlags,
     ...dataFlags,
     include: Flags.boolean({ char: 'i', summary: 'Show the status, server latency and round trip on stderr before the payload.' }),
+    'wait-reply': Flags.boolean({ summary: 'After the ACK, print the next data frame from the server (dialects whose ACK is the response: camp); exit 4 when none comes within --timeout.' }),
   }
 
   public async run(): Promise<FetchEnvelope | undefined> {
     const { args, flags } = await this.parse(Fetch)
     const prepared = await prepareRequest(args, flags, 'request')
+    if (flags['wait-reply']) checkWaitReply(await dialectFor(prepared.address, prepared.setup.options.dialect))
     const session = await openSession(prepared, flags.verbose)
     let response: ResponseInfo
+    let reply: IncomingPush | undefined
     try {
-      response = await session.request(prepared.action, prepared.payload, { timeout: prepared.setup.timeout })
+      if (flags['wait-reply']) ({ response, reply } = await requestAndWaitReply(session, prepared.action, prepared.payload, prepared.setup.timeout))
+      else response = await session.request(prepared.action, prepared.payload, { timeout: prepared.setup.timeout })
     } catch (error) {
       await session.close(1000, '')
       throw error
@@ -64,10 +71,10 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
     }
     // Nothing is lost silently: frames that never went out fail the run (issue 18).
     if (info.unsent > 0) throw unsentError(info.unsent, 'frames queued before the close were not sent')
-    return this.output(session, prepared, response, flags.include)
+    return this.output(session, prepared, response, flags.include, reply)
   }
 
-  private output(session: Session, prepared: PreparedRequest, response: ResponseInfo, include: boolean): FetchEnvelope | undefined {
+  private output(session: Session, prepared: PreparedRequest, response: ResponseInfo, include: boolean, reply?: IncomingPush): FetchEnvelope | undefined {
     const { codec } = prepared.setup
     const ctx = { action: prepared.action, role: 'response' as const, status: response.status }
     if (include) {
@@ -79,6 +86,8 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
       if (!this.jsonEnabled()) throw failure
       this.setExitCode(failure.exitCode)
     }
+    const replyCtx = reply === undefined ? undefined : { action: reply.action, role: 'push' as const }
+    if (include && reply !== undefined) process.stderr.write(`< reply ${reply.action} ${reply.payload.length} bytes\n`)
     if (this.jsonEnabled()) {
       return {
         status: response.status,
@@ -89,9 +98,13 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
         headers: redactHeaders(session.headers),
         contentType: session.contentType,
         payload: payloadValue(codec, response.payload, ctx),
+        ...(reply !== undefined && replyCtx !== undefined ? { reply: { action: reply.action, payload: payloadValue(codec, reply.payload, replyCtx) } } : {}),
       }
     }
-    const out = renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
+    // --wait-reply: the reply is what is printed (the ACK has no payload).
+    const out = reply !== undefined && replyCtx !== undefined
+      ? renderPayload(codec, reply.payload, replyCtx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
+      : renderPayload(codec, response.payload, ctx, { tty: process.stdout.isTTY === true, chalk: chalkFor(process.stdout) })
     if (out.warning) process.stderr.write(`stmpcat: warning: ${out.warning}\n`)
     process.stdout.write(out.data)
     return undefined

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { Flags } from '@oclif/core'
 import { StmpCommand } from '../lib/cli/base-command.js'
 import { clientFlags } from '../lib/cli/client-flags.js'
 import { dataFlags, openSession, prepareRequest, targetArgs } from '../lib/cli/client-request.js'
 import { StmpError } from '../lib/errors.js'
-import { dialectFor, peerCloseError, unsentError } from '../lib/session/index.js'
+import { type Session, dialectFor, peerCloseError, unsentError } from '../lib/session/index.js'
 
 export interface PushResult {
   action: string
@@ -32,7 +32,7 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did
   static override flags = {
     ...clientFlags,
     ...dataFlags,
-    file: Flags.string({ summary: 'Send FILE as a transaction named ACTION (dialects with transactions: camp), instead of one push.' }),
+    file: Flags.string({ summary: 'Send FILE as a transaction named ACTION (dialects with transactions: camp), instead of one push; streamed in chunks (memory stays bounded).' }),
   }
 
   public async run(): Promise<PushResult> {
@@ -42,11 +42,16 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did
       const dialect = await dialectFor(prepared.address, prepared.setup.options.dialect)
       if (!dialect.features.transactions) throw new StmpError('BAD_FLAG', `--file: ${dialect.title} has no transactions (\`stmpcat dialects\` says which have)`)
     }
-    const file = flags.file === undefined ? undefined : await readFile(flags.file).catch((err: NodeJS.ErrnoException) => {
+    // The file is checked before dialling, then streamed by the dialect a chunk at a time (tx-send-file):
+    // memory stays bounded whatever its size.
+    const size = flags.file === undefined ? 0 : await stat(flags.file).then((st) => {
+      if (!st.isFile()) throw new StmpError('BAD_FILE', `--file ${flags.file}: not a regular file`)
+      return st.size
+    }, (err: NodeJS.ErrnoException) => {
       throw new StmpError('BAD_FILE', `--file ${flags.file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`)
     })
     const session = await openSession(prepared, flags.verbose)
-    if (file !== undefined) session.command('tx-send', { name: prepared.action, payload: file })
+    if (flags.file !== undefined) await sendFile(session, prepared.action, flags.file)
     else session.push(prepared.action, prepared.payload)
     const info = await session.close(1000, '')
     if (info.error) throw session.closedError()
@@ -60,6 +65,22 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect, handshake refused or the server did
       const when = info.initiator === 'local' ? '' : ' before the push was sent'
       throw peerCloseError('the server', code, info.remoteReason ?? '', `${when}: the push may not have been read`)
     }
-    return { action: prepared.action, bytes: prepared.payload.length, closeCode: code }
+    return { action: prepared.action, bytes: flags.file === undefined ? prepared.payload.length : size, closeCode: code }
   }
+}
+
+/** Starts the file's transaction and resolves when the dialect says it went out whole (the event tx-sent), or the session ended. */
+function sendFile(session: Session, name: string, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const previous = session.onEvent
+    session.onEvent = (event, data) => {
+      previous?.(event, data)
+      if (event !== 'tx-sent' || data.name !== name) return
+      session.onEvent = previous
+      if (data.cancelled === true) reject(new StmpError('CONNECTION_CLOSED', `--file ${path}: the transaction was cancelled after ${String(data.bytes)} of ${String(data.size)} bytes`))
+      else resolve()
+    }
+    void session.closed.then(() => resolve())
+    session.command('tx-send-file', { name, path })
+  })
 }

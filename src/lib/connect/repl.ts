@@ -10,6 +10,7 @@ import { type IncomingRequest, Link, type ReconnectPolicy, type Session, connect
 import { parseAddress } from '../transport/index.js'
 import { chalkFor } from '../render/colors.js'
 import { eventJson, roomCommand } from './pipe.js'
+import { TxProgress } from './tx-progress.js'
 import { renderPayload } from '../render/payload-output.js'
 import { statusText, traceSession } from '../render/trace.js'
 
@@ -43,6 +44,8 @@ export function terminalStream(): NodeJS.WriteStream {
 
 export const HISTORY_SIZE = 1000
 const PROMPT = 'stmp> '
+/** A received transaction bigger than this is not printed on the prompt (connect --save-dir writes it to a file). */
+const TRANSACTION_SHOWN = 1024
 
 /** `$STMPCAT_HISTORY`, else `$XDG_STATE_HOME/stmpcat/history`, else `~/.cache/stmpcat/history`. */
 export function historyPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -67,11 +70,12 @@ const HELP = `  ACTION [JSON]              send a request and show the response
   /call METHOD               fill in a protobuf method's request field by field (--proto)
   /join ROOM, /leave ROOM    join or leave a room (dialects with rooms: stocking)
   /broadcast ROOM TEXT       send TEXT to the room's other members (stocking)
+  /fetch TXID [START END]    fetch a pull transaction, or bytes START..END of it (dialects with transactions: camp)
   /close [CODE] [REASON]     close with CODE (default 1000) and leave
   /help                      this list
   /quit, Ctrl-D              close with 1000 and leave`
 
-const COMMANDS = ['/push', '/ping', '/reply', '/call', '/join', '/leave', '/broadcast', '/close', '/help', '/quit']
+const COMMANDS = ['/push', '/ping', '/reply', '/call', '/join', '/leave', '/broadcast', '/fetch', '/close', '/help', '/quit']
 
 export class Repl {
   private rl?: readline.Interface
@@ -267,6 +271,13 @@ export class Repl {
         case '/close': return await this.quit(rest[0] === undefined ? 1000 : Number(rest[0]), rest.slice(1).join(' '))
         case '/quit': case '/exit': return await this.quit(1000, '')
         case '/help': return this.print(HELP)
+        case '/fetch': {
+          // A pull transaction's range (dialects with transactions: camp): /fetch TXID [START END].
+          const [txId, start, end] = rest.map(Number)
+          if (rest.length !== 1 && rest.length !== 3) throw new StmpError('BAD_INPUT', 'usage: /fetch TXID [START END] (bytes, END excluded; without them the whole transaction)')
+          this.session().command('tx-fetch', { txId, ...(rest.length === 3 ? { start, end } : {}) })
+          return this.print(this.chalk.dim(`tx-fetch ${rest.join(' ')} sent`))
+        }
         case '/join': case '/leave': case '/broadcast': {
           const { name, args: commandArgs } = roomCommand(text) as { name: string; args: Record<string, unknown> }
           this.session().command(name, commandArgs)
@@ -410,9 +421,21 @@ export class Repl {
     this.serverRequests.clear()
     const chalk = this.resultChalk
     session.onPush = (push) => {
+      // A whole transaction (CAMP's tx:NAME) is shown only when small: its progress lines said the rest.
+      if (push.meta?.type === 'transaction' && push.payload.length > TRANSACTION_SHOWN) {
+        this.result(chalk.magenta(`⇠ push ${push.action} (${push.payload.length} bytes, not shown)`))
+        return
+      }
       this.result(`${chalk.magenta(`⇠ push ${push.action}`)}\n${this.payload(push.payload, push.action, 'push')}`)
     }
+    const progress = new TxProgress()
     session.onEvent = (name, data) => {
+      // Transactions as progress lines (tx-chunk only at each tenth), other events as they come.
+      if (name.startsWith('tx-')) {
+        const line = progress.line(name, data)
+        if (line !== undefined) this.result(chalk.magenta(`⇠ ${line}`))
+        return
+      }
       this.result(`${chalk.magenta(`⇠ ${name}`)} ${JSON.stringify(eventJson(data))}`)
     }
     session.onRequest = (request) => {

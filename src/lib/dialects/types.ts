@@ -257,6 +257,8 @@ export interface Wire {
   skipped?(bytes: number): void
   /** Changes what was negotiated after the start (v3's server latency). */
   configure?(agreed: Record<string, unknown>): void
+  /** The dialect's own per-connection figures for serve --stats (CAMP: ack timeouts, ACK round trips). */
+  stats?(): Record<string, number | null>
 }
 
 /** Reading captures (pure: no I/O, no timers). */

@@ -142,13 +142,16 @@ export function reportStats(r: Reporter, session: Session, final: boolean): void
     pushesIn: s.pushesIn, pushesOut: s.pushesOut,
     uptime: Date.now() - s.openedAt,
   }
+  // The dialect's own figures (CAMP: ackTimeouts, ackRtt, ...) after the common ones, under their names.
+  const own = session.dialectStats()
   if (r.machine) {
-    r.json(event('stats', fields))
+    r.json(event('stats', { ...fields, ...own }))
     return
   }
   const rtt = fields.rtt === null ? 'rtt -' : `rtt ${fields.rtt.toFixed(2)} ms`
   r.human(`#${session.id} ${final ? 'final stats' : 'stats'}: ${rtt}, in ${bytes(s.bytesIn)}, out ${bytes(s.bytesOut)}, `
-    + `requests ${s.requestsIn} in / ${s.requestsOut} out, pushes ${s.pushesIn} in / ${s.pushesOut} out, up ${(fields.uptime / 1000).toFixed(1)} s`)
+    + `requests ${s.requestsIn} in / ${s.requestsOut} out, pushes ${s.pushesIn} in / ${s.pushesOut} out, up ${(fields.uptime / 1000).toFixed(1)} s`
+    + Object.entries(own).map(([k, v]) => `, ${k} ${v === null ? '-' : v}`).join(''))
 }
 
 function bytes(n: number): string {

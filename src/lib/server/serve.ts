@@ -13,6 +13,9 @@ import { type Reporter, event, reportClose, reportError, reportOpen, reportStats
 import { loadRoutes, routesHandler } from './routes.js'
 import { PayloadValues } from './values.js'
 
+/** The keys of serve's own dialect event lines. */
+const OWN_KEYS = new Set(['time', 'event', 'connection', 'name'])
+
 /** Where `serve` listens when given no URL: loopback only, the safe default for a mock server. */
 export const DEFAULT_SERVE_URL = 'tcp://127.0.0.1:5000'
 
@@ -131,8 +134,10 @@ export async function startServe(config: ServeConfig, io: ServeIO): Promise<Runn
       }
     },
     // --log: a dialect's own events (CAMP's ack timeouts, drops, transactions; rooms), bytes as hex.
+    // A field named like one of the line's own keys (a transaction's `name`) gets a trailing `_`
+    // instead of overwriting the event's name.
     onEvent: config.log ? (name, data, session) => {
-      reporter.json(event('dialect', { connection: session.id, name, ...Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : v])) }))
+      reporter.json(event('dialect', { connection: session.id, name, ...Object.fromEntries(Object.entries(data).map(([k, v]) => [OWN_KEYS.has(k) ? `${k}_` : k, Buffer.isBuffer(v) ? v.toString('hex') : v])) }))
     } : undefined,
     onDisconnect: (session, info) => {
       if (config.stats) reportStats(reporter, session, true)

@@ -257,11 +257,20 @@ export class Session {
       sink: this.sink(),
     })
     this.state = this.wire.initial
-    transport.attach({
+    // Attached a microtask later, not here: what a peer sent before (a server speaking first,
+    // replayed by the transport at attach) then reaches the handlers the creator sets right after
+    // the constructor (connect()'s prepare: a pipe's onEvent/onPush), not a session without them.
+    // Until attach the transport keeps what arrives (WebSocket) or leaves it in the socket (streams).
+    queueMicrotask(() => transport.attach({
       onData: (data, text) => this.onData(data, text),
       onDrain: () => this.onDrain(),
       onClose: (info) => this.onTransportClose(info),
-    })
+    }))
+  }
+
+  /** The dialect's own figures for this connection (Wire.stats; empty when it has none). */
+  dialectStats(): Record<string, number | null> {
+    return this.wire.stats?.() ?? {}
   }
 
   get serverLatency(): boolean {

@@ -1,9 +1,12 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { join } from 'node:path'
 import type { AddressInfo, Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { connect } from '../../../src/lib/session/index.js'
 import { runCli } from '../../helpers/cli.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 /**
  * stmpcat as a CAMP client (fetch, push, connect through the built CLI; the Session for events)
@@ -22,7 +25,7 @@ let url: string
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b }
 const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(n); return b }
 
-function campPeer(ws: WebSocket, sid: bigint, seen: Seen): void {
+function campPeer(ws: WebSocket, sid: bigint, seen: Seen, txName = 'blob'): void {
   const head = (type: number) => Buffer.concat([u64(sid), Buffer.from([type])])
   let ack = 0
   const send = (type: number, ...rest: Buffer[]) => ws.send(Buffer.concat([head(type), ...rest]))
@@ -44,7 +47,7 @@ function campPeer(ws: WebSocket, sid: bigint, seen: Seen): void {
       // The app's 'connected' handler of the recorded run: text, bytes, a push transaction, a ping.
       send(0xfa, u32(ack++), Buffer.from('hi from server'))
       send(0xf9, u32(ack++), Buffer.from([1, 2, 3]))
-      send(0x00, u32(ack++), u32(0), Buffer.from('ffffffffffffffff', 'hex'), Buffer.from([0]), Buffer.from('blob'))
+      send(0x00, u32(ack++), u32(0), Buffer.from('ffffffffffffffff', 'hex'), Buffer.from([0]), Buffer.from(txName))
       send(0x01, u32(0), u64(0n), Buffer.from('abc'))
       send(0x01, u32(0), u64(4n), Buffer.from('de'))
       send(0x02, u32(ack++), u32(0))
@@ -86,7 +89,8 @@ beforeAll(async () => {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const seen: Seen = { sid, frames: [] }
       conns.push(seen)
-      campPeer(ws, BigInt(sid), seen)
+      // ?txname=NAME: the transaction the peer sends is named so (blob by default).
+      campPeer(ws, BigInt(sid), seen, q.get('txname') ?? undefined)
     })
   })
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()))
@@ -116,7 +120,8 @@ describe('stmpcat as a CAMP client', () => {
     // Its ENDPOINT_INFO (ack 0, version 1, flags 1), the data frame with ack 1 and the payload, BYE with ack 2.
     expect(seen.frames.find((f) => f[8] === 0xff)?.subarray(8).toString('hex')).toBe('ff00000000000000010000000000000001')
     expect(seen.frames.find((f) => f[8] === 0xfa)?.subarray(8).toString('hex')).toBe(`fa00000001${Buffer.from('{"x":1}').toString('hex')}`)
-    expect(seen.frames.at(-1)?.subarray(8).toString('hex')).toBe(`fe00000002${Buffer.from('disconnect').toString('hex')}`)
+    // (ACKs of the peer's frames may cross the BYE: the echo of the data frame comes behind it.)
+    expect(seen.frames.filter((f) => f[8] !== 0xfd).at(-1)?.subarray(8).toString('hex')).toBe(`fe00000002${Buffer.from('disconnect').toString('hex')}`)
     expect(seen.close).toEqual({ code: 4000, reason: 'disconnect' })
   })
 
@@ -131,6 +136,29 @@ describe('stmpcat as a CAMP client', () => {
     expect(lost.stderr).toMatch(/504/)
     expect(lost.stderr).toMatch(/no ACK within 300 ms/)
     expect(Date.now() - started).toBeLessThan(8000)
+  })
+
+  it('fetch --wait-reply: after the ACK the next data frame is printed (the echo, not the frames the peer sent before the ACK); --json has it as reply', async () => {
+    const r = await runCli(['fetch', '--dialect', 'camp', '--token', 'tok', url, 'utf8', '{"back":1}', '--wait-reply'])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe('{"back":1}\n')
+    const bin = await runCli(['fetch', '--dialect', 'camp', '--token', 'tok', url, 'binary', 'xyz', '-t', 'raw', '--wait-reply', '--json', '-i'])
+    expect(bin.code).toBe(0)
+    expect(bin.stderr).toMatch(/^< 200 OK .*\n< reply binary 3 bytes\n$/)
+    expect(JSON.parse(bin.stdout)).toMatchObject({ status: 200, payload: null, reply: { action: 'binary' } })
+  })
+
+  it('fetch --wait-reply: no data frame after the ACK is TIMEOUT, exit 4; without acks (stmp-v3) the flag is BAD_FLAG, exit 2', async () => {
+    // "error": the peer acknowledges and answers with an ERROR frame, never a data frame.
+    const started = Date.now()
+    const r = await runCli(['fetch', '--dialect', 'camp', '--token', 'tok', url, 'utf8', '"error"', '--wait-reply', '--timeout', '600ms'])
+    expect(r.code).toBe(4)
+    expect(r.stderr).toMatch(/TIMEOUT: no data frame from the server within 600 ms/)
+    expect(Date.now() - started).toBeLessThan(8000)
+    const v3 = await runCli(['fetch', url.replace('ws:', 'tcp:'), 'test.echo', '{}', '--wait-reply'])
+    expect(v3.code).toBe(2)
+    expect(v3.stderr).toMatch(/BAD_FLAG: --wait-reply: STMP v3 answers requests itself/)
   })
 
   it('a wrong token: the peer\'s 401 is HANDSHAKE_REFUSED, exit 3', async () => {
@@ -166,13 +194,60 @@ describe('stmpcat as a CAMP client', () => {
     expect(lines).toContainEqual(expect.objectContaining({ kind: 'push', action: 'tx:blob', payload: 'abcde' }))
     expect(lines).toContainEqual(expect.objectContaining({ kind: 'push', action: 'utf8', payload: { a: 1 } }))
     expect(lines.filter((l) => l.status === 200)).toHaveLength(1)
-    // Every frame of the peer that needs an ACK got one (1..5: text, bytes, tx-start, tx-finish, the echo), the ping a pong.
-    // The peer's ENDPOINT_INFO (ack 0) comes right behind the 101 and can be lost before the
-    // session listens (the known dialWebSocket bug in transport/net.ts): then it is not acknowledged.
+    // Every frame of the peer that needs an ACK got one (0..5: its ENDPOINT_INFO right behind the
+    // 101, text, bytes, tx-start, tx-finish, the echo), the ping a pong.
     const seen = await closedConn(before)
     const acked = seen.frames.filter((f) => f[8] === 0xfd).map((f) => f.readUInt32BE(9))
-    expect(acked.filter((a) => a > 0).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5])
+    expect(acked.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5])
+    // And the pipe printed it: the events replayed before the session attached reach its handlers.
+    expect(lines).toContainEqual({ kind: 'event', event: 'endpoint-info', version: 1, flags: 1, transactions: true })
     expect(seen.frames.some((f) => f[8] === 0xfb && f.subarray(9).toString() === 'pong')).toBe(true)
+  })
+})
+
+describe('connect --save-dir and transaction progress', () => {
+  it('the pipe: the server\'s transaction is written to DIR/blob as its bytes in order (the off-by-one offsets written as received), events tx-saved', async () => {
+    const dir = tempDir('camp-save-')
+    const r = await runCli(['connect', '--dialect', 'camp', '--token', 'tok', url, '--save-dir', dir, '--wait', '300ms'], { stdin: '' })
+    expect(r.code).toBe(0)
+    expect(readFileSync(join(dir, 'blob'), 'utf8')).toBe('abcde')
+    const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toContainEqual({ kind: 'event', event: 'tx-saved', txId: 0, name: 'blob', path: join(dir, 'blob'), bytes: 5 })
+    expect(lines).toContainEqual(expect.objectContaining({ kind: 'event', event: 'tx-chunk', offset: 4, quirk: 'off-by-one' }))
+  })
+
+  it('a name with .. or / is refused with the coded event tx-refused (BAD_TX_NAME); nothing is written outside DIR or inside it', async () => {
+    const root = tempDir('camp-save-')
+    for (const name of ['../evil', 'a/b', '..']) {
+      const r = await runCli(['connect', '--dialect', 'camp', '--token', 'tok', `${url}?txname=${encodeURIComponent(name)}`, '--save-dir', root, '--wait', '300ms'], { stdin: '' })
+      expect(r.code).toBe(0)
+      const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(lines).toContainEqual(expect.objectContaining({ kind: 'event', event: 'tx-refused', txId: 0, name, code: 'BAD_TX_NAME' }))
+      expect(lines.some((l) => l.event === 'tx-saved')).toBe(false)
+      // Still received: the push of the whole transaction is there.
+      expect(lines).toContainEqual(expect.objectContaining({ kind: 'push', action: `tx:${name}`, payload: 'abcde' }))
+    }
+    expect(readdirSync(root)).toEqual([])
+    expect(existsSync(join(root, '..', 'evil'))).toBe(false)
+  })
+
+  it('--save-dir: not a directory, or a dialect without transactions, is BAD_FLAG (exit 2) before dialling', async () => {
+    const missing = await runCli(['connect', '--dialect', 'camp', url, '--save-dir', '/nonexistent/dir'], { stdin: '' })
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/BAD_FLAG: --save-dir \/nonexistent\/dir: not a directory/)
+    const v3 = await runCli(['connect', 'tcp://127.0.0.1:1', '--save-dir', tempDir('camp-save-')], { stdin: '' })
+    expect(v3.code).toBe(2)
+    expect(v3.stderr).toMatch(/BAD_FLAG: --save-dir: STMP v3 has no transactions/)
+  })
+
+  it('the prompt (--interactive): a progress line per transaction step, then finished and saved', async () => {
+    const dir = tempDir('camp-save-')
+    const r = await runCli(['connect', '--interactive', '--dialect', 'camp', '--token', 'tok', url, '--save-dir', dir], { stdin: 'utf8 {"a":1}\n', timeout: 15_000 })
+    const out = r.stdout + r.stderr
+    expect(out).toMatch(/⇠ transaction 0 blob: started, size unknown/)
+    expect(out).toMatch(/⇠ transaction 0 blob: finished, 5 B in 2 chunks \(1 at CAMP-Server's off-by-one offsets\)/)
+    expect(out).toMatch(new RegExp(`⇠ transaction 0 blob: saved to ${join(dir, 'blob').replace(/[/.]/g, '\\$&')}`))
+    expect(readFileSync(join(dir, 'blob'), 'utf8')).toBe('abcde')
   })
 })
 

@@ -249,6 +249,20 @@ export function encodeFrame(f: Frame): Buffer {
   }
 }
 
+/** TX_CHUNK's bytes before the data: sid, type, txId, offset. */
+export const CHUNK_HEADER = HEADER + 12
+
+/**
+ * A TX_CHUNK whose data is written into it afterwards (at CHUNK_HEADER): the sender reads a file
+ * straight into the frame, with no copy of the chunk.
+ */
+export function chunkFrame(sid: bigint, txId: number, offset: number, length: number): Buffer {
+  const b = head(sid, TYPE.TX_CHUNK, 12 + length)
+  b.writeUInt32BE(txId >>> 0, HEADER)
+  b.writeBigUInt64BE(BigInt(offset), HEADER + 4)
+  return b
+}
+
 /** The ack number a frame carries (undefined for ACK, PING_PONG and TX_CHUNK, which are not acknowledged). */
 export function ackOf(f: Frame): number | undefined {
   return 'ack' in f ? f.ack : undefined

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { statSync } from 'node:fs'
 import { StmpError } from '../../errors.js'
 import type { Dialect, DialectOptions, NegotiationDecision, NegotiationPolicy, UpgradeRequest } from '../types.js'
 import { BACKPRESSURE_FLAGS, backpressureOptions } from './backpressure.js'
@@ -20,7 +21,7 @@ export const dialect: Dialect = {
     requests: true, pushes: true, ping: true, headers: false, rooms: false, acks: true,
     transactions: true, typedBuffers: false, fragmentation: false, textFormat: false,
   },
-  flags: ['token', 'sid', 'ack-timeout', ...BACKPRESSURE_FLAGS],
+  flags: ['token', 'sid', 'ack-timeout', 'save-dir', 'pull-file', 'pull', ...BACKPRESSURE_FLAGS],
   idSpace: 0xffff,
   statuses: [
     { wire: 'ACK of the data frame', status: 200, name: 'received (CAMP has no answers: the ACK is the response)' },
@@ -80,5 +81,19 @@ export function checkCampOptions(options: DialectOptions): void {
   if (options.sid !== undefined && parseSid(String(options.sid)) === undefined) {
     throw new StmpError('BAD_FLAG', `-O sid=${String(options.sid)}: a CAMP session id is a decimal unsigned 64-bit integer`)
   }
+  const saveDir = options['save-dir']
+  if (saveDir !== undefined && !isKind(String(saveDir), 'directory')) throw new StmpError('BAD_FLAG', `--save-dir ${String(saveDir)}: not a directory`)
+  const pullFile = options['pull-file']
+  if (pullFile !== undefined && !isKind(String(pullFile), 'file')) throw new StmpError('BAD_FLAG', `-O pull-file=${String(pullFile)}: not a regular file`)
+  if (options.pull !== undefined && options.pull !== 'echo') throw new StmpError('BAD_FLAG', `-O pull=${String(options.pull)}: the one value is echo (offer each push transaction back as a pull one)`)
   backpressureOptions(options)
+}
+
+function isKind(path: string, kind: 'file' | 'directory'): boolean {
+  try {
+    const s = statSync(path)
+    return kind === 'file' ? s.isFile() : s.isDirectory()
+  } catch {
+    return false
+  }
 }

@@ -1,11 +1,13 @@
 import { isUtf8 } from 'node:buffer'
+import { basename } from 'node:path'
 import { StmpError, WireError } from '../../errors.js'
 import type { CloseAction, TraceFrame, Wire, WireContext } from '../types.js'
 import { type Queued, SendQueue, backpressureOptions } from './backpressure.js'
 import {
-  BEHAVIOUR, CAMP_VERSION, CLOSE, FEATURE_TRANSACTIONS, type Frame, MAX_PAYLOAD, campCloseCode, decodeFrame, encodeFrame,
+  BEHAVIOUR, CAMP_VERSION, CHUNK_HEADER, CLOSE, FEATURE_TRANSACTIONS, chunkFrame, type Frame, MAX_PAYLOAD, campCloseCode, decodeFrame, encodeFrame,
   parseSid, stmpCloseCode,
 } from './codec.js'
+import { SavedFile, type Source, badTxName, bufferSource, fileSource } from './transfer.js'
 
 /** CAMP-Server's AckTracker drops an entry still unconfirmed after this long (MAX_STATE_DURATION_MS). */
 export const DEFAULT_ACK_TIMEOUT = 2500
@@ -20,6 +22,14 @@ export const MAX_OPEN_TRANSACTIONS = 1024
 export const liveSids = new Set<bigint>()
 /** Ids of pings from the peer: above the session's own ping ids (1..0xffff), never mistaken for them. */
 const PEER_PING_BASE = 0x10000
+/** Outgoing transaction chunks wait while the session and the transport hold this much (bounded memory for a file of any size). */
+export const SEND_HIGH_WATER = 1024 * 1024
+/** The chunk size of outgoing transactions unless told (push --file, pull answers). */
+export const DEFAULT_CHUNK = 64 * 1024
+/** `save-dir`: a transaction of unknown size (-1) is saved up to this many bytes; one of known size up to its size. */
+export const MAX_SAVED_UNKNOWN = 4 * 1024 ** 3
+/** TX_FETCH ranges of one pull transaction waiting to be sent, at most (more are refused). */
+export const MAX_FETCH_RANGES = 1024
 const EMPTY = Buffer.alloc(0)
 
 type ErrorArg = Parameters<WireContext['sink']['error']>[0]
@@ -47,6 +57,24 @@ interface Incoming {
   misplaced: number
   /** The data, kept while it fits in limits.maxMessageSize (then delivered as a push on TX_FINISH). */
   parts: Buffer[] | null
+  /** A pull transaction (the chunks come at the offsets this side fetched). */
+  pull: boolean
+  /** `save-dir`: the file it is written to. */
+  file?: SavedFile
+}
+
+/** A transaction this side sends: a push streamed from its source, or a pull offer answering TX_FETCH ranges. */
+interface Outgoing {
+  txId: number
+  name: string
+  behaviour: number
+  source: Source
+  chunk: number
+  /** Ranges still to send [pos, end): a push's one, a pull's fetched ones in order. */
+  ranges: { pos: number; end: number }[]
+  sent: number
+  /** A pull offer of a buffer (serve -O pull=echo): counted against the message limit while it waits. */
+  inMemory: boolean
 }
 
 /**
@@ -69,6 +97,10 @@ interface Incoming {
  * - Transactions from the peer are acknowledged and reported as events (`tx-start`, `tx-chunk`,
  *   `tx-finish`, `tx-fetch`, `tx-cancel`); a finished one that fitted in memory is also a push
  *   with action `tx:<name>`. CAMP-Server's off-by-one chunk offsets are taken as sent and counted.
+ *   With `save-dir` each is written to DIR/<name> as it comes (transfer.ts; bad names refused).
+ * - Transactions this side sends (`tx-send-file`, pull offers: `tx-offer`, `pull-file`,
+ *   `pull=echo`) are read a chunk at a time from their source while the session and transport
+ *   hold less than SEND_HIGH_WATER, and go on at drained(): bounded memory for any size.
  */
 export class CampWire implements Wire {
   readonly initial = 'open' as const
@@ -94,6 +126,18 @@ export class CampWire implements Wire {
   /** Frames given up on (no ACK in time), RTT of the last ACK (ms). */
   ackTimeouts = 0
   rtt: number | null = null
+  private rttSum = 0
+  private rttCount = 0
+  /** Transactions finished: received from the peer, sent by this side. */
+  private txIn = 0
+  private txOut = 0
+  /** `save-dir`: finished transactions from the peer are written there as files. */
+  private readonly saveDir?: string
+  /** Server: `pull-file` offered to each client as a pull transaction; `pull=echo` offers back each push transaction. */
+  private readonly pullFile?: string
+  private readonly pullEcho: boolean
+  private readonly outgoing = new Map<number, Outgoing>()
+  private pumpTimer?: NodeJS.Timeout
 
   /** The send queue of `-O backpressure=...` and its water marks (undefined: frames go straight out). */
   readonly queue?: SendQueue
@@ -107,6 +151,9 @@ export class CampWire implements Wire {
     this.ackTimeout = Number.isFinite(t) && t > 0 ? t : DEFAULT_ACK_TIMEOUT
     const sid = typeof ctx.options.sid === 'string' ? parseSid(ctx.options.sid) : undefined
     if (sid !== undefined) this.sid = sid
+    if (typeof ctx.options['save-dir'] === 'string' && ctx.options['save-dir'] !== '') this.saveDir = ctx.options['save-dir']
+    if (this.server && typeof ctx.options['pull-file'] === 'string' && ctx.options['pull-file'] !== '') this.pullFile = ctx.options['pull-file']
+    this.pullEcho = this.server && ctx.options.pull === 'echo'
   }
 
   start(): void {}
@@ -151,7 +198,10 @@ export class CampWire implements Wire {
         }
         this.ack(f.ack)
         this.peer = { version: f.version, flags: f.flags }
-        return sink.event('endpoint-info', { version: f.version, flags: Number(f.flags & 0xffffffffn), transactions: (f.flags & FEATURE_TRANSACTIONS) !== 0n })
+        sink.event('endpoint-info', { version: f.version, flags: Number(f.flags & 0xffffffffn), transactions: (f.flags & FEATURE_TRANSACTIONS) !== 0n })
+        // serve -O pull-file: the file is offered once the client said it speaks transactions.
+        if (this.pullFile !== undefined && (f.flags & FEATURE_TRANSACTIONS) !== 0n) this.offerFile(this.pullFile)
+        return
       case 'bye':
         this.ack(f.ack)
         return sink.close(1000, f.reason)
@@ -180,6 +230,8 @@ export class CampWire implements Wire {
     this.unacked.delete(acked)
     const rtt = performance.now() - entry.sentAt
     this.rtt = rtt
+    this.rttSum += rtt
+    this.rttCount++
     if (this.unacked.size === 0) this.clearAckTimer()
     if (entry.id !== undefined) return this.ctx.sink.response(entry.id, 200, EMPTY, { format: 'binary', type: 'ack', ack: acked })
     // Our BYE was acknowledged: the close goes on (the peer closes the WebSocket with 4000 too).
@@ -203,16 +255,42 @@ export class CampWire implements Wire {
           throw new WireError('TOO_MANY_TRANSACTIONS', `more than ${MAX_OPEN_TRANSACTIONS} transactions from the peer open at once`, 13, { closeCode: 1008 })
         }
         const old = this.transactions.get(f.txId)
-        if (old !== undefined) this.forget(old)
-        this.transactions.set(f.txId, { name: f.name, size: f.size, behaviour: f.behaviour, bytes: 0, chunks: 0, offByOne: 0, misplaced: 0, parts: [] })
-        return sink.event('tx-start', { txId: f.txId, name: f.name, size: Number(f.size), behaviour: f.behaviour === BEHAVIOUR.PULL ? 'pull' : 'push' })
+        if (old !== undefined) {
+          this.forget(old)
+          old.file?.abort()
+        }
+        const tx: Incoming = { name: f.name, size: f.size, behaviour: f.behaviour, bytes: 0, chunks: 0, offByOne: 0, misplaced: 0, parts: [], pull: f.behaviour === BEHAVIOUR.PULL }
+        this.transactions.set(f.txId, tx)
+        sink.event('tx-start', { txId: f.txId, name: f.name, size: Number(f.size), behaviour: tx.pull ? 'pull' : 'push' })
+        if (this.saveDir !== undefined) this.openSaved(f.txId, tx, this.saveDir)
+        return
       }
       case 'tx-chunk': {
         const tx = this.transactions.get(f.txId)
         if (tx === undefined) return sink.event('tx-chunk', { txId: f.txId, offset: Number(f.offset), length: f.payload.length, unknown: true })
-        const offset = chunkOffset(f.offset, tx.bytes, tx.chunks)
+        // A pull transaction's chunks are where this side fetched them: not checked against the bytes before.
+        const offset = tx.pull ? 'exact' : chunkOffset(f.offset, tx.bytes, tx.chunks)
         if (offset === 'off-by-one') tx.offByOne++
         else if (offset === 'misplaced') tx.misplaced++
+        if (tx.file !== undefined) {
+          // A push is written in order (whatever its offsets say: CAMP-Server's are off by one); a pull where it was fetched.
+          const at = tx.pull ? f.offset : BigInt(tx.bytes)
+          const limit = tx.size >= 0n ? tx.size : BigInt(MAX_SAVED_UNKNOWN)
+          if (at + BigInt(f.payload.length) > limit) {
+            // Past the announced size (or the bound for an unknown one): the file is not kept.
+            tx.file.abort()
+            tx.file = undefined
+            sink.event('tx-refused', { txId: f.txId, name: tx.name, code: 'TOO_LARGE', message: `not saved: a chunk at ${at} of ${f.payload.length} bytes goes past ${tx.size >= 0n ? `the announced size ${tx.size}` : `${MAX_SAVED_UNKNOWN} bytes (the bound for an unknown size)`}` })
+          } else {
+            try {
+              tx.file.write(f.payload, Number(at))
+            } catch (err) {
+              tx.file = undefined
+              if (!(err instanceof StmpError)) throw err
+              sink.event('tx-refused', { txId: f.txId, name: tx.name, code: err.code, message: err.message })
+            }
+          }
+        }
         tx.bytes += f.payload.length
         tx.chunks++
         if (tx.parts !== null) {
@@ -229,20 +307,45 @@ export class CampWire implements Wire {
         const tx = this.transactions.get(f.txId)
         if (tx === undefined) return sink.event('tx-finish', { txId: f.txId, unknown: true })
         this.transactions.delete(f.txId)
+        this.txIn++
         const parts = tx.parts
         this.forget(tx)
         sink.event('tx-finish', { txId: f.txId, name: tx.name, bytes: tx.bytes, chunks: tx.chunks, offByOne: tx.offByOne, misplaced: tx.misplaced, kept: parts !== null })
-        if (parts !== null) sink.push(`tx:${tx.name}`, Buffer.concat(parts), { format: 'binary', type: 'transaction', txId: f.txId, chunks: tx.chunks, offByOne: tx.offByOne })
+        if (tx.file !== undefined) {
+          tx.file.finish()
+          sink.event('tx-saved', { txId: f.txId, name: tx.name, path: tx.file.path, bytes: tx.file.written })
+        }
+        if (parts === null) return
+        const data = Buffer.concat(parts)
+        sink.push(`tx:${tx.name}`, data, { format: 'binary', type: 'transaction', txId: f.txId, chunks: tx.chunks, offByOne: tx.offByOne })
+        // serve -O pull=echo: what the client pushed is offered back as a pull transaction of the same name.
+        if (this.pullEcho && !tx.pull) this.offer(tx.name, bufferSource(data))
         return
       }
-      case 'tx-fetch':
+      case 'tx-fetch': {
         this.ack(f.ack)
-        return sink.event('tx-fetch', { txId: f.txId, start: Number(f.start), end: Number(f.end) })
+        const o = this.outgoing.get(f.txId)
+        const pull = o !== undefined && o.behaviour === BEHAVIOUR.PULL
+        const full = pull && o.ranges.length >= MAX_FETCH_RANGES
+        sink.event('tx-fetch', { txId: f.txId, start: Number(f.start), end: Number(f.end), ...(pull ? {} : { unknown: true }), ...(full ? { refused: `${MAX_FETCH_RANGES} ranges already waiting` } : {}) })
+        if (!pull || full) return
+        // Half-open [start, end), clamped to the size; a range that reaches the end finishes the transaction.
+        const end = f.end > BigInt(o.source.size) ? o.source.size : Number(f.end)
+        const start = f.start > BigInt(end) ? end : Number(f.start)
+        o.ranges.push({ pos: start, end })
+        return this.pump()
+      }
       case 'tx-cancel': {
         this.ack(f.ack)
         const tx = this.transactions.get(f.txId)
-        if (tx !== undefined) this.forget(tx)
+        if (tx !== undefined) {
+          this.forget(tx)
+          tx.file?.abort()
+        }
         this.transactions.delete(f.txId)
+        // CAMP-Server: a TX_CANCEL also stops an outgoing stream of that id.
+        const o = tx === undefined ? this.outgoing.get(f.txId) : undefined
+        if (o !== undefined) this.endOutgoing(o, true)
         return sink.event('tx-cancel', { txId: f.txId })
       }
     }
@@ -279,9 +382,139 @@ export class CampWire implements Wire {
     this.sendData(action, payload, undefined, action)
   }
 
-  /** The transport drained: queued frames go on. */
+  /** The transport drained: queued frames go on, and so do outgoing transactions. */
   drained(): void {
     if (this.queue !== undefined) this.flushQueue()
+    if (this.outgoing.size > 0) this.pump()
+  }
+
+  /** For serve --stats: CAMP's ack figures and the transactions (ms rounded to microseconds). */
+  stats(): Record<string, number | null> {
+    const ms = (v: number | null) => v === null ? null : Math.round(v * 1000) / 1000
+    return {
+      ackTimeouts: this.ackTimeouts,
+      ackRtt: ms(this.rtt),
+      ackRttAvg: ms(this.rttCount === 0 ? null : this.rttSum / this.rttCount),
+      acked: this.rttCount,
+      unacked: this.unacked.size,
+      txIn: this.txIn,
+      txOut: this.txOut,
+    }
+  }
+
+  // ---- transactions this side sends ----
+
+  /** `save-dir`: the transaction goes to DIR/NAME, or is refused (the event tx-refused) and only received. */
+  private openSaved(txId: number, tx: Incoming, dir: string): void {
+    const bad = badTxName(tx.name)
+    if (bad !== undefined) {
+      this.ctx.sink.event('tx-refused', { txId, name: tx.name, code: 'BAD_TX_NAME', message: `not saved: ${bad} cannot be a file in ${dir}` })
+      return
+    }
+    try {
+      tx.file = new SavedFile(dir, tx.name)
+    } catch (err) {
+      if (!(err instanceof StmpError)) throw err
+      this.ctx.sink.event('tx-refused', { txId, name: tx.name, code: err.code, message: err.message })
+    }
+  }
+
+  private nextTx(): number {
+    const txId = this.nextTxId
+    this.nextTxId = (this.nextTxId + 1) >>> 0
+    return txId
+  }
+
+  private chunkSize(args: Record<string, unknown>): number {
+    return typeof args.chunk === 'number' && args.chunk > 0 ? Math.min(Math.floor(args.chunk), MAX_PAYLOAD) : DEFAULT_CHUNK
+  }
+
+  /** A push transaction streamed from `source`: TX_START with the size, chunks as the transport takes them, TX_FINISH, the event tx-sent. */
+  private startPush(name: string, source: Source, chunk: number): number {
+    const txId = this.nextTx()
+    this.send({ kind: 'tx-start', sid: this.sid, ack: this.takeAck(), txId, size: BigInt(source.size), behaviour: BEHAVIOUR.PUSH, name }, { kind: 'tx-start', sentAt: performance.now() })
+    this.outgoing.set(txId, { txId, name, behaviour: BEHAVIOUR.PUSH, source, chunk, ranges: [{ pos: 0, end: source.size }], sent: 0, inMemory: false })
+    this.pump()
+    return txId
+  }
+
+  /** A pull transaction: TX_START (pull, with the size); the peer's TX_FETCH ranges are answered from `source`. */
+  private offer(name: string, source: Source, chunk = DEFAULT_CHUNK): number | undefined {
+    // Offers wait for fetches as long as the connection lasts: bounded in number, and echoes (kept in memory) in bytes.
+    const held = [...this.outgoing.values()].reduce((n, o) => n + (o.inMemory ? o.source.size : 0), 0)
+    if (this.outgoing.size >= MAX_OPEN_TRANSACTIONS || (source.inMemory === true && held + source.size > this.ctx.limits.maxMessageSize)) {
+      source.close()
+      this.ctx.sink.event('tx-refused', { name, code: 'TOO_MANY_TRANSACTIONS', message: `not offered: ${this.outgoing.size} transactions of this side open, ${held} bytes of echoes held (at most ${MAX_OPEN_TRANSACTIONS}, ${this.ctx.limits.maxMessageSize} bytes)` })
+      return undefined
+    }
+    const txId = this.nextTx()
+    this.send({ kind: 'tx-start', sid: this.sid, ack: this.takeAck(), txId, size: BigInt(source.size), behaviour: BEHAVIOUR.PULL, name }, { kind: 'tx-start', sentAt: performance.now() })
+    this.outgoing.set(txId, { txId, name, behaviour: BEHAVIOUR.PULL, source, chunk, ranges: [], sent: 0, inMemory: source.inMemory === true })
+    this.ctx.sink.event('tx-offer', { txId, name, size: source.size })
+    return txId
+  }
+
+  private offerFile(path: string): void {
+    let source: Source
+    try {
+      source = fileSource(path)
+    } catch (err) {
+      if (!(err instanceof StmpError)) throw err
+      this.ctx.sink.event('tx-refused', { name: basename(path), code: err.code, message: err.message })
+      return
+    }
+    this.offer(basename(path), source)
+  }
+
+  /** Sends chunks while the session and transport hold less than SEND_HIGH_WATER; drained() (or a 10 ms look) goes on. */
+  private pump(): void {
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
+    this.pumpTimer = undefined
+    for (const o of this.outgoing.values()) {
+      while (o.ranges.length > 0) {
+        if (this.ctx.out.buffered + (this.queue?.queuedBytes ?? 0) >= SEND_HIGH_WATER) {
+          this.pumpTimer = setTimeout(() => this.pump(), 10)
+          this.pumpTimer.unref()
+          return
+        }
+        const r = o.ranges[0]
+        const want = Math.min(o.chunk, r.end - r.pos)
+        // The data read straight into its frame (one buffer per chunk, no copy).
+        const frame = want > 0 ? chunkFrame(this.sid, o.txId, r.pos, want) : EMPTY
+        let got: number
+        try {
+          got = want > 0 ? o.source.readInto(frame, CHUNK_HEADER, r.pos, want) : 0
+        } catch (err) {
+          // The file cannot be read any more (EIO, ...): the transaction is cancelled, the connection goes on.
+          this.ctx.sink.event('tx-refused', { txId: o.txId, name: o.name, code: 'BAD_FILE', message: `reading at ${r.pos}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` })
+          this.endOutgoing(o, true)
+          break
+        }
+        if (got === 0) {
+          // The range is done (or the file ended early): a push, or a pull range reaching the end, finishes.
+          o.ranges.shift()
+          if (o.behaviour === BEHAVIOUR.PUSH || r.end >= o.source.size || r.pos < r.end) {
+            this.endOutgoing(o, false)
+            break
+          }
+          continue
+        }
+        const bytes = got === want ? frame : frame.subarray(0, CHUNK_HEADER + got)
+        this.send({ kind: 'tx-chunk', sid: this.sid, txId: o.txId, offset: BigInt(r.pos), payload: bytes.subarray(CHUNK_HEADER) }, undefined, undefined, undefined, bytes)
+        r.pos += got
+        o.sent += got
+      }
+    }
+  }
+
+  /** TX_FINISH (or TX_CANCEL when `cancel`), the event tx-sent, the source closed. */
+  private endOutgoing(o: Outgoing, cancelled: boolean): void {
+    this.outgoing.delete(o.txId)
+    o.source.close()
+    if (cancelled) this.send({ kind: 'tx-cancel', sid: this.sid, ack: this.takeAck(), txId: o.txId }, { kind: 'tx-cancel', sentAt: performance.now() })
+    else this.send({ kind: 'tx-finish', sid: this.sid, ack: this.takeAck(), txId: o.txId }, { kind: 'tx-finish', sentAt: performance.now() })
+    if (!cancelled) this.txOut++
+    this.ctx.sink.event('tx-sent', { txId: o.txId, name: o.name, bytes: o.sent, size: o.source.size, behaviour: o.behaviour === BEHAVIOUR.PULL ? 'pull' : 'push', ...(cancelled ? { cancelled: true } : {}) })
   }
 
   private flushQueue(): void {
@@ -321,6 +554,14 @@ export class CampWire implements Wire {
    * answer to the peer's BYE, is the WebSocket close frame alone (endArgs: 4000-4002).
    */
   close(code: number, message: string, answer: boolean): CloseAction {
+    // A push still streaming is cancelled (TX_CANCEL before the BYE); pull offers just end.
+    for (const o of [...this.outgoing.values()]) {
+      if (o.behaviour === BEHAVIOUR.PUSH || o.ranges.length > 0) this.endOutgoing(o, true)
+      else {
+        this.outgoing.delete(o.txId)
+        o.source.close()
+      }
+    }
     // Nothing queued is lost to the close: it all goes out before the BYE (or the close frame).
     this.queue?.drain()
     if (answer || (code !== 1000 && code !== 1001)) {
@@ -352,12 +593,34 @@ export class CampWire implements Wire {
       this.send({ kind: 'error', sid: this.sid, ack: this.takeAck(), message: truncateUtf8(message, MAX_PAYLOAD) }, { kind: 'error', sentAt: performance.now() })
       return
     }
+    const txName = typeof args.name === 'string' && args.name !== '' ? truncateUtf8(args.name, MAX_PAYLOAD) : 'anonymous'
+    if (name === 'tx-send-file') {
+      if (typeof args.path !== 'string' || args.path === '') throw new StmpError('BAD_INPUT', 'tx-send-file needs {"path": FILE}')
+      this.startPush(typeof args.name === 'string' && args.name !== '' ? txName : basename(args.path), fileSource(args.path), this.chunkSize(args))
+      return
+    }
+    if (name === 'tx-offer') {
+      if (typeof args.path === 'string' && args.path !== '') {
+        this.offer(typeof args.name === 'string' && args.name !== '' ? txName : basename(args.path), fileSource(args.path), this.chunkSize(args))
+      } else this.offer(txName, bufferSource(toBuffer(args.payload)), this.chunkSize(args))
+      return
+    }
+    if (name === 'tx-fetch') {
+      const txId = Number(args.txId)
+      if (!Number.isInteger(txId) || txId < 0 || txId > 0xffffffff) throw new StmpError('BAD_INPUT', 'tx-fetch needs {"txId": N} (the txId of a tx-start event), and optionally start and end')
+      const tx = this.transactions.get(txId)
+      const start = args.start === undefined ? 0 : Number(args.start)
+      const end = args.end === undefined ? (tx !== undefined && tx.size >= 0n ? Number(tx.size) : NaN) : Number(args.end)
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+        throw new StmpError('BAD_INPUT', `tx-fetch ${txId}: start and end are byte offsets, 0 <= start <= end${args.end === undefined ? ' (no end given and no size known for that transaction)' : ''}`)
+      }
+      this.send({ kind: 'tx-fetch', sid: this.sid, ack: this.takeAck(), txId, start: BigInt(start), end: BigInt(end) }, { kind: 'tx-fetch', sentAt: performance.now() })
+      return
+    }
     if (name === 'tx-send') {
       const payload = toBuffer(args.payload)
-      const txName = typeof args.name === 'string' && args.name !== '' ? args.name : 'anonymous'
       const chunk = typeof args.chunk === 'number' && args.chunk > 0 ? Math.min(args.chunk, MAX_PAYLOAD) : Math.min(this.ctx.fragmentSize || 64 * 1024, MAX_PAYLOAD)
-      const txId = this.nextTxId
-      this.nextTxId = (this.nextTxId + 1) >>> 0
+      const txId = this.nextTx()
       this.send({ kind: 'tx-start', sid: this.sid, ack: this.takeAck(), txId, size: BigInt(payload.length), behaviour: BEHAVIOUR.PUSH, name: txName }, { kind: 'tx-start', sentAt: performance.now() })
       for (let at = 0; at < payload.length; at += chunk) {
         this.send({ kind: 'tx-chunk', sid: this.sid, txId, offset: BigInt(at), payload: payload.subarray(at, at + chunk) })
@@ -365,12 +628,18 @@ export class CampWire implements Wire {
       this.send({ kind: 'tx-finish', sid: this.sid, ack: this.takeAck(), txId }, { kind: 'tx-finish', sentAt: performance.now() })
       return
     }
-    throw new StmpError('BAD_INPUT', `CAMP has no ${name} (its commands: tx-send, error)`)
+    throw new StmpError('BAD_INPUT', `CAMP has no ${name} (its commands: tx-send, tx-send-file, tx-offer, tx-fetch, error)`)
   }
 
   reset(): void {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     this.retryTimer = undefined
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
+    this.pumpTimer = undefined
+    for (const o of this.outgoing.values()) o.source.close()
+    this.outgoing.clear()
+    // A transaction cut by the end of the connection leaves no partial file behind.
+    for (const tx of this.transactions.values()) tx.file?.abort()
     this.queue?.clear()
     if (this.registered) liveSids.delete(this.sid)
     this.registered = false
@@ -417,12 +686,14 @@ export class CampWire implements Wire {
     this.send({ kind: 'ack', sid: this.sid, acked: n })
   }
 
-  private send(f: Frame, track?: Unacked, id?: number, key?: string): void {
+  /** `encoded`: the frame's bytes, built already (a TX_CHUNK read into its frame). */
+  private send(f: Frame, track?: Unacked, id?: number, key?: string, encoded?: Buffer): void {
     if (track !== undefined && 'ack' in f) this.track(f.ack, track)
     if (this.ctx.sink.tracing) this.ctx.sink.trace('out', f.kind === 'utf8' || f.kind === 'binary' ? dataTrace(f, id !== undefined ? 'request' : 'push', id ?? 0) : traceOf(f))
-    if (this.queue === undefined) return this.ctx.out.write(encodeFrame(f), false)
+    const bytes = encoded ?? encodeFrame(f)
+    if (this.queue === undefined) return this.ctx.out.write(bytes, false)
     const keep = f.kind.startsWith('tx-') || f.kind === 'bye' || f.kind === 'endpoint-info'
-    this.queue.enqueue({ bytes: encodeFrame(f), keep, key, ack: track !== undefined && 'ack' in f ? f.ack : undefined, kind: f.kind })
+    this.queue.enqueue({ bytes, keep, key, ack: track !== undefined && 'ack' in f ? f.ack : undefined, kind: f.kind })
     if (this.queue.waiting && this.retryTimer === undefined) this.flushQueue()
   }
 
