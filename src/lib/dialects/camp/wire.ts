@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer'
+import { nextIncomingId } from '../../codec/ids.js'
 import { basename } from 'node:path'
 import { StmpError, WireError } from '../../errors.js'
 import type { CloseAction, TraceFrame, Wire, WireContext } from '../types.js'
@@ -740,13 +741,8 @@ export class CampWire implements Wire {
   }
 
   private incomingId(): number {
-    const space = 0xffff
-    if (this.incoming.size >= space) throw new WireError('TOO_MANY_REQUESTS', `more than ${space} data frames from the peer waiting for their answer`, 0, { closeCode: 1008 })
-    let n = this.nextIncomingId
-    do n = (n % space) + 1
-    while (this.incoming.has(n))
-    this.nextIncomingId = n
-    return n
+    this.nextIncomingId = nextIncomingId(this.incoming, this.nextIncomingId, 'data frames')
+    return this.nextIncomingId
   }
 
   private peerPingId(): number {

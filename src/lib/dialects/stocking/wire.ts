@@ -1,4 +1,5 @@
 import { StmpError, WireError } from '../../errors.js'
+import { nextIncomingId } from '../../codec/ids.js'
 import type { CloseAction, MessageMeta, TraceFrame, Wire, WireContext } from '../types.js'
 import {
   type RawMessage, TYPE, codeOf, decodeRequestBody, decodeResponseBody, encodeRequestBody, encodeResponseBody,
@@ -290,13 +291,8 @@ export class StockingWire implements Wire {
   }
 
   private incomingId(): number {
-    const space = 0xffff
-    if (this.incoming.size >= space) throw new WireError('TOO_MANY_REQUESTS', `more than ${space} requests from the peer waiting for their answer`, 0, { closeCode: 1008 })
-    let n = this.nextIncomingId
-    do n = (n % space) + 1
-    while (this.incoming.has(n))
-    this.nextIncomingId = n
-    return n
+    this.nextIncomingId = nextIncomingId(this.incoming, this.nextIncomingId, 'requests')
+    return this.nextIncomingId
   }
 
   private peerPingId(): number {
