@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { type ServeProcess, runCli, startServe } from '../../helpers/cli.js'
+import { RawWsClient } from '../../helpers/raw-ws.js'
 import { tempDir } from '../../helpers/tmp.js'
 import { FIXTURES, loggedFrames } from './transcript.js'
 
@@ -13,42 +14,19 @@ import { FIXTURES, loggedFrames } from './transcript.js'
  * byte, what the server answers. Then decode of the real server's capture.
  */
 
-/** A raw WebSocket client: every binary message it receives, in order, and how it closed. */
-class RawClient {
-  readonly received: Buffer[] = []
-  closed?: { code: number; reason: string }
-  private waiters: (() => void)[] = []
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => { this.received.push(data); this.wake() })
-    ws.on('close', (code: number, reason: Buffer) => { this.closed = { code, reason: reason.toString('utf8') }; this.wake() })
-  }
-
+/** A raw CAMP client: the server's binary messages as hex, in order. */
+class RawClient extends RawWsClient {
   static async open(url: string, query: string, protocols: string[] = ['camp']): Promise<RawClient> {
-    const ws = new WebSocket(`${url}?${query}`, protocols)
-    // Listen before 'open': the server's ENDPOINT_INFO comes right behind the 101.
-    const client = new RawClient(ws)
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject) })
+    const client = new RawClient(new WebSocket(`${url}?${query}`, protocols))
+    await client.opened()
     return client
   }
 
   send(hex: Buffer | string): void { this.ws.send(typeof hex === 'string' ? Buffer.from(hex, 'hex') : hex) }
 
   async messages(n: number): Promise<string[]> {
-    await this.until(() => this.received.length >= n || this.closed !== undefined)
-    return this.received.map((b) => b.toString('hex'))
+    return (await this.frames(n)).map((b) => b.toString('hex'))
   }
-
-  async close(): Promise<{ code: number; reason: string }> {
-    await this.until(() => this.closed !== undefined)
-    return this.closed as { code: number; reason: string }
-  }
-
-  private async until(done: () => boolean): Promise<void> {
-    const deadline = Date.now() + 3000
-    while (!done() && Date.now() < deadline) await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 50) })
-  }
-
-  private wake(): void { for (const w of this.waiters.splice(0)) w() }
 }
 
 const SID_QUERY = 'authorization=Bearer%20T&x-CAMP-sid=72623859790382856'

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { type ServeProcess, runCli, spawnCli, startServe } from '../../helpers/cli.js'
+import { RawWsClient } from '../../helpers/raw-ws.js'
 import { tempDir } from '../../helpers/tmp.js'
 
 /**
@@ -13,43 +14,22 @@ import { tempDir } from '../../helpers/tmp.js'
  * strictness.
  */
 
-/** A raw WebSocket client: every text message it receives, in order, and how it closed. */
-class RawClient {
-  readonly received: string[] = []
-  closed?: { code: number; reason: string }
-  private waiters: (() => void)[] = []
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => { this.received.push(data.toString('utf8')); this.wake() })
-    ws.on('close', (code: number, reason: Buffer) => { this.closed = { code, reason: reason.toString('utf8') }; this.wake() })
-  }
-
+/** A raw Stocking client: the server's text messages, in order. */
+class RawClient extends RawWsClient {
   static async open(url: string): Promise<RawClient> {
-    const ws = new WebSocket(url)
-    // Listen before 'open': the server's Connect comes right behind the 101.
-    const client = new RawClient(ws)
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject) })
+    const client = new RawClient(new WebSocket(url))
+    await client.opened()
     return client
   }
 
   send(text: string): void { this.ws.send(text) }
 
-  /** Waits until `n` messages have arrived (or the connection closed), at most 3 s. */
+  texts(): string[] { return this.received.map((b) => b.toString('utf8')) }
+
   async messages(n: number): Promise<string[]> {
-    await this.until(() => this.received.length >= n || this.closed !== undefined)
-    return this.received
+    await this.frames(n)
+    return this.texts()
   }
-
-  async close(): Promise<{ code: number; reason: string }> {
-    await this.until(() => this.closed !== undefined)
-    return this.closed as { code: number; reason: string }
-  }
-
-  private async until(done: () => boolean): Promise<void> {
-    const deadline = Date.now() + 3000
-    while (!done() && Date.now() < deadline) await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 50) })
-  }
-
-  private wake(): void { for (const w of this.waiters.splice(0)) w() }
 }
 
 const frames = (serve: ServeProcess) => serve.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'frame')
@@ -117,7 +97,7 @@ describe('serve --dialect stocking (echo)', () => {
     const ca = await a.close()
     expect(ca.code).toBe(1002)
     expect(ca.reason).toMatch(/^NOT_AN_OBJECT at byte 0/)
-    expect(a.received).toEqual(['0'])
+    expect(a.texts()).toEqual(['0'])
     const b = await RawClient.open(url)
     b.send('3')
     expect((await b.close()).reason).toMatch(/^BAD_MESSAGE/)
@@ -127,7 +107,7 @@ describe('serve --dialect stocking (echo)', () => {
     const d = await RawClient.open(url)
     d.send('2,,')
     expect((await d.close()).code).toBe(1000)
-    expect(d.received).toEqual(['0'])
+    expect(d.texts()).toEqual(['0'])
   })
 
   it('rooms: join 6,1, broadcast 5,room,... reaches the other members unchanged, not the sender; leave 6,0', async () => {
@@ -150,8 +130,8 @@ describe('serve --dialect stocking (echo)', () => {
     b.send('3,,')
     expect(await b.messages(4)).toEqual(['0', '3', '5,room,hello, room', '3'])
     await new Promise((r) => setTimeout(r, 200))
-    expect(a.received).toEqual(['0', '3', '3'])
-    expect(outsider.received).toEqual(['0'])
+    expect(a.texts()).toEqual(['0', '3', '3'])
+    expect(outsider.texts()).toEqual(['0'])
     for (const c of [a, b, outsider]) c.ws.close()
   })
 })
@@ -176,7 +156,7 @@ describe('serve --dialect stocking: each client\'s own channel, and a broadcast 
     expect(await one.messages(3)).toEqual(['0', '1,0,Channel "nochan" not found', '3'])
     expect(await two.messages(2)).toEqual(['0', '5,2,a direct message'])
     await new Promise((r) => setTimeout(r, 100))
-    expect(three.received).toEqual(['0'])
+    expect(three.texts()).toEqual(['0'])
     for (const c of [one, two, three]) c.ws.close()
   })
 })
