@@ -161,7 +161,7 @@ export function traceSession(session: Session, options: TraceOptions, target?: s
     // when the session opens (accept), before any frame.
     const previous = session.onOpen
     session.onOpen = () => {
-      tracer.upgrade(session.url, session.headers)
+      tracer.upgrade(session.sentHandshake.url, session.sentHandshake.headers)
       previous?.()
     }
     // The peer's WebSocket close frame replaces its STMP Close (wire notes §6).

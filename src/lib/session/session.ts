@@ -151,6 +151,8 @@ export class Session {
   /** Handshake URL (path and query) and headers, keys lower-cased. */
   url = '/'
   headers: Record<string, string> = {}
+  /** The handshake URL and headers as the client sent them (headers may later be the server's). */
+  sentHandshake: { url: string; headers: Record<string, string> } = { url: '/', headers: {} }
   contentType = 'application/json'
   /** What the negotiation agreed beyond the content type (dialect-specific: server latency, gzip, ...). */
   agreed: Record<string, unknown> = {}
@@ -289,6 +291,7 @@ export class Session {
   accept(url: string, headers: Record<string, string>, decision: Partial<NegotiationDecision> = {}): void {
     this.url = url
     this.headers = headers
+    this.sentHandshake = { url, headers }
     if (decision.contentType) this.contentType = decision.contentType
     if (decision.agreed) this.applyAgreed(decision.agreed)
     this.wire.accepted?.({ url, headers }, { status: 200, message: 'OK', ...decision })
@@ -299,6 +302,7 @@ export class Session {
   handshake(url: string, headers: Record<string, string>, timeout = 10_000): Promise<void> {
     this.url = url
     this.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
+    this.sentHandshake = { url, headers: this.headers }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new StmpError('HANDSHAKE_TIMEOUT', `no handshake answer within ${timeout} ms; ${this.firstBytesText()}`))
