@@ -82,7 +82,8 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
       process.stderr.write(`< ${statusText(response.status)}${latency} elapsed=${response.elapsed.toFixed(3)}ms content-type=${session.contentType}\n`)
     }
     if (response.status < 200 || response.status > 299) {
-      const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}`, { status: response.status })
+      const hint = response.meta?.hint === undefined ? '' : ` (${response.meta.hint})`
+      const failure = new StmpError('STATUS', `${statusText(response.status)}: ${response.payload.toString('utf8')}${hint}`, { status: response.status })
       if (!this.jsonEnabled()) throw failure
       this.setExitCode(failure.exitCode)
     }

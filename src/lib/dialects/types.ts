@@ -169,6 +169,8 @@ export interface MessageMeta {
   format?: 'binary' | 'text'
   /** Server-measured latency in ms (v3 `stmp_server_latency`). */
   latency?: number | null
+  /** A note for people on a failed answer (what the dialect knows about why), shown after its status. */
+  hint?: string
   [key: string]: unknown
 }
 

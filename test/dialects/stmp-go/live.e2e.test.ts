@@ -279,6 +279,9 @@ describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }
     expect(r.code).toBe(6)
     expect(r.stderr).toContain('404')
     expect(r.stderr).toContain('NotFound')
+    // ... with what to do about it.
+    expect(r.stderr).toContain('routes numeric actions only')
+    expect(r.stderr).toContain('--proto FILE')
     // The request went with the SA bit and the method as the real client wrote it.
     expect(Buffer.concat(p.got).includes(Buffer.from('aa010012', 'hex'))).toBe(true)
   })

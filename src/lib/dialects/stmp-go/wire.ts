@@ -11,6 +11,8 @@ import {
 } from './codec.js'
 import { Deflater, Inflater } from './gzip.js'
 
+const STRING_METHOD_HINT = 'sent as a string method; a stmp-go server routes numeric actions only: give the action (0x1234) or the .proto that names it (--proto FILE)'
+
 /** Ids of pings from the peer: above the session's own ping ids (1..0xffff). */
 const PEER_PING_BASE = 0x10000
 /** A peer's request with mid 0 (its u16 counter wrapped) gets this session id. */
@@ -63,6 +65,8 @@ export class StmpGoWire implements Wire {
   private started = false
   private early?: [Buffer, boolean]
   private closeReceived = false
+  /** Mids of requests sent as a string method (SA bit): a NotFound to one gets a hint. At most 65,536. */
+  private readonly stringMids = new Set<number>()
   /** The status of the peer's Close: the answer echoes it, as stmp-go's dispatchPacket sends the packet back. */
   private peerCloseStatus?: number
   private closeSent = false
@@ -258,7 +262,12 @@ export class StmpGoWire implements Wire {
         // mid 0: stmp-go's answer to a Notify (quirk 2); nothing waits for it.
         if (p.mid === 0) return
         const status = statusOf(p.status ?? 0)
-        return sink.response(p.mid as number, status, p.payload, this.meta(p))
+        const meta = this.meta(p)
+        if (this.stringMids.delete(p.mid as number) && status === 404) {
+          // Quirk 1: a real stmp-go router looks only at numeric actions.
+          return sink.response(p.mid as number, status, p.payload, { ...meta, hint: STRING_METHOD_HINT })
+        }
+        return sink.response(p.mid as number, status, p.payload, meta)
       }
       case 'close': {
         // The second Close stmp-go writes after the close handshake: nothing more to do.
@@ -288,6 +297,7 @@ export class StmpGoWire implements Wire {
 
   request(id: number, action: string, payload: Buffer, meta?: MessageMeta): void {
     const target = resolveAction(action, this.actions)
+    if ('method' in target) this.stringMids.add(id & 0xffff)
     this.send({ kind: 'request', mid: id & 0xffff, ...target, headers: this.headersFor(meta), payload })
   }
 
