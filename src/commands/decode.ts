@@ -64,7 +64,8 @@ Exit status: 0 when the input is clean (a capture that stops inside a frame incl
     const detected = flags.input === 'auto' ? await inputIsCapture(file) : undefined
     const route = await decodeRoute(flags.dialect, flags.port)
     if ((flags.input === 'pcap' || detected?.capture === true) && route.dialects) {
-      const { errors } = await decodeCaptureDialects(file, { json: this.jsonEnabled(), ...route.dialects, serverPorts: route.ports, maxFrameSize: options.maxFrameSize }, detected?.stdin)
+      const proto = flags.proto === undefined ? undefined : { files: flags.proto, importPaths: flags['import-path'] }
+      const { errors } = await decodeCaptureDialects(file, { json: this.jsonEnabled(), ...route.dialects, serverPorts: route.ports, maxFrameSize: options.maxFrameSize, proto }, detected?.stdin)
       if (errors > 0) this.setExitCode(ExitCode.PROTOCOL)
       return
     }

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { CaptureDecoder as DialectDecoder, DecodedFrame, Dialect } from '../dialects/types.js'
+import type { ProtoRegistry } from '../payload/protobuf.js'
 import type { CaptureEvent, Direction } from './types.js'
 
 /**
@@ -27,6 +28,8 @@ export interface DialectCaptureOptions {
   candidates: readonly Dialect[]
   /** Bytes held per direction before sniffing decides anyway. */
   sniffBytes?: number
+  /** `--proto`: handed to every decoder (CaptureDecoderContext.protoRegistry). */
+  protoRegistry?: ProtoRegistry
 }
 
 interface Conn {
@@ -179,7 +182,7 @@ export class DialectCaptureDecoder {
     if (!c.dialect?.capture) return
     let d = c.decoders[direction]
     if (!d) {
-      d = c.dialect.capture.decoder({ direction, framing: c.framing, upgrade: c.upgrade, shared: c.shared })
+      d = c.dialect.capture.decoder({ direction, framing: c.framing, upgrade: c.upgrade, shared: c.shared, protoRegistry: this.options.protoRegistry })
       const dialect = c.dialect.name
       d.onFrame = (frame) => { this.frames++; this.out({ time: c.time, connection: c.connection, direction, dialect, frame }) }
       d.onError = (error) => { this.errors++; this.out({ time: c.time, connection: c.connection, direction, dialect, error: { code: error.code, message: error.message, offset: error.offset } }) }
@@ -189,12 +192,13 @@ export class DialectCaptureDecoder {
   }
 }
 
-/** A frame's fields for JSON: payload bytes as JSON when they are JSON, text when UTF-8, else hex. */
+/** A frame's fields for JSON: payload bytes as JSON when they are JSON, text when UTF-8 without control bytes (other than tab and line ends), else hex. */
 export function frameJson(frame: DecodedFrame): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(frame)) {
     if (Buffer.isBuffer(v)) {
-      if (isUtf8(v)) {
+      // eslint-disable-next-line no-control-regex
+      if (isUtf8(v) && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v.toString('latin1'))) {
         const text = v.toString('utf8')
         try { out[k] = JSON.parse(text) } catch { out[`${k}_text`] = text }
       } else {

@@ -354,14 +354,15 @@ export class CaptureStmpDecoder {
     this.connectionFilter = f.connection
     this.statusTest = f.status === undefined || f.status.length === 0 ? undefined : statusMatcher(f.status)
     this.filtered = this.actionTest !== undefined || this.kinds !== undefined || this.statusTest !== undefined
-    this.protobuf = options.proto === undefined ? undefined : new ProtobufCodec(ProtoRegistry.load(options.proto.files, options.proto.importPaths))
+    const registry = options.proto === undefined ? undefined : ProtoRegistry.load(options.proto.files, options.proto.importPaths)
+    this.protobuf = registry === undefined ? undefined : new ProtobufCodec(registry)
     const dialects = options.dialects ?? []
     this.v3 = dialects.find((d) => d.name === 'stmp-v3')
     this.others = dialects.filter((d) => d !== this.v3 && d.capture !== undefined)
     if (this.others.length > 0 && this.ports.size === 0) {
       this.summary.dialects = {}
       const counts = this.summary.dialects
-      this.foreign = new DialectCaptureDecoder({ candidates: this.others }, (line) => this.dialectLine(line), (_connection, dialect) => {
+      this.foreign = new DialectCaptureDecoder({ candidates: this.others, protoRegistry: registry }, (line) => this.dialectLine(line), (_connection, dialect) => {
         counts[dialect] = (counts[dialect] ?? 0) + 1
       })
     }

@@ -13,12 +13,13 @@ import { captureSummaryLine, CaptureTable } from '../render/capture-table.js'
 import { isoSecond, splitNs } from '../render/time.js'
 import { CaptureDecoder } from '../capture/decoder.js'
 import { decodeDialectBytes, DialectCaptureDecoder, frameJson } from '../capture/dialect.js'
+import { ProtoRegistry } from '../payload/protobuf.js'
 import { parseInput } from '../capture/hexdump.js'
 import { decodeInput, summaryLine, type ByteInputMode, type DecodeOptions, type DecodeSink } from '../capture/decode-bytes.js'
 import { NdjsonWriter } from '../render/decode-ndjson.js'
 import { DecodeTable } from '../render/decode-table.js'
 import type { Direction } from '../capture/types.js'
-import { dialectLineJson } from '../render/capture-dialect.js'
+import { dialectLineJson, restFields } from '../render/capture-dialect.js'
 import { DEFAULT_DIALECT, loadAllDialects, loadDialect } from '../dialects/registry.js'
 import type { Dialect } from '../dialects/types.js'
 
@@ -178,14 +179,15 @@ function finish(result: CaptureDecodeResult): { errors: number } {
  */
 export async function decodeCaptureDialects(
   file: string | undefined,
-  options: { json: boolean; dialect?: Dialect; ports?: Map<number, Dialect>; serverPorts?: number[]; maxFrameSize: number },
+  options: { json: boolean; dialect?: Dialect; ports?: Map<number, Dialect>; serverPorts?: number[]; maxFrameSize: number; proto?: { files: string[]; importPaths?: string[] } },
   stdin: Readable = process.stdin,
 ): Promise<{ errors: number }> {
   const source = await openSource(file, stdin)
   const stdout = process.stdout
   const chalk = chalkFor(stdout)
   const candidates = await captureDialects()
-  const decoder = new DialectCaptureDecoder({ dialect: options.dialect, ports: options.ports, candidates }, (line) => {
+  const protoRegistry = options.proto === undefined ? undefined : ProtoRegistry.load(options.proto.files, options.proto.importPaths)
+  const decoder = new DialectCaptureDecoder({ dialect: options.dialect, ports: options.ports, candidates, protoRegistry }, (line) => {
     const { second, micros } = splitNs(line.time)
     const time = `${isoSecond(second)}.${String(micros).padStart(6, '0')}Z`
     if (options.json) {
@@ -198,7 +200,7 @@ export async function decodeCaptureDialects(
       return
     }
     const { kind, offset: _o, length: _l, ...rest } = frameJson(line.frame!)
-    stdout.write(`${time} ${line.connection} ${arrow} ${chalk.bold(String(kind))} ${Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}\n`)
+    stdout.write(`${time} ${line.connection} ${arrow} ${chalk.bold(String(kind))} ${restFields(rest).join(' ')}\n`)
   }, (connection, dialect, how) => {
     process.stderr.write(`stmpcat decode: ${connection}: ${dialect} (${how})\n`)
   })

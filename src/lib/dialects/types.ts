@@ -1,4 +1,5 @@
 import type { StmpError } from '../errors.js'
+import type { ProtoRegistry } from '../payload/protobuf.js'
 
 /**
  * A wire dialect: one protocol that shares stmpcat's message model (request, response, push,
@@ -284,6 +285,8 @@ export interface CaptureDecoderContext {
    * keeps that here. The client's first bytes are written before the server's answer to them.
    */
   shared?: Record<string, unknown>
+  /** `decode --proto`: the services, for a dialect whose payloads are typed by their action (stmp-go). */
+  protoRegistry?: ProtoRegistry
 }
 
 export interface SniffInput {

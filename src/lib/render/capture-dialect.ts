@@ -16,6 +16,14 @@ export function dialectRowCells(line: DialectLine): { kind: string; id: string; 
   const { kind, offset: _o, length: _l, id, action, status, ...rest } = frameJson(line.frame!)
   const what = action ?? status ?? rest.type
   if (action === undefined && status === undefined) delete rest.type
-  const fields = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+  const fields = restFields(rest)
   return { kind: String(kind), id: id === undefined ? '' : String(id), what: what === undefined ? '' : String(what), rest: [`(${line.dialect})`, ...fields].join(' ') }
+}
+
+/** `key=value` of a frame's other fields for a text line; a decoded `value` (decode --proto) first, before the bytes. */
+export function restFields(rest: Record<string, unknown>): string[] {
+  const entries = Object.entries(rest)
+  const i = entries.findIndex(([k]) => k === 'value')
+  if (i > 0) entries.unshift(...entries.splice(i, 1))
+  return entries.map(([k, v]) => `${k}=${JSON.stringify(v)}`)
 }

@@ -1,6 +1,8 @@
 import { StmpError, WireError } from '../../errors.js'
 import { MsgpackCodec } from '../../payload/msgpack.js'
-import type { CaptureDecoder, CaptureSupport, DecodedFrame, SniffInput } from '../types.js'
+import { ProtobufCodec, type ProtoRegistry } from '../../payload/protobuf.js'
+import { type ActionTable, actionTable, nameOfAction } from './actions.js'
+import type { CaptureDecoder, CaptureDecoderContext, CaptureSupport, DecodedFrame, SniffInput } from '../types.js'
 import {
   DEFAULT_MAX_PACKET, type Handshake, MAGIC, type Packet, PacketStream, actionName, closeCodeOf, decodeHandshake, decodePacket,
   decodePacketText, decodeServerHandshakeText, headerGet, headerRecord, negotiateList, statusName, statusOf,
@@ -161,7 +163,14 @@ export const capture: CaptureSupport = {
     const side = context.direction
     const query = queryOf(context.upgrade?.url)
     let content: ContentDecoder | undefined
-    if (context.framing === 'websocket') content = contentDecoder(negotiateList(query.get('Accept') ?? undefined)[0] ?? (query.get('Packet-Format') === 'text' ? 'application/json' : 'application/protobuf'))
+    const typed = typedPayloads(context)
+    let protobuf = false
+    const setContent = (type: string | undefined) => {
+      content = contentDecoder(type)
+      protobuf = type !== undefined && /^application\/(x-)?protobuf\b/i.test(type.trim())
+    }
+    if (context.framing === 'websocket') setContent(negotiateList(query.get('Accept') ?? undefined)[0] ?? (query.get('Packet-Format') === 'text' ? 'application/json' : 'application/protobuf'))
+    const fields = (p: Packet) => (typed ? typed.fields(p, side, protobuf, content) : packetFields(p, content))
     let handshakeDone = context.framing === 'websocket' && side === 'client'
     let held: Buffer = Buffer.alloc(0)
     let heldAt = 0
@@ -178,7 +187,7 @@ export const capture: CaptureSupport = {
     let closeSeen = false
     const packets = new PacketStream((p, offset, size) => {
       if (p.kind === 'close') closeSeen = true
-      emit(packetFields(p, content), inflater ? inflatedAt : offset, inflater ? 0 : size)
+      emit(fields(p), inflater ? inflatedAt : offset, inflater ? 0 : size)
     }, DEFAULT_MAX_PACKET)
     const decoder: CaptureDecoder = {
       write(data, offset, text) {
@@ -217,7 +226,7 @@ export const capture: CaptureSupport = {
           if (r === undefined) throw new WireError('TRUNCATED', 'the server\'s handshake message ends inside the handshake', offset)
           h = r.handshake
         }
-        content = contentDecoder(headerGet(h.headers, 'Content-Type'))
+        setContent(headerGet(h.headers, 'Content-Type'))
         // The client's handshake headers were the upgrade's query (there is no client message).
         const request = Object.fromEntries(query)
         emit({ ...handshakeFields(h), ...(Object.keys(request).length > 0 ? { request } : {}) }, offset, data.length)
@@ -225,7 +234,7 @@ export const capture: CaptureSupport = {
       }
       // Text packets start with their kind letter; binary heads have bit 7 set.
       const p = data.length > 0 && data[0] < 0x80 ? decodePacketText(data, DEFAULT_MAX_PACKET, offset) : decodePacket(data, 0, data.length, false, DEFAULT_MAX_PACKET, offset)!.packet
-      emit(packetFields(p, content), offset, data.length)
+      emit(fields(p), offset, data.length)
     }
 
     function writeStream(data: Buffer, offset: number): void {
@@ -241,7 +250,7 @@ export const capture: CaptureSupport = {
         }
         handshakeDone = true
         const h = r.handshake
-        content = contentDecoder(side === 'server' ? headerGet(h.headers, 'Content-Type') : negotiateList(headerGet(h.headers, 'Accept'))[0] ?? 'application/protobuf')
+        setContent(side === 'server' ? headerGet(h.headers, 'Content-Type') : negotiateList(headerGet(h.headers, 'Accept'))[0] ?? 'application/protobuf')
         emit(handshakeFields(h), heldAt, r.size)
         rest = held.subarray(r.size)
         at = heldAt + r.size
@@ -277,4 +286,66 @@ export const capture: CaptureSupport = {
 function queryOf(url: string | undefined): URLSearchParams {
   if (url === undefined || !url.includes('?')) return new URLSearchParams()
   return new URLSearchParams(url.slice(url.indexOf('?') + 1))
+}
+
+/**
+ * `decode --proto`: actions named by the services' table (as the live Wire names them) and
+ * protobuf payloads decoded as the method's types: a request's input, a Notify's input (an
+ * `...Events` method the server calls), a response's output, found by the mid of the request
+ * the other direction sent (kept in the connection's shared object, at most one per mid).
+ */
+interface TypedPayloads {
+  fields(p: Packet, side: 'client' | 'server', protobuf: boolean, content: ContentDecoder | undefined): Record<string, unknown> & { kind: string }
+}
+
+const typedCache = new WeakMap<ProtoRegistry, { table: ActionTable; codec: ProtobufCodec }>()
+
+function typedPayloads(context: CaptureDecoderContext): TypedPayloads | undefined {
+  const registry = context.protoRegistry
+  if (registry === undefined) return undefined
+  let t = typedCache.get(registry)
+  if (!t) typedCache.set(registry, (t = { table: actionTable(registry), codec: new ProtobufCodec(registry) }))
+  const { table, codec } = t
+  const shared = context.shared ?? {}
+  const asked = (shared.stmpGoAsked ??= { client: new Map<number, string>(), server: new Map<number, string>() }) as Record<'client' | 'server', Map<number, string>>
+  return {
+    fields(p, side, protobuf, content) {
+      const f = packetFields(p, protobuf ? undefined : content)
+      let name: string | undefined
+      let role: 'request' | 'response' | 'push' | undefined
+      if ((p.kind === 'request' || p.kind === 'notify') && p.action !== undefined) {
+        name = nameOfAction(p.action, table)
+        if (name !== f.action) {
+          f.actionId = f.action
+          f.action = name
+        }
+        role = p.kind === 'request' ? 'request' : 'push'
+      } else if (p.kind === 'request' || p.kind === 'notify') {
+        name = p.method
+        role = p.kind === 'request' ? 'request' : 'push'
+      }
+      if (p.kind === 'request' && p.mid !== undefined && name !== undefined) asked[side].set(p.mid, name)
+      if (p.kind === 'response' && p.mid !== undefined) {
+        const other = side === 'client' ? 'server' : 'client'
+        name = asked[other].get(p.mid)
+        asked[other].delete(p.mid)
+        if (name !== undefined) f.method = name
+        role = 'response'
+      }
+      if (protobuf && f.payload !== undefined && name !== undefined && role !== undefined) {
+        try {
+          f.value = codec.decode(f.payload as Buffer, { action: name, role })
+        } catch (err) {
+          // Not a method of the .proto (or not its type): the wire fields, and why.
+          const raw = protobufFields(f.payload as Buffer, 0)
+          if (raw !== undefined) f.value = { protobuf: raw }
+          f.protoError = err instanceof Error ? err.message : String(err)
+        }
+      } else if (protobuf && f.payload !== undefined) {
+        const raw = protobufFields(f.payload as Buffer, 0)
+        if (raw !== undefined) f.value = { protobuf: raw }
+      }
+      return f
+    },
+  }
 }
