@@ -59,6 +59,13 @@ export interface Dialect {
   /** Server on WebSocket: accept or refuse an upgrade before it completes (status 200 accepts). */
   decideUpgrade?(request: { url: string; headers: Record<string, string> }, policy: NegotiationPolicy): NegotiationDecision
   /**
+   * Server on WebSocket: a refusal from decideUpgrade is said in-band (the upgrade completes and
+   * the Wire's refuse() writes the refusal as the server's first message, then the connection
+   * ends), as stmp-go's HandleWebsocketConn does, so the dialect's clients read its status; without
+   * it the upgrade itself is refused with that HTTP status.
+   */
+  readonly refusesInBand?: boolean
+  /**
    * Checks the values of the dialect's own options (`-O KEY=VALUE`, its flags) before anything is
    * dialled or bound (clients: checkDialectFlags; servers: StmpServer.listen): throws BAD_FLAG
    * (exit 2) on one it cannot use, so a bad value is a usage error, not a failure per connection.

@@ -47,6 +47,23 @@ export function redactHeader(key: string, value: string): string {
   return space > 0 ? `${value.slice(0, space)} <redacted>` : '<redacted>'
 }
 
+/**
+ * A handshake URL safe to print: query parameters named like a credential header (stmp-go puts
+ * `Authorization` in the WebSocket upgrade's query) redacted as headers are.
+ */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const params = new URLSearchParams(url.slice(q + 1))
+  let secret = false
+  for (const [k, v] of params) {
+    if (!SECRET_HEADERS.has(k.toLowerCase())) continue
+    secret = true
+    params.set(k, redactHeader(k, v))
+  }
+  return secret ? `${url.slice(0, q)}?${params.toString()}` : url
+}
+
 /** Header map with credentials redacted (for -v and --json envelopes). */
 export function redactHeaders(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, redactHeader(k, v)]))
@@ -138,7 +155,7 @@ export class FrameTracer {
 
   /** The WebSocket upgrade, which stands in for the handshake frames there (wire notes §8). */
   upgrade(url: string, headers: Record<string, string>): void {
-    this.write(`> ${this.options.chalk.bold(`GET ${url} (WebSocket upgrade)`)}`)
+    this.write(`> ${this.options.chalk.bold(`GET ${redactUrl(url)} (WebSocket upgrade)`)}`)
     for (const [k, v] of Object.entries(headers)) this.write(`> ${k}: ${redactHeader(k, v)}`)
     this.write(`< ${this.options.chalk.bold('101 Switching Protocols')}`)
   }

@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk'
 import type { AnyFrame } from '../codec/index.js'
 import type { TraceFrame } from '../dialects/types.js'
 import { toJsonSafe } from '../payload/index.js'
-import { redactHeaders } from '../render/trace.js'
+import { redactHeaders, redactUrl } from '../render/trace.js'
 import { type CloseInfo, HTTP_ON_STREAM, type Session } from '../session/index.js'
 import { isSuccess, type PayloadValues } from './values.js'
 
@@ -27,10 +27,10 @@ export function reportOpen(r: Reporter, session: Session): void {
     r.json(event('open', {
       connection: session.id, remote: session.transport.remote, transport: session.transport.framing,
       // The same redaction as fetch -v: a log is often pasted into a bug report.
-      url: session.url, headers: redactHeaders(session.headers), contentType: session.contentType,
+      url: redactUrl(session.url), headers: redactHeaders(session.headers), contentType: session.contentType,
     }))
   } else {
-    r.human(`#${session.id} open ${session.transport.remote} ${session.url} ${session.contentType}`)
+    r.human(`#${session.id} open ${session.transport.remote} ${redactUrl(session.url)} ${session.contentType}`)
   }
 }
 

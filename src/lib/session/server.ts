@@ -83,7 +83,11 @@ export class StmpServer {
       tls: this.options.tls,
       maxMessageSize: this.options.session?.limits?.maxMessageSize,
       perMessageDeflate: this.options.perMessageDeflate,
-      upgrade: (info) => this.decide(dialect, info.url, info.headers, 0, address.scheme),
+      upgrade: (info) => {
+        const decision = this.decide(dialect, info.url, info.headers, 0, address.scheme)
+        // Refused in-band once the session exists (accept below).
+        return dialect.refusesInBand === true ? { status: 200, message: 'OK' } : decision
+      },
       onConnection: (transport, upgrade) => this.accept(dialect, transport, upgrade, address.scheme),
     })
     this.listeners.push(listener)
@@ -110,10 +114,15 @@ export class StmpServer {
       // The upgrade was decided already (this.decide); what it agreed is read again here. A
       // dialect with no negotiation on a stream is open at once.
       const request = upgrade ?? { url: '/', headers: {} }
-      const d = dialect.decideUpgrade?.(request, { scheme }) ?? { status: 200, message: 'OK' }
-      session.accept(request.url, request.headers, d)
-      if (session.opened) this.options.onConnection?.(session)
-      else this.whenOpen(session)
+      const refusal = upgrade && dialect.refusesInBand === true ? this.decide(dialect, request.url, request.headers, 1, scheme) : undefined
+      if (refusal !== undefined && refusal.status !== 200) {
+        session.refuseHandshake(refusal.status, refusal.message)
+      } else {
+        const d = dialect.decideUpgrade?.(request, { scheme }) ?? { status: 200, message: 'OK' }
+        session.accept(request.url, request.headers, d)
+        if (session.opened) this.options.onConnection?.(session)
+        else this.whenOpen(session)
+      }
     } else {
       session.onHandshake = (hs) => {
         const decision = this.decide(dialect, hs.url, hs.headers, 1, scheme)

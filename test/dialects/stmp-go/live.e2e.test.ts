@@ -215,6 +215,27 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
       expect(ok.code).toBe(0)
       expect(JSON.parse(ok.stdout)).toEqual({ ok: 1 })
     }
+    // The token went in the upgrade's query (as stmp-go's client puts it): serve's log redacts it.
+    expect(guarded.stderr()).toMatch(/open \S+ \/stmp\?\S*Authorization=Bearer\+%3Credacted%3E/)
+    expect(guarded.stderr()).not.toContain('s3cret')
+  })
+
+  it('--token on WebSocket: the refusal is in-band as stmp-go does it (the upgrade completes, the first message is the handshake with status 0x21, then the close)', async () => {
+    const { WebSocket } = await import('ws')
+    const got = await new Promise<{ upgraded: boolean; messages: Buffer[]; code: number }>((resolve, reject) => {
+      const messages: Buffer[] = []
+      let upgraded = false
+      const socket = new WebSocket(`${guarded.urls[1]}?Accept=application%2Fjson&Stmp-Version=1.0`)
+      socket.on('upgrade', () => { upgraded = true })
+      socket.on('message', (data: Buffer) => messages.push(data))
+      socket.on('close', (code) => resolve({ upgraded, messages, code }))
+      socket.on('error', reject)
+    })
+    expect(got.upgraded).toBe(true)
+    expect(got.messages).toHaveLength(1)
+    const h = decodeHandshake(got.messages[0], 'server', 1 << 20, 0)
+    expect(h?.handshake.status).toBe(0x21)
+    expect(h?.handshake.message).toContain('missing credentials')
   })
 })
 

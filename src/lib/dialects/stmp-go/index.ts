@@ -84,6 +84,7 @@ export function decide(request: { url: string; headers: Record<string, string> }
 /** stmp-go 1.0 (github.com/acrazing/stmp-go; wire notes §1, docs/dialects/stmp-go.md). */
 export const dialect: Dialect = {
   name: 'stmp-go',
+  refusesInBand: true,
   title: 'stmp-go 1.0',
   summary: 'acrazing/stmp-go (Go): in-band STMP handshake with headers, 1-byte head packets, u16 LE mids, uvarint actions from .proto services, Pong, headers on packets, gzip, WebSocket binary and text',
   schemes: ['tcp', 'tls', 'unix', 'ws', 'wss'],
