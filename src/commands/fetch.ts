@@ -97,6 +97,7 @@ Exit codes: 0 ok, 2 usage, 3 cannot connect or handshake refused, 4 timeout, 5 p
         id: response.id,
         action: response.action,
         headers: redactHeaders(session.headers),
+        ...(response.meta?.headers !== undefined ? { responseHeaders: response.meta.headers } : {}),
         contentType: session.contentType,
         payload: payloadValue(codec, response.payload, ctx),
         ...(reply !== undefined && replyCtx !== undefined ? { reply: { action: reply.action, payload: payloadValue(codec, reply.payload, replyCtx) } } : {}),

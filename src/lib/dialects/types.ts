@@ -177,6 +177,8 @@ export interface MessageMeta {
   format?: 'binary' | 'text'
   /** Server-measured latency in ms (v3 `stmp_server_latency`). */
   latency?: number | null
+  /** A server's response: its own headers (set by routes' `headers:` and handlers' `ctx.set`), for a dialect whose responses carry them. */
+  responseHeaders?: Record<string, string>
   /** A note for people on a failed answer (what the dialect knows about why), shown after its status. */
   hint?: string
   [key: string]: unknown

@@ -90,6 +90,8 @@ export class Context {
   /** undefined until set; the answer is 404 if nothing set it or the output. */
   status?: number
   output: unknown = undefined
+  /** The response's own headers (ctx.set), where the dialect's responses carry them (stmp-go). */
+  readonly responseHeaders: Record<string, string> = {}
   private decoded?: { value: unknown }
 
   constructor(
@@ -107,6 +109,11 @@ export class Context {
   get input(): unknown {
     this.decoded ??= { value: this.values.decode(this.conn.session, this.payload, this.action, this.kind) }
     return this.decoded.value
+  }
+
+  /** Koa's ctx.set: a header of the response (stmp-go packet headers; other dialects have none). */
+  set(key: string, value: string | number): void {
+    this.responseHeaders[key] = String(value)
   }
 
   get body(): unknown { return this.output }
@@ -169,7 +176,7 @@ export function middlewareHandler(middleware: Middleware[], values: PayloadValue
       try {
         await run(ctx)
       } catch (err) {
-        if (err instanceof HttpError) return { status: err.status, payload: Buffer.from(err.message, 'utf8') }
+        if (err instanceof HttpError) return { status: err.status, payload: Buffer.from(err.message, 'utf8'), ...(Object.keys(ctx.responseHeaders).length > 0 ? { headers: ctx.responseHeaders } : {}) }
         if (err instanceof StmpError && err.code === 'BAD_PAYLOAD') return { status: 400, payload: Buffer.from(err.message, 'utf8') }
         throw err
       }
@@ -177,8 +184,9 @@ export function middlewareHandler(middleware: Middleware[], values: PayloadValue
         return { status: 404, payload: Buffer.from(`no middleware answered ${JSON.stringify(request.action)}`, 'utf8') }
       }
       const status = ctx.status ?? 200
-      if (!isSuccess(status)) return { status, payload: statusMessage(ctx.output, status) }
-      return { status, payload: values.encode(session, ctx.output, request.action, 'response') }
+      const headers = Object.keys(ctx.responseHeaders).length > 0 ? { headers: ctx.responseHeaders } : {}
+      if (!isSuccess(status)) return { status, payload: statusMessage(ctx.output, status), ...headers }
+      return { status, payload: values.encode(session, ctx.output, request.action, 'response'), ...headers }
     },
     async push(push, session, server) {
       await run(context('push', push, session, server))

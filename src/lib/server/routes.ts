@@ -55,6 +55,8 @@ export interface Route {
   push: Message[]
   broadcast: Broadcast[]
   close?: { code: number; message: string }
+  /** The response's own headers (stmp-go packet headers), values templated. */
+  headers: Array<[string, Template]>
   /** Requests matched so far (the `every` counter). */
   count: number
 }
@@ -66,7 +68,7 @@ export interface RouteTable {
   fallback?: Route
 }
 
-const FIELDS = ['status', 'reply', 'delay', 'join', 'leave', 'push', 'broadcast', 'close'] as const
+const FIELDS = ['status', 'reply', 'headers', 'delay', 'join', 'leave', 'push', 'broadcast', 'close'] as const
 
 /** Reads and validates a routes file; anything wrong is BAD_ROUTES naming the route and field. */
 export function loadRoutes(file: string): RouteTable {
@@ -184,9 +186,20 @@ function compileRoute(key: string, spec: unknown, file: string): Route {
     close = { code: code as number, message: (c.message as string | undefined) ?? '' }
   }
 
+  const headers: Route['headers'] = []
+  if (s.headers !== undefined) {
+    const h = s.headers as Record<string, unknown>
+    if (h === null || typeof h !== 'object' || Array.isArray(h)) fail('headers', 'must be a map of header names to values (e.g. headers: { X-Echo: "yes" })')
+    for (const [k, v] of Object.entries(h)) {
+      if (!/^[^\s:;%]+$/.test(k)) fail(`headers.${k}`, 'a header name has no spaces, ":", ";" or "%"')
+      headers.push([k, typeof v === 'string' ? text(`headers.${k}`, v) : text(`headers.${k}`, String(v))])
+    }
+  }
+
   return {
     key,
     status,
+    headers,
     reply: s.reply === undefined ? undefined : template('reply', s.reply),
     echo: typeof s.reply === 'string' && /^\{\{\s*payload\s*\}\}$/.test(s.reply),
     delay,
@@ -270,7 +283,8 @@ export function routesHandler(table: RouteTable, values: PayloadValues): Handler
         if (route.echo) payload = request.payload
         else if (!isSuccess(route.status)) payload = statusMessage(route.reply?.(scope), route.status)
         else payload = values.encode(session, route.reply?.(scope), request.action, 'response')
-        return { status: route.status, payload }
+        if (route.headers.length === 0) return { status: route.status, payload }
+        return { status: route.status, payload, headers: Object.fromEntries(route.headers.map(([k, v]) => [k, String(v(scope))])) }
       } catch (err) {
         // A payload the templates cannot read is the client's fault (400, wire notes §5).
         if (err instanceof StmpError && err.code === 'BAD_PAYLOAD') return { status: 400, payload: Buffer.from(err.message, 'utf8') }

@@ -9,6 +9,8 @@ import { type CloseInfo, type IncomingPush, type IncomingRequest, Session } from
 export interface HandlerResult {
   status: number
   payload?: Buffer
+  /** The answer's own headers, where the dialect's responses carry them (stmp-go packet headers); other dialects have none. */
+  headers?: Record<string, string>
 }
 
 /**
@@ -197,7 +199,7 @@ export class StmpServer {
 
   /** A method, not a closure per request: the echo hot path allocates as little as it can. */
   private done(request: IncomingRequest, result: HandlerResult): void {
-    request.respond(result.status, result.payload)
+    request.respond(result.status, result.payload, result.headers)
     if (--this.handling === 0) this.idle?.()
   }
 

@@ -24,7 +24,8 @@ export interface IncomingRequest {
   meta?: MessageMeta
   /** performance.now() when it arrived; the latency field measures from here. */
   receivedAt: number
-  respond(status: number, payload?: Buffer): void
+  /** `headers`: the response's own (MessageMeta.responseHeaders), for a dialect whose responses carry them. */
+  respond(status: number, payload?: Buffer, headers?: Record<string, string>): void
 }
 
 export interface IncomingPush {
@@ -459,9 +460,10 @@ export class Session {
   }
 
   /** Incoming#respond: the answer to a request from the peer (once; later calls are ignored by Incoming). */
-  answer(request: IncomingRequest, status: number, body: Buffer): void {
+  answer(request: IncomingRequest, status: number, body: Buffer, headers?: Record<string, string>): void {
     this.incoming--
-    this.sendResponse(request.id, status, body, request.meta, request.receivedAt)
+    const meta = headers === undefined || Object.keys(headers).length === 0 ? request.meta : { ...request.meta, responseHeaders: headers }
+    this.sendResponse(request.id, status, body, meta, request.receivedAt)
     if (this.paused) this.updateReading()
   }
 
@@ -1038,10 +1040,10 @@ class Incoming implements IncomingRequest {
     this.format = meta?.format ?? 'binary'
   }
 
-  respond(status: number, payload: Buffer = EMPTY): void {
+  respond(status: number, payload: Buffer = EMPTY, headers?: Record<string, string>): void {
     if (this.answered) return
     this.answered = true
-    this.session.answer(this, status, payload)
+    this.session.answer(this, status, payload, headers)
   }
 }
 

@@ -27,6 +27,8 @@ beforeAll(async () => {
     // As in stmpgo-tcp-notify-fail.pcap: a Notify 0x99 first, then the answer.
     '"0x1235":', '  push: { action: "0x99", payload: "{{payload}}" }', '  reply: "{{payload}}"',
     '"0x1236":', '  status: 400', '  reply: "nope"',
+    // As the real server of stmp_tcp.log answers 0x1234: with a packet header.
+    '"0x1237":', '  reply: "{{payload}}"', '  headers: { X-Echo: "yes", X-Action: "{{action}}" }',
     'stmpcat.peer.Echo.Echo:', '  reply: "{{payload}}"',
     'whoami:', '  reply: { trace: "{{headers.x-trace}}" }',
     'room.join:', '  join: "{{payload.room}}"', '  reply: { joined: "{{payload.room}}" }',
@@ -84,6 +86,15 @@ describe('stmpcat serve --dialect stmp-go with fetch, push and connect', { timeo
       // The server's handshake headers are its answer (<), never lines of what was sent (>).
       expect(r.stderr).not.toMatch(/^> Content-Type/m)
     }
+  })
+
+  it('a route\'s headers: go on its responses as packet headers (-v, --json responseHeaders), binary and text', async () => {
+    const v = await runCli(['fetch', '--dialect', 'stmp-go', tcp, '0x1237', '{"x":1}', '-v'])
+    expect(v.code).toBe(0)
+    expect(v.stderr).toMatch(/< response id=1 200 OK[^\n]*\n< X-Echo: yes\n< X-Action: 0x1237/)
+    const j = await runCli(['fetch', '--dialect', 'stmp-go', wsText, '0x1237', '{"x":1}', '--format', 'text', '--json'])
+    expect(j.code).toBe(0)
+    expect(JSON.parse(j.stdout)).toMatchObject({ payload: { x: 1 }, responseHeaders: { 'X-Echo': 'yes', 'X-Action': '0x1237' } })
   })
 
   it('a status from the server: 0x20 BadRequest is 400, exit 6, with its message', async () => {
@@ -464,5 +475,31 @@ describe('stmp-go quirks, against the real server\'s bytes', { timeout: 60_000 }
     expect(all.subarray(-6).toString('hex')).toBe('d80003627965')
     await new Promise((r) => setTimeout(r, 200))
     expect(serve.stderr()).not.toMatch(/BAD_|error/i)
+  })
+})
+
+describe('a handler module\'s ctx.set under stmp-go', { timeout: 60_000 }, () => {
+  it('sets packet headers on its responses; a status answer keeps them', async () => {
+    const handler = join(dir, 'headers.mjs')
+    writeFileSync(handler, [
+      'export default async (ctx) => {',
+      "  ctx.set('X-Handler', 'mjs')",
+      "  ctx.set('X-N', 2)",
+      "  if (ctx.action === '0x2') ctx.throw(401, 'no')",
+      '  ctx.body = { got: ctx.input }',
+      '}',
+      '',
+    ].join('\n'))
+    const s = await startServe(['--dialect', 'stmp-go', 'tcp://127.0.0.1:0', '--handler', handler], 1)
+    try {
+      const r = await runCli(['fetch', '--dialect', 'stmp-go', s.urls[0], '0x1', '{"a":1}', '--json'])
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout)).toMatchObject({ payload: { got: { a: 1 } }, responseHeaders: { 'X-Handler': 'mjs', 'X-N': '2' } })
+      const e = await runCli(['fetch', '--dialect', 'stmp-go', s.urls[0], '0x2', '{}', '-v'])
+      expect(e.code).toBe(6)
+      expect(e.stderr).toMatch(/< response id=1 401 Unauthorized[^\n]*\n< X-Handler: mjs/)
+    } finally {
+      await s.stop()
+    }
   })
 })
